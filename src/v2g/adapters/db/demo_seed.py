@@ -1,0 +1,83 @@
+"""Demo data for `v2g demo`: grid areas, customers with sites, vehicles and chargers. Idempotent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+
+from v2g.adapters.db.fleet_repo import SqlFleetRepository
+from v2g.adapters.db.tables.fleet import grid_areas
+from v2g.fleet.model import Charger, ChargerProtocol, Customer, GridArea, PriceArea, Site, Vehicle
+
+DEMO_GRID_AREAS = (
+    GridArea(
+        "GA-SE3-UPPSALA-01", "Uppsala Nord 10/0.4 kV", "org-dso-demo", PriceArea.SE3, 800.0, 600.0, 900.0, 7
+    ),
+    GridArea(
+        "GA-SE3-GBG-02",
+        "Göteborg Hisingen 10/0.4 kV",
+        "org-dso-demo",
+        PriceArea.SE3,
+        1200.0,
+        900.0,
+        1500.0,
+        3,
+    ),
+    GridArea(
+        "GA-SE4-MALMO-03", "Malmö Limhamn 10/0.4 kV", "org-dso-demo", PriceArea.SE4, 600.0, 400.0, 500.0, 12
+    ),
+)
+
+_VEHICLES = (
+    ("Nissan", "Leaf e+", 62.0, 11.0, 10.0),
+    ("Kia", "EV9", 99.8, 11.0, 11.0),
+    ("Volkswagen", "ID.4 Pro", 77.0, 11.0, 11.0),
+    ("Polestar", "3", 107.0, 11.0, 11.0),
+    ("Volvo", "EX90", 107.0, 11.0, 11.0),
+    ("Hyundai", "Ioniq 5", 77.4, 11.0, 11.0),
+)
+
+
+def seed_demo(engine: Engine, *, customers: int = 12) -> int:
+    """Insert the demo fleet unless it is already there; return the number of customers added."""
+    created = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        if conn.execute(select(grid_areas.c.id).limit(1)).first() is not None:
+            return 0
+        repo = SqlFleetRepository(conn)
+        for area in DEMO_GRID_AREAS:
+            repo.add_grid_area(area)
+        for i in range(customers):
+            area = DEMO_GRID_AREAS[i % len(DEMO_GRID_AREAS)]
+            make, model, battery_kwh, charge_kw, discharge_kw = _VEHICLES[i % len(_VEHICLES)]
+            cid, sid = f"cust-{i + 1:03d}", f"site-{i + 1:03d}"
+            repo.add_customer(Customer(cid, f"Demo Owner {i + 1}", f"owner{i + 1}@example.se", created))
+            repo.add_site(
+                Site(
+                    sid,
+                    cid,
+                    f"Demogatan {i + 1}, {area.name.split()[0]}",
+                    area.price_area,
+                    area.id,
+                    main_fuse_a=(16, 20, 25)[i % 3],
+                    household_peak_kw=6.0 + i % 4,
+                    pv_kw=(0.0, 8.0)[i % 2],
+                )
+            )
+            repo.add_vehicle(
+                Vehicle(f"veh-{i + 1:03d}", cid, make, model, battery_kwh, charge_kw, discharge_kw, True, sid)
+            )
+            protocol = (ChargerProtocol.OCPP21, ChargerProtocol.OCPP201, ChargerProtocol.OCPP16)[i % 3]
+            repo.add_charger(
+                Charger(
+                    f"CP-{i + 1:04d}",
+                    sid,
+                    "Demo Wallbox AB",
+                    "BiDi 11",
+                    protocol,
+                    11.0,
+                    0.0 if protocol is ChargerProtocol.OCPP16 else 11.0,
+                )
+            )
+    return customers

@@ -1,0 +1,54 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request, Response
+from sqlalchemy import text
+
+import v2g
+from v2g.api.routers import register_routers
+from v2g.bootstrap import Container
+
+log = structlog.get_logger("v2g.api")
+
+
+def create_app(container: Container) -> FastAPI:
+    """Build the app around an already bootstrapped container."""
+    app = FastAPI(
+        title="V2G service platform",
+        version=v2g.__version__,
+        description=(
+            "The V2G service blueprint run for real: customer journeys, fleet planning with Nordic "
+            "reserves, chargers over OCPP, settlement and portals."
+        ),
+    )
+    app.state.container = container
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        log.info(
+            "http_request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return response
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        """Liveness and database reachability."""
+        with container.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": v2g.__version__, "database": container.engine.dialect.name}
+
+    api = APIRouter(prefix="/api/v1")
+    register_routers(api)
+    app.include_router(api)
+    return app

@@ -1,0 +1,12 @@
+"""Every /api/v1 router, registered in one place."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def register_routers(api: APIRouter) -> None:
+    """Include each capability's router under /api/v1."""
+    from v2g.api import fleet
+
+    api.include_router(fleet.router)

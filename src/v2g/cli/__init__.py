@@ -1,0 +1,23 @@
+"""The `v2g` command line (Typer). Each capability adds its own sub-app here."""
+
+from __future__ import annotations
+
+import typer
+
+from v2g.cli import db as db_cli
+from v2g.cli import server as server_cli
+
+app = typer.Typer(
+    name="v2g",
+    help="V2G service platform: blueprint, journeys, planning, devices, markets.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(db_cli.app, name="db")
+app.command("serve")(server_cli.serve)
+app.command("demo")(server_cli.demo)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

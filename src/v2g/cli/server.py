@@ -1,0 +1,52 @@
+"""`v2g serve` and `v2g demo`."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from v2g.adapters.db.demo_seed import seed_demo
+from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.migrate import SchemaNotCurrentError, upgrade
+from v2g.api.app import create_app
+from v2g.bootstrap import bootstrap
+from v2g.config import Settings
+from v2g.log import configure_logging
+
+
+def serve(
+    host: str = typer.Option(None, help="Bind address (default V2G_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default V2G_PORT or 8000)."),
+) -> None:
+    """Serve the platform (API, OpenAPI docs at /docs). Refuses an unmigrated database."""
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    try:
+        container = bootstrap(settings)
+    except SchemaNotCurrentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    _run(container.settings, create_app(container), host, port)
+
+
+def demo(
+    host: str = typer.Option(None, help="Bind address (default V2G_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default V2G_PORT or 8000)."),
+) -> None:
+    """Migrate the embedded database, seed the demo fleet and serve the platform."""
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    added = seed_demo(engine)
+    typer.echo(
+        f"database {engine.url.render_as_string(hide_password=True)} migrated; {added} demo customers added"
+    )
+    container = bootstrap(settings)
+    _run(settings, create_app(container), host, port)
+
+
+def _run(settings: Settings, app: object, host: str | None, port: int | None) -> None:
+    bind_host, bind_port = host or settings.host, port or settings.port
+    typer.echo(f"V2G platform serving on http://{bind_host}:{bind_port}  (API docs: /docs)")
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level=settings.log_level.lower())  # type: ignore[arg-type]

@@ -1,0 +1,29 @@
+"""Settings from the environment (prefix ``V2G_``); read once in :func:`v2g.bootstrap.bootstrap`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "v2g.sqlite3"
+DEFAULT_BLUEPRINT = PROJECT_ROOT / "blueprints" / "sweden-private-ev.yaml"
+
+
+class Settings(BaseSettings):
+    """Platform settings. Every field can be set as ``V2G_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="V2G_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+        description="SQLAlchemy URL; SQLite under ./var/ by default, e.g. postgresql+psycopg://user@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_json: bool = False
+    blueprint_path: Path = DEFAULT_BLUEPRINT
+    demo_chargers: int = Field(default=50, ge=0, description="simulated chargers started by `v2g demo`")

@@ -1,0 +1,45 @@
+"""The app serves health and OpenAPI, and refuses to start on an unmigrated database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from v2g.adapters.db.demo_seed import seed_demo
+from v2g.api.app import create_app
+from v2g.bootstrap import bootstrap
+from v2g.cli import app as cli_app
+from v2g.config import Settings
+
+
+def test_health_openapi_and_grid_areas(engine: Engine) -> None:
+    seed_demo(engine)
+    assert seed_demo(engine) == 0  # idempotent
+    container = bootstrap(Settings(database_url=engine.url.render_as_string(hide_password=False)))
+    client = TestClient(create_app(container))
+    health = client.get("/health")
+    assert health.status_code == 200
+    assert health.json()["database"] == engine.dialect.name
+    assert "/api/v1/grid-areas" in client.get("/openapi.json").json()["paths"]
+    areas = client.get("/api/v1/grid-areas").json()
+    assert [a["price_area"] for a in areas] == ["SE3", "SE3", "SE4"]
+
+
+def test_serve_refuses_unmigrated_database(tmp_path: Path, monkeypatch: object) -> None:
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    result = runner.invoke(cli_app, ["serve"], env={"V2G_DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert "run `v2g db upgrade`" in result.output
+
+
+def test_db_upgrade_then_current(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"V2G_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    assert runner.invoke(cli_app, ["db", "upgrade"], env=env).exit_code == 0
+    result = runner.invoke(cli_app, ["db", "current"], env=env)
+    assert result.exit_code == 0
+    assert "up to date" in result.output
