@@ -78,7 +78,5 @@ def test_naive_datetime_is_refused_at_the_database_edge(engine: Engine) -> None:
 
     with engine.begin() as conn, pytest.raises(Exception, match="naive datetime"):
         conn.execute(
-            customers.insert().values(
-                id="c2", name="Bo", email="bo@example.se", created_at=datetime(2026, 1, 1)
-            )
+            customers.insert().values(id="c2", name="Bo", email="bo@example.se", created_at=datetime(2026, 1, 1))
         )

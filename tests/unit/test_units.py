@@ -28,9 +28,7 @@ def test_floor_and_ceil_quarter_convert_to_utc() -> None:
     at = datetime(2026, 1, 1, 10, 7, 30, tzinfo=cet)
     assert units.floor_quarter(at) == datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
     assert units.ceil_quarter(at) == datetime(2026, 1, 1, 9, 15, tzinfo=UTC)
-    assert units.ceil_quarter(datetime(2026, 1, 1, 9, 15, tzinfo=UTC)) == datetime(
-        2026, 1, 1, 9, 15, tzinfo=UTC
-    )
+    assert units.ceil_quarter(datetime(2026, 1, 1, 9, 15, tzinfo=UTC)) == datetime(2026, 1, 1, 9, 15, tzinfo=UTC)
     assert units.quarter_index(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 1, 5, tzinfo=UTC)) == 4
 
 

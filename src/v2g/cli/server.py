@@ -39,9 +39,7 @@ def demo(
     engine = make_engine(settings.database_url)
     upgrade(engine)
     added = seed_demo(engine)
-    typer.echo(
-        f"database {engine.url.render_as_string(hide_password=True)} migrated; {added} demo customers added"
-    )
+    typer.echo(f"database {engine.url.render_as_string(hide_password=True)} migrated; {added} demo customers added")
     container = bootstrap(settings)
     _run(settings, create_app(container), host, port)
 

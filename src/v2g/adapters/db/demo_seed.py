@@ -11,9 +11,7 @@ from v2g.adapters.db.tables.fleet import grid_areas
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, GridArea, PriceArea, Site, Vehicle
 
 DEMO_GRID_AREAS = (
-    GridArea(
-        "GA-SE3-UPPSALA-01", "Uppsala Nord 10/0.4 kV", "org-dso-demo", PriceArea.SE3, 800.0, 600.0, 900.0, 7
-    ),
+    GridArea("GA-SE3-UPPSALA-01", "Uppsala Nord 10/0.4 kV", "org-dso-demo", PriceArea.SE3, 800.0, 600.0, 900.0, 7),
     GridArea(
         "GA-SE3-GBG-02",
         "Göteborg Hisingen 10/0.4 kV",
@@ -24,9 +22,7 @@ DEMO_GRID_AREAS = (
         1500.0,
         3,
     ),
-    GridArea(
-        "GA-SE4-MALMO-03", "Malmö Limhamn 10/0.4 kV", "org-dso-demo", PriceArea.SE4, 600.0, 400.0, 500.0, 12
-    ),
+    GridArea("GA-SE4-MALMO-03", "Malmö Limhamn 10/0.4 kV", "org-dso-demo", PriceArea.SE4, 600.0, 400.0, 500.0, 12),
 )
 
 _VEHICLES = (
