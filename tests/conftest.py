@@ -78,3 +78,12 @@ def test_output() -> Path:
     """Folder for artefacts a person may want to look at after the run (screenshots, reports)."""
     TEST_OUTPUT.mkdir(exist_ok=True)
     return TEST_OUTPUT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The reference data sets beside the repository (``../shared/data``); tests read, never ship, them."""
+    path = Path(os.environ.get("V2G_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    if not path.is_dir():
+        pytest.fail(f"reference data not found at {path} (set V2G_SHARED_DATA)")
+    return path
