@@ -82,6 +82,37 @@ def net_power(lps: list[EvLp], xs: list[FloatArray], n: int) -> FloatArray:
     return net
 
 
+
+def area_lp(
+    lps: list[EvLp], import_limit_kw: FloatArray, export_limit_kw: FloatArray
+) -> tuple[sp.csc_matrix, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.int64]]:
+    """The area LP: the EV blocks on the diagonal and one coupling row per quarter.
+
+    Returns the matrix, costs, column bounds, row bounds and the column offset of each EV.
+    """
+    n = len(import_limit_kw)
+    mats = [block(lp.shape).csc() for lp in lps]
+    diag = sp.block_diag(mats, format="csc")
+    col_off = np.cumsum([0] + [mat.shape[1] for mat in mats])
+    rows_c, cols_c, vals_c = [], [], []
+    for lp, off in zip(lps, col_off[:-1], strict=True):
+        m = lp.m
+        t = np.arange(lp.a, lp.b)
+        rows_c += [t, t]
+        cols_c += [off + np.arange(m), off + m + np.arange(m)]
+        vals_c += [np.ones(m), -np.ones(m)]
+    coupling = sp.csc_matrix(
+        (np.concatenate(vals_c), (np.concatenate(rows_c), np.concatenate(cols_c))), shape=(n, diag.shape[1])
+    )
+    mat = sp.vstack([diag, coupling], format="csc")
+    cost = np.concatenate([lp.col_cost for lp in lps])
+    col_lo = np.concatenate([lp.col_lower for lp in lps])
+    col_hi = np.concatenate([lp.col_upper for lp in lps])
+    row_lo = np.concatenate([*[lp.row_lower for lp in lps], -export_limit_kw])
+    row_hi = np.concatenate([*[lp.row_upper for lp in lps], import_limit_kw])
+    return mat, cost, col_lo, col_hi, row_lo, row_hi, col_off
+
+
 def solve_area(
     area_id: str,
     lps: list[EvLp],
@@ -120,26 +151,7 @@ def solve_area(
         return AreaResult(
             area_id, per_ev, per_ev, "per-ev", "optimal", obj, time.perf_counter() - started, ev_lps, 0.0
         )
-    # the area LP: blocks on the diagonal, one coupling row per quarter
-    mats = [block(lp.shape).csc() for lp in lps]
-    diag = sp.block_diag(mats, format="csc")
-    col_off = np.cumsum([0] + [mat.shape[1] for mat in mats])
-    rows_c, cols_c, vals_c = [], [], []
-    for lp, off in zip(lps, col_off[:-1], strict=True):
-        m = lp.m
-        t = np.arange(lp.a, lp.b)
-        rows_c += [t, t]
-        cols_c += [off + np.arange(m), off + m + np.arange(m)]
-        vals_c += [np.ones(m), -np.ones(m)]
-    coupling = sp.csc_matrix(
-        (np.concatenate(vals_c), (np.concatenate(rows_c), np.concatenate(cols_c))), shape=(n, diag.shape[1])
-    )
-    mat = sp.vstack([diag, coupling], format="csc")
-    cost = np.concatenate([lp.col_cost for lp in lps])
-    col_lo = np.concatenate([lp.col_lower for lp in lps])
-    col_hi = np.concatenate([lp.col_upper for lp in lps])
-    row_lo = np.concatenate([*[lp.row_lower for lp in lps], -export_limit_kw])
-    row_hi = np.concatenate([*[lp.row_upper for lp in lps], import_limit_kw])
+    mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(lps, import_limit_kw, export_limit_kw)
     violation_kwh = float(over.sum() * DT_QUARTER_H)
     method, status, x_all, obj = "", "", np.zeros(0), 0.0
     notes: list[str] = []

@@ -527,3 +527,34 @@ def _uncontrolled(problem: PlanningProblem, prepared: Iterable[_Prepared], start
         status="simulated",
         wall_s=time.perf_counter() - started,
     )
+
+
+def solve_monolithic(problem: PlanningProblem, strategy: Strategy = Strategy.V2G_RESERVES) -> tuple[float, str]:
+    """The whole fleet as one LP (all grid areas at once), with HiGHS's interior point method.
+
+    For comparison with the decomposed planner only: it is exact but scales badly.
+    Returns the optimal objective (EUR) and the HiGHS model status.
+    """
+    import scipy.sparse as sp
+
+    from v2g.planning.area import area_lp
+    from v2g.planning.lp import new_highs, pass_model
+
+    problem.validate()
+    n = problem.n_intervals
+    ler = ler_factors(problem)
+    prepared = _prepare(problem, strategy)
+    parts = []
+    for area in problem.grid_areas:
+        lps = [make_ev_lp(p.inputs, ler) for p in prepared if p.area_id == area.area_id and p.inputs.b > p.inputs.a]
+        if lps:
+            parts.append(area_lp(lps, _series(area.import_limit_kw, n), _series(area.export_limit_kw, n)))
+    mat = sp.block_diag([part[0] for part in parts], format="csc")
+    h = new_highs(ipm=True)
+    pass_model(
+        h,
+        mat,
+        *(np.concatenate([part[i] for part in parts]) for i in range(1, 6)),  # type: ignore[arg-type]
+    )
+    h.run()
+    return float(h.getInfo().objective_function_value), h.modelStatusToString(h.getModelStatus())
