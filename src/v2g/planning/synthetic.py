@@ -189,7 +189,7 @@ def generate_problem(
             exp = np.full(n, nominal * rng.uniform(0.1, 0.25))
         else:
             binding = rng.uniform() < 0.5
-            level = rng.uniform(0.5, 0.6) if binding else 1.0
+            level = rng.uniform(0.4, 0.5) if binding else 1.0
             imp = np.full(n, nominal)
             night = slice(12 * 4, 16 * 4)  # 00:00-04:00 UTC
             imp[night] = nominal * level
