@@ -24,6 +24,7 @@ from v2g.units import DT_QUARTER_H
 
 Int8Array = npt.NDArray[np.int8]
 LIMIT_TOL_KW = 1e-6
+DIRECTION_TOL_KW = 1e-7
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +60,11 @@ class AreaResult:
     ev_lps_solved: int
     max_violation_kw: float = 0.0
     notes: list[str] = field(default_factory=list)
+    direction_fixes: int = 0  # quarters fixed to one direction (see fix_direction)
 
 
-def _same_lp(a: EvLp, b: EvLp) -> bool:
+def same_lp(a: EvLp, b: EvLp) -> bool:
+    """Whether two EV LPs are identical (shape, window, costs and bounds)."""
     return (
         a.shape == b.shape
         and a.a == b.a
@@ -71,6 +74,26 @@ def _same_lp(a: EvLp, b: EvLp) -> bool:
         and np.array_equal(a.row_lower, b.row_lower)
         and np.array_equal(a.row_upper, b.row_upper)
     )
+
+
+def fix_direction(lp: EvLp, x: FloatArray) -> bool:
+    """Forbid simultaneous charge and discharge where the LP chose both (it burns energy in losses).
+
+    That only pays when importing is cheaper than exporting by more than twice the wear cost (deeply
+    negative prices): the LP is then a relaxation of what a charger can do. Each such quarter is
+    fixed to the direction of its net power; returns whether anything was fixed.
+    """
+    m = lp.m
+    c, d = x[:m], x[m : 2 * m]
+    both = np.minimum(c, d) > DIRECTION_TOL_KW
+    if not both.any():
+        return False
+    upper = lp.col_upper.copy()
+    charging = c >= d
+    upper[:m][both & ~charging] = 0.0
+    upper[m : 2 * m][both & charging] = 0.0
+    lp.col_upper = upper
+    return True
 
 
 def net_power(lps: list[EvLp], xs: list[FloatArray], n: int) -> FloatArray:
@@ -112,6 +135,25 @@ def area_lp(
     return mat, cost, col_lo, col_hi, row_lo, row_hi, col_off
 
 
+def _solve_ipm(
+    area_id: str,
+    mat: sp.csc_matrix,
+    cost: FloatArray,
+    col_lo: FloatArray,
+    col_hi: FloatArray,
+    row_lo: FloatArray,
+    row_hi: FloatArray,
+) -> tuple[FloatArray, float]:
+    h = new_highs(ipm=True)
+    pass_model(h, mat, cost, col_lo, col_hi, row_lo, row_hi)
+    h.run()
+    model_status = h.getModelStatus()
+    if model_status != highspy.HighsModelStatus.kOptimal:
+        msg = f"grid_area[{area_id}]: area LP not solved ({h.modelStatusToString(model_status)})"
+        raise RuntimeError(msg)
+    return np.asarray(h.getSolution().col_value), float(h.getInfo().objective_function_value)
+
+
 def solve_area(
     area_id: str,
     lps: list[EvLp],
@@ -119,21 +161,25 @@ def solve_area(
     export_limit_kw: FloatArray,
     solver: EvSolver,
     options: AreaOptions,
-    previous: dict[int, tuple[EvLp, EvSolution]] | None = None,
+    previous: dict[str, tuple[EvLp, EvSolution]] | None = None,
 ) -> AreaResult:
-    """Solve one grid area exactly; ``previous`` per-EV optima are reused where the EV's LP is unchanged."""
+    """Solve one grid area exactly; ``previous`` per-EV optima (by EV id) are reused where the EV's LP is unchanged."""
     started = time.perf_counter()
     n = len(import_limit_kw)
     if not lps:
         return AreaResult(area_id, {}, {}, "empty", "optimal", 0.0, time.perf_counter() - started, 0)
     solved_before = solver.solved
     per_ev: dict[int, EvSolution] = {}
+    fixes = 0
     for lp in lps:
-        old = previous.get(lp.index) if previous else None
-        if old is not None and _same_lp(old[0], lp):
+        old = previous.get(lp.ev_id) if previous else None
+        if old is not None and same_lp(old[0], lp):
             per_ev[lp.index] = old[1]
             continue
         x, cb, rb, obj = solver.solve(lp)
+        while fix_direction(lp, x):
+            fixes += 1
+            x, cb, rb, obj = solver.solve(lp)
         per_ev[lp.index] = EvSolution(
             x=x,
             col_basis=np.asarray(cb, dtype=np.int8) if options.keep_bases else None,
@@ -147,7 +193,9 @@ def solve_area(
     ev_lps = solver.solved - solved_before
     if max_violation <= LIMIT_TOL_KW:
         obj = float(sum(per_ev[lp.index].objective_eur for lp in lps))
-        return AreaResult(area_id, per_ev, per_ev, "per-ev", "optimal", obj, time.perf_counter() - started, ev_lps, 0.0)
+        return AreaResult(
+            area_id, per_ev, per_ev, "per-ev", "optimal", obj, time.perf_counter() - started, ev_lps, 0.0, [], fixes
+        )
     mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(lps, import_limit_kw, export_limit_kw)
     violation_kwh = float(over.sum() * DT_QUARTER_H)
     method, status, x_all, obj = "", "", np.zeros(0), 0.0
@@ -174,16 +222,16 @@ def solve_area(
         else:
             notes.append(f"crash stopped: {h.modelStatusToString(h.getModelStatus())}; interior point instead")
     if not method:
-        h = new_highs(ipm=True)
-        pass_model(h, mat, cost, col_lo, col_hi, row_lo, row_hi)
-        h.run()
-        model_status = h.getModelStatus()
-        if model_status != highspy.HighsModelStatus.kOptimal:
-            msg = f"grid_area[{area_id}]: area LP not solved ({h.modelStatusToString(model_status)})"
-            raise RuntimeError(msg)
         method, status = "ipm", "optimal"
-        x_all = np.asarray(h.getSolution().col_value)
-        obj = float(h.getInfo().objective_function_value)
+        x_all, obj = _solve_ipm(area_id, mat, cost, col_lo, col_hi, row_lo, row_hi)
+    for _ in range(5):
+        fixed = [fix_direction(lp, x_all[col_off[i] : col_off[i + 1]]) for i, lp in enumerate(lps)]
+        if not any(fixed):
+            break
+        fixes += sum(fixed)
+        mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(lps, import_limit_kw, export_limit_kw)
+        x_all, obj = _solve_ipm(area_id, mat, cost, col_lo, col_hi, row_lo, row_hi)
+        method = "ipm"
     solutions = {
         lp.index: EvSolution(
             x=x_all[col_off[i] : col_off[i + 1]].copy(), col_basis=None, row_basis=None, objective_eur=0.0
@@ -201,4 +249,5 @@ def solve_area(
         ev_lps,
         max_violation,
         notes,
+        fixes,
     )

@@ -266,7 +266,9 @@ def _validate_ev(
     if departure <= arrival:
         problems.append(f"{name}.departure_at: {departure.isoformat()} is not after arrival_at {arrival.isoformat()}")
     if departure <= start:
-        problems.append(f"{name}.departure_at: {departure.isoformat()} is before the horizon start {start.isoformat()}")
+        problems.append(
+            f"{name}.departure_at: {departure.isoformat()} is not after the horizon start {start.isoformat()}"
+        )
     if arrival >= end:
         problems.append(f"{name}.arrival_at: {arrival.isoformat()} is after the horizon end {end.isoformat()}")
     if ev.next_arrival_at is not None:
