@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import highspy
 import numpy as np
@@ -177,13 +177,17 @@ def solve_area(
             per_ev[lp.index] = old[1]
             continue
         x, cb, rb, obj = solver.solve(lp)
-        while fix_direction(lp, x):
+        own = replace(lp)  # fixes go to a copy: the area LP keeps both directions open
+        fixed = False
+        while fix_direction(own, x):
             fixes += 1
-            x, cb, rb, obj = solver.solve(lp)
+            fixed = True
+            x, cb, rb, obj = solver.solve(own)
+        keep = options.keep_bases and not fixed
         per_ev[lp.index] = EvSolution(
             x=x,
-            col_basis=np.asarray(cb, dtype=np.int8) if options.keep_bases else None,
-            row_basis=np.asarray(rb, dtype=np.int8) if options.keep_bases else None,
+            col_basis=np.asarray(cb, dtype=np.int8) if keep else None,
+            row_basis=np.asarray(rb, dtype=np.int8) if keep else None,
             objective_eur=obj,
         )
     xs = [per_ev[lp.index].x for lp in lps]
