@@ -56,9 +56,11 @@ def test_plan_then_check(tmp_path: Path) -> None:
     assert "0 violations" in result.output
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["strategy"] == "v2g-reserves"
-    assert len(doc["evs"]) == 14 and len(doc["evs"][0]["p_kw"]) == 8
+    assert len(doc["evs"]) == 14
+    assert len(doc["evs"][0]["p_kw"]) == 8
     assert {b["product"] for b in doc["bids"]} <= {"fcr_n", "fcr_d_up", "fcr_d_down"}
-    assert all(b["mw"] >= 0.1 for b in doc["bids"]) and doc["bids"]
+    assert doc["bids"]
+    assert all(b["mw"] >= 0.1 for b in doc["bids"])
     check = runner.invoke(
         app, ["plan", "check", str(out), "--fleet", str(fleet), "--prices", str(prices), "--reserve-prices", str(fcr)]
     )
