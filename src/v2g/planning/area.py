@@ -229,10 +229,10 @@ def solve_area(
         method, status = "ipm", "optimal"
         x_all, obj = _solve_ipm(area_id, mat, cost, col_lo, col_hi, row_lo, row_hi)
     for _ in range(5):
-        fixed = [fix_direction(lp, x_all[col_off[i] : col_off[i + 1]]) for i, lp in enumerate(lps)]
-        if not any(fixed):
+        repaired = [fix_direction(lp, x_all[col_off[i] : col_off[i + 1]]) for i, lp in enumerate(lps)]
+        if not any(repaired):
             break
-        fixes += sum(fixed)
+        fixes += sum(repaired)
         mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(lps, import_limit_kw, export_limit_kw)
         x_all, obj = _solve_ipm(area_id, mat, cost, col_lo, col_hi, row_lo, row_hi)
         method = "ipm"
