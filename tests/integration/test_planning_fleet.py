@@ -38,7 +38,7 @@ def test_strategies_rank_and_pass_the_check(fleet: PlanningProblem) -> None:
     )
     assert full <= spot + 1e-6 <= smart + 2e-6
     assert results[Strategy.V2G_RESERVES].bids
-    assert {a.method for a in results[Strategy.V2G_RESERVES].area_stats} <= {"per-ev", "crash", "ipm"}
+    assert {a.method for a in results[Strategy.V2G_RESERVES].area_stats} <= {"per-ev", "crash", "ipm", "clarabel"}
     # every EV gets a PowerSchedule the device layer can send
     sched = results[Strategy.V2G_RESERVES].ev_plans[0].schedule(fleet.start_at)
     assert len(sched.p_kw) == 96
