@@ -333,6 +333,8 @@ class EvSolver:
         h = self._cache.get(lp.shape)
         if h is None:
             h = new_highs()
+            h.setOptionValue("presolve", "off")  # tiny LPs, warm-started: presolve only costs time
+            h.setOptionValue("simplex_strategy", 1)  # dual simplex: bounds and costs change, the basis stays
             blk = block(lp.shape)
             pass_model(h, blk.csc(), lp.col_cost, lp.col_lower, lp.col_upper, lp.row_lower, lp.row_upper)
             self._cache[lp.shape] = h
