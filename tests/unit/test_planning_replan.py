@@ -14,7 +14,7 @@ PRICES = (60.0, 50.0, 20.0, 10.0, 15.0, 40.0, 70.0, 80.0) + (30.0,) * 8
 
 
 def fleet_problem():  # type: ignore[no-untyped-def]
-    evs = [ev(f"e{i}", soc=20.0 + i, target=35.0, arrive_q=i % 3, depart_q=16 - i % 2) for i in range(12)]
+    evs = [ev(f"e{i}", soc=20.0 + i, target=35.0, arrive_q=i % 3, depart_q=16 - i % 2, eta=0.92) for i in range(12)]
     areas = {f"e{i}": ("north" if i < 6 else "south") for i in range(12)}
     return problem(
         evs,
@@ -22,7 +22,7 @@ def fleet_problem():  # type: ignore[no-untyped-def]
         n=16,
         import_kw=40.0,
         reserve={Product.FCR_N: (20.0,) * 4, Product.FCR_D_UP: (8.0,) * 4, Product.FCR_D_DOWN: (6.0,) * 4},
-        rules=bare_rules(),
+        rules=bare_rules(battery_wear_eur_per_kwh=0.03),
         areas=areas,
     )
 
@@ -53,7 +53,7 @@ def test_replan_with_a_new_arrival_in_a_binding_area() -> None:
     prob = replace(prob, grid_areas=tuple(replace(a, import_limit_kw=(25.0,)) for a in prob.grid_areas))
     planner = FleetPlanner(PlannerOptions(workers=1))
     planner.plan(prob)
-    late = ev("late", soc=10.0, target=30.0, arrive_q=4, depart_q=16)
+    late = ev("late", soc=10.0, target=30.0, arrive_q=4, depart_q=16, eta=0.92)
     prob2 = problem(
         [*prob.evs, late],
         PRICES,
