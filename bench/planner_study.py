@@ -32,7 +32,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     behaviour, day_ahead, fcr = load_behaviour(DATA), load_day_ahead(DATA), load_fcr(DATA)
-    totals = {s: {"energy": 0.0, "reserve": 0.0, "wear": 0.0, "confidence": 0.0, "violations": 0} for s in Strategy}
+    totals = {
+        s: {"energy": 0.0, "reserve": 0.0, "wear": 0.0, "confidence": 0.0, "rounding": 0.0, "violations": 0}
+        for s in Strategy
+    }
     first = datetime(2023, 1, 1, tzinfo=UTC)
     days = [first + timedelta(days=d) for d in range(0, min(args.days, 364), args.every)]
     started = time.perf_counter()
@@ -45,6 +48,7 @@ def main() -> None:
             t["reserve"] += result.reserve_revenue_eur
             t["wear"] += result.wear_cost_eur
             t["confidence"] += result.confidence_cost.cost_eur
+            t["rounding"] += result.confidence_cost.rounding_cost_eur
             t["violations"] += len(check_schedule(problem, result))
     scale = 365.0 / len(days) / args.evs
     base = totals[Strategy.UNCONTROLLED]
@@ -64,6 +68,7 @@ def main() -> None:
                     "net_cost_eur_per_ev_year": round(net, 2),
                     "value_vs_uncontrolled_eur_per_ev_year": round(base_net - net, 2),
                     "confidence_cost_eur_per_ev_year": round(t["confidence"] * scale, 2),
+                    "bid_rounding_cost_eur_per_ev_year": round(t["rounding"] * scale, 2),
                     "violations": t["violations"],
                     "wall_s": round(time.perf_counter() - started, 1),
                 }

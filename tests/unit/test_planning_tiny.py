@@ -112,7 +112,8 @@ def test_confidence_uses_the_portfolio() -> None:
     assert deliverable == pytest.approx(199.45, abs=0.01)
     assert [b.mw for b in result.bids] == [pytest.approx(0.1)]
     assert result.confidence_cost.expected_revenue_eur == pytest.approx(expected * 0.1)
-    assert result.confidence_cost.cost_eur == pytest.approx(expected * 0.1 - 10.0)
+    assert result.confidence_cost.cost_eur == pytest.approx((expected - deliverable) * 0.1)
+    assert result.confidence_cost.rounding_cost_eur == pytest.approx(deliverable * 0.1 - 10.0)
     # a lower confidence bids more of the same capacity
     low = run(replace(prob, rules=bare_rules(confidence=0.5)), Strategy.V2G_RESERVES)
     assert [b.mw for b in low.bids] == [pytest.approx(0.2)]

@@ -379,6 +379,7 @@ def _assemble(
     revenue = np.zeros(len(prepared))
     expected_total = 0.0
     bid_total = 0.0
+    confident_total = 0.0
     prices = np.stack([problem.reserve_prices(p) for p in PRODUCTS])
     avail = np.stack([prep.availability for prep in prepared]) if prepared else np.zeros((0, hours))
     groups: dict[str, list[int]] = {}
@@ -395,6 +396,7 @@ def _assemble(
                 p = avail[idx, hour]
                 expected, deliverable = deliverable_kw(alloc, p, z)
                 expected_total += prices[pi, hour] * expected / 1000.0
+                confident_total += prices[pi, hour] * deliverable / 1000.0
                 mw = math.floor(deliverable / 1000.0 / gran + 1e-9) * gran
                 mw = round(mw, 9)
                 if mw < min_bid - 1e-12:
@@ -453,7 +455,7 @@ def _assemble(
         shortfalls=tuple(shortfalls),
         area_stats=stats,
         lp_objective_eur=lp_obj,
-        confidence_cost=ConfidenceCost(rules.confidence, expected_total, bid_total),
+        confidence_cost=ConfidenceCost(rules.confidence, expected_total, bid_total, confident_total),
         grid_limits_enforced=True,
         status="optimal" if all(r.status == "optimal" for r in results.values()) else "partial",
         wall_s=time.perf_counter() - started,

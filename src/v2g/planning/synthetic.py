@@ -178,6 +178,7 @@ def generate_problem(
                 max_discharge_kw=pd,
                 charge_efficiency=round(eta, 4),
                 discharge_efficiency=round(eta, 4),
+                availability=(round(float(rng.uniform(0.85, 0.99)), 3),) * 24,
             )
         )
     areas: list[GridAreaLimits] = []
