@@ -326,7 +326,7 @@ def efficiency_entries(shape: BlockShape) -> tuple[IntArray, IntArray, FloatArra
 
     Returns rows, columns and two factors per entry: value = ``f_c * eta_c + f_d / eta_d``.
     """
-    m, k0, h = shape.m, shape.k0, shape.n_hours
+    m, h = shape.m, shape.n_hours
     dt = DT_QUARTER_H
     ler = shape.ler
     k = np.arange(m)
