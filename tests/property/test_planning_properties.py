@@ -32,6 +32,7 @@ def fleets(draw: st.DrawFn) -> PlanningProblem:
     n_evs = draw(st.integers(1, 8))
     n_areas = draw(st.integers(1, 3))
     evs, sites = [], []
+    per_site = draw(st.sampled_from([1, 1, 2, 3]))  # several EVs behind one fuse in some fleets
     for i in range(n_evs):
         battery = draw(st.floats(20.0, 100.0))
         minimum = battery * draw(st.floats(0.0, 0.3))
@@ -45,7 +46,7 @@ def fleets(draw: st.DrawFn) -> PlanningProblem:
         evs.append(
             EvSession(
                 ev_id=f"ev{i}",
-                site_id=f"s{i}",
+                site_id=f"s{i // per_site}",
                 battery_kwh=battery,
                 soc_kwh=soc,
                 min_soc_kwh=minimum,
@@ -59,8 +60,10 @@ def fleets(draw: st.DrawFn) -> PlanningProblem:
                 availability=availability if draw(st.booleans()) else None,
             )
         )
-        load = tuple(draw(st.lists(st.floats(0.0, 8.0), min_size=N, max_size=N)))
-        sites.append(SiteLimits(f"s{i}", f"ga{i % n_areas}", draw(st.sampled_from([11.0, 13.8, 17.3])), load))
+        if i % per_site == 0:
+            load = tuple(draw(st.lists(st.floats(0.0, 8.0), min_size=N, max_size=N)))
+            fuse = draw(st.sampled_from([11.0, 13.8, 17.3]))
+            sites.append(SiteLimits(f"s{i // per_site}", f"ga{(i // per_site) % n_areas}", fuse, load))
     areas = tuple(
         GridAreaLimits(
             f"ga{j}",

@@ -189,3 +189,33 @@ def test_check_schedule_catches_a_tampered_plan() -> None:
     assert {"power", "grid_import", "soc_report"} <= kinds
     short = replace(result, ev_plans=(replace(p, p_kw=p.p_kw * 0.0),))
     assert "departure" in {v.kind for v in check_schedule(prob, short)}
+
+
+def test_two_evs_behind_one_fuse() -> None:
+    # both EVs need one full quarter at 11 kW; the shared 11 kW fuse lets only one charge at a time:
+    # 11 x 0.25 x (10 + 20) / 1000 = 0.0825 EUR
+    evs = [ev("a", soc=10.0, target=12.75, site="home"), ev("b", soc=10.0, target=12.75, site="home")]
+    prob = problem(evs, (40.0, 10.0, 20.0, 30.0))
+    prob = replace(prob, sites=(replace(prob.sites[0], fuse_limit_kw=11.0),))
+    result = run(prob, Strategy.SMART)
+    assert result.lp_objective_eur == pytest.approx(0.0825, abs=1e-9)
+    mono, _ = solve_monolithic(prob, Strategy.SMART)
+    assert mono == pytest.approx(0.0825, abs=1e-9)
+
+
+def test_shared_fuse_limits_reserves() -> None:
+    # FCR-N at 100 EUR/MW/h: the 11 kW fuse holds 1.34 x (n_a + n_b) <= 11, so 11/1.34 kW in total:
+    # LP -11/1.34 x 0.1 = -0.8209 EUR (two separate 11 kW sites would give twice that)
+    evs = [ev("a", site="home"), ev("b", site="home")]
+    prob = problem(evs, (0.0,) * 4, reserve={Product.FCR_N: (100.0,)})
+    prob = replace(prob, sites=(replace(prob.sites[0], fuse_limit_kw=11.0),))
+    result = run(prob, Strategy.V2G_RESERVES)
+    assert result.lp_objective_eur == pytest.approx(-11 / 1.34 * 0.1, rel=1e-9)
+    tampered = replace(
+        result,
+        ev_plans=tuple(
+            replace(p, reserve_kw={**p.reserve_kw, Product.FCR_N: p.reserve_kw[Product.FCR_N] * 0 + 8.0})
+            for p in result.ev_plans
+        ),
+    )
+    assert "site_import" in {v.kind for v in check_schedule(prob, tampered)}

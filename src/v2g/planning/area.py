@@ -19,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from v2g.planning.lp import EvLp, EvSolver, FloatArray, block, new_highs, pass_model
+from v2g.planning.lp import INF, EvLp, EvSolver, FloatArray, block, new_highs, pass_model
 from v2g.units import DT_QUARTER_H
 
 Int8Array = npt.NDArray[np.int8]
 LIMIT_TOL_KW = 1e-6
-DIRECTION_TOL_KW = 1e-7
+DIRECTION_TOL_KW = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +86,16 @@ def fix_direction(lp: EvLp, x: FloatArray) -> bool:
     """
     m = lp.m
     c, d = x[:m], x[m : 2 * m]
-    both = np.minimum(c, d) > DIRECTION_TOL_KW
-    if not both.any():
-        return False
-    upper = lp.col_upper.copy()
     charging = c >= d
-    upper[:m][both & ~charging] = 0.0
-    upper[m : 2 * m][both & charging] = 0.0
+    upper = lp.col_upper.copy()
+    both = np.minimum(c, d) > DIRECTION_TOL_KW
+    # only quarters whose other direction is still open (values within tolerance of a 0 bound are no news)
+    close_d = both & charging & (upper[m : 2 * m] > 0.0)
+    close_c = both & ~charging & (upper[:m] > 0.0)
+    if not (close_c.any() or close_d.any()):
+        return False
+    upper[:m][close_c] = 0.0
+    upper[m : 2 * m][close_d] = 0.0
     lp.col_upper = upper
     return True
 
@@ -106,10 +109,62 @@ def net_power(lps: list[EvLp], xs: list[FloatArray], n: int) -> FloatArray:
     return net
 
 
+@dataclass(frozen=True, slots=True)
+class SharedSite:
+    """A site with several EVs behind one fuse: its rooms couple them like a small grid area.
+
+    Per quarter: ``sum(c - d + 1.34 n + w + 0.2 u) <= import_room`` and
+    ``sum(d - c + 1.34 n + u + 0.2 w) <= export_room`` (the reserve terms in reserve hours).
+    """
+
+    site_id: str
+    members: tuple[int, ...]  # EV indices in the problem
+    import_room_kw: FloatArray
+    export_room_kw: FloatArray
+
+
+def _site_terms(lp: EvLp) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray, FloatArray]:
+    """Entries of one EV in its site's rows: quarter, local column, value in the down row, value in the up row."""
+    m, k0, h = lp.m, lp.shape.k0, lp.shape.n_hours
+    ler = lp.shape.ler
+    k = np.arange(m)
+    quarters = [lp.a + k, lp.a + k]
+    cols = [k, m + k]
+    down = [np.ones(m), -np.ones(m)]
+    up = [-np.ones(m), np.ones(m)]
+    if h:
+        q = (k0 + 4 * np.arange(h)[:, None] + np.arange(4)[None, :]).ravel()
+        jj = np.repeat(np.arange(h), 4)
+        n0, u0, w0 = 3 * m, 3 * m + h, 3 * m + 2 * h
+        f, g = ler.fcr_n_power_range, ler.fcr_d_nem_power
+        quarters += [lp.a + q] * 3
+        cols += [n0 + jj, u0 + jj, w0 + jj]
+        down += [np.full(4 * h, f), np.full(4 * h, g), np.ones(4 * h)]
+        up += [np.full(4 * h, f), np.ones(4 * h), np.full(4 * h, g)]
+    return np.concatenate(quarters), np.concatenate(cols), np.concatenate(down), np.concatenate(up)
+
+
+def site_excess(site: SharedSite, lps: dict[int, EvLp], xs: dict[int, FloatArray], n: int) -> float:
+    """Largest excess (kW) of a shared site's rows for the given EV solutions."""
+    down, up = np.zeros(n), np.zeros(n)
+    for index in site.members:
+        lp = lps.get(index)
+        if lp is None:
+            continue
+        t, c, vd, vu = _site_terms(lp)
+        x = xs[index]
+        np.add.at(down, t, vd * x[c])
+        np.add.at(up, t, vu * x[c])
+    return float(max((down - site.import_room_kw).max(), (up - site.export_room_kw).max(), 0.0))
+
+
 def area_lp(
-    lps: list[EvLp], import_limit_kw: FloatArray, export_limit_kw: FloatArray
+    lps: list[EvLp],
+    import_limit_kw: FloatArray,
+    export_limit_kw: FloatArray,
+    sites: tuple[SharedSite, ...] = (),
 ) -> tuple[sp.csc_matrix, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.int64]]:
-    """The area LP: the EV blocks on the diagonal and one coupling row per quarter.
+    """The area LP: the EV blocks on the diagonal, one coupling row per quarter, two per quarter per shared site.
 
     Returns the matrix, costs, column bounds, row bounds and the column offset of each EV.
     """
@@ -124,15 +179,31 @@ def area_lp(
         rows_c += [t, t]
         cols_c += [off + np.arange(m), off + m + np.arange(m)]
         vals_c += [np.ones(m), -np.ones(m)]
+    extra_lo: list[FloatArray] = [-export_limit_kw]
+    extra_hi: list[FloatArray] = [import_limit_kw]
+    position = {lp.index: i for i, lp in enumerate(lps)}
+    for si, site in enumerate(sites):
+        base = n + 2 * n * si
+        for index in site.members:
+            if index not in position:
+                continue
+            i = position[index]
+            t, c, vd, vu = _site_terms(lps[i])
+            rows_c += [base + t, base + n + t]
+            cols_c += [col_off[i] + c, col_off[i] + c]
+            vals_c += [vd, vu]
+        extra_lo += [np.full(2 * n, -INF)]
+        extra_hi += [site.import_room_kw, site.export_room_kw]
     coupling = sp.csc_matrix(
-        (np.concatenate(vals_c), (np.concatenate(rows_c), np.concatenate(cols_c))), shape=(n, diag.shape[1])
+        (np.concatenate(vals_c), (np.concatenate(rows_c), np.concatenate(cols_c))),
+        shape=(n + 2 * n * len(sites), diag.shape[1]),
     )
     mat = sp.vstack([diag, coupling], format="csc")
     cost = np.concatenate([lp.col_cost for lp in lps])
     col_lo = np.concatenate([lp.col_lower for lp in lps])
     col_hi = np.concatenate([lp.col_upper for lp in lps])
-    row_lo = np.concatenate([*[lp.row_lower for lp in lps], -export_limit_kw])
-    row_hi = np.concatenate([*[lp.row_upper for lp in lps], import_limit_kw])
+    row_lo = np.concatenate([*[lp.row_lower for lp in lps], *extra_lo])
+    row_hi = np.concatenate([*[lp.row_upper for lp in lps], *extra_hi])
     return mat, cost, col_lo, col_hi, row_lo, row_hi, col_off
 
 
@@ -228,6 +299,7 @@ def solve_area(
     solver: EvSolver,
     options: AreaOptions,
     previous: dict[str, tuple[EvLp, EvSolution]] | None = None,
+    sites: tuple[SharedSite, ...] = (),
 ) -> AreaResult:
     """Solve one grid area exactly; ``previous`` per-EV optima (by EV id) are reused where the EV's LP is unchanged."""
     started = time.perf_counter()
@@ -260,13 +332,17 @@ def solve_area(
     net = net_power(lps, xs, n)
     over = np.maximum(net - import_limit_kw, 0.0) + np.maximum(-export_limit_kw - net, 0.0)
     max_violation = float(over.max())
+    if sites:
+        by_index = {lp.index: lp for lp in lps}
+        x_by_index = {lp.index: per_ev[lp.index].x for lp in lps}
+        max_violation = max([max_violation, *(site_excess(site, by_index, x_by_index, n) for site in sites)])
     ev_lps = solver.solved - solved_before
     if max_violation <= LIMIT_TOL_KW:
         obj = float(sum(per_ev[lp.index].objective_eur for lp in lps))
         return AreaResult(
             area_id, per_ev, per_ev, "per-ev", "optimal", obj, time.perf_counter() - started, ev_lps, 0.0, [], fixes
         )
-    mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(lps, import_limit_kw, export_limit_kw)
+    mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(lps, import_limit_kw, export_limit_kw, sites)
     violation_kwh = float(over.sum() * DT_QUARTER_H)
     method, status, x_all, obj = "", "", np.zeros(0), 0.0
     notes: list[str] = []
@@ -279,7 +355,10 @@ def solve_area(
         h.setOptionValue("simplex_iteration_limit", options.crash_iteration_limit)
         basis = highspy.HighsBasis()
         col_status = np.concatenate([per_ev[lp.index].col_basis for lp in lps])
-        row_status = np.concatenate([*[per_ev[lp.index].row_basis for lp in lps], np.full(n, 1, dtype=np.int8)])
+        n_coupling = n + 2 * n * len(sites)
+        row_status = np.concatenate(
+            [*[per_ev[lp.index].row_basis for lp in lps], np.full(n_coupling, 1, dtype=np.int8)]
+        )
         basis.col_status = [highspy.HighsBasisStatus(int(s)) for s in col_status]
         basis.row_status = [highspy.HighsBasisStatus(int(s)) for s in row_status]
         basis.valid = True
@@ -300,7 +379,7 @@ def solve_area(
         if not any(repaired):
             break
         fixes += sum(repaired)
-        mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(work, import_limit_kw, export_limit_kw)
+        mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(work, import_limit_kw, export_limit_kw, sites)
         x_all, obj, method = _solve_interior(area_id, options, mat, cost, col_lo, col_hi, row_lo, row_hi)
     solutions = {
         lp.index: EvSolution(

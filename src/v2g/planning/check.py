@@ -55,6 +55,9 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
     plans = {p.ev_id: p for p in plan.ev_plans}
     shortfalls = {s.ev_id: s for s in plan.shortfalls}
     area_net = {a: np.zeros(n) for a in areas}
+    site_down: dict[str, FloatArray] = {}
+    site_up: dict[str, FloatArray] = {}
+    site_count: dict[str, int] = {}
     f_n, t_n = rules.fcr_n_power_range_factor, rules.fcr_n_endurance_h
     g_d, t_d = rules.fcr_d_nem_power_factor, rules.fcr_d_endurance_h
     if plan.n_intervals != n:
@@ -141,6 +144,25 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
                 if e[k] + down_e > ev.battery_kwh + tol:
                     out.append(Violation("endurance_down", name, k, f"{e[k]:.4f} kWh cannot absorb {down_e:.4f} kWh"))
         area_net[site.grid_area_id] += p
+        quarter_res = np.repeat(res, QUARTERS_PER_HOUR, axis=1)[:, :n]  # (3, n) reserve in force per quarter
+        down_kw = p + f_n * quarter_res[0] + quarter_res[2] + g_d * quarter_res[1]
+        up_kw = -p + f_n * quarter_res[0] + quarter_res[1] + g_d * quarter_res[2]
+        site_down[ev.site_id] = site_down.get(ev.site_id, np.zeros(n)) + down_kw
+        site_up[ev.site_id] = site_up.get(ev.site_id, np.zeros(n)) + up_kw
+        site_count[ev.site_id] = site_count.get(ev.site_id, 0) + 1
+    for site_id, count in site_count.items():
+        if count < 2:
+            continue  # one EV: its own headroom rows above already check the fuse
+        site = sites[site_id]
+        load, pv = _series(site.household_load_kw, n), _series(site.pv_kw, n)
+        imp_room = np.maximum(site.fuse_limit_kw - load + pv, 0.0)
+        exp_room = np.maximum(site.fuse_limit_kw + load - pv, 0.0)
+        for k in np.flatnonzero(site_down[site_id] > imp_room + tol * count).tolist():
+            detail = f"{site_down[site_id][k]:.3f} kW with reserves > {imp_room[k]:.3f}"
+            out.append(Violation("site_import", f"site[{site_id}]", k, detail))
+        for k in np.flatnonzero(site_up[site_id] > exp_room + tol * count).tolist():
+            detail = f"{site_up[site_id][k]:.3f} kW with reserves > {exp_room[k]:.3f}"
+            out.append(Violation("site_export", f"site[{site_id}]", k, detail))
     if plan.grid_limits_enforced:
         for area_id, area in areas.items():
             imp = _series(area.import_limit_kw, n)

@@ -203,13 +203,8 @@ def _validate_problem(problem: PlanningProblem, problems: list[str]) -> None:
         _check_series(problems, f"{name}.household_load_kw", site.household_load_kw, (1, n))
         _check_series(problems, f"{name}.pv_kw", site.pv_kw, (1, n))
     seen: set[str] = set()
-    evs_per_site: dict[str, int] = {}
     for ev in problem.evs:
         _validate_ev(ev, start, problem.end_at, hours, sites, seen, problems)
-        evs_per_site[ev.site_id] = evs_per_site.get(ev.site_id, 0) + 1
-    for site_id, count in evs_per_site.items():
-        if count > 1:
-            problems.append(f"site[{site_id}]: {count} EVs share the site; the planner supports one EV per site")
 
 
 def _validate_ev(

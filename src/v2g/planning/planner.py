@@ -1,7 +1,8 @@
 """The fleet planner: strategies, decomposition by grid area, parallel solve, bids and value.
 
-EVs couple only through their grid area's limits (one EV per site, so the fuse folds into the
-EV's own power limits) and through the aggregated reserve bids. The planner therefore solves each
+EVs couple only through their grid area's limits, through a fuse they share (for a site with one
+EV the fuse folds into the EV's own power limits; a site with several EVs adds its own coupling
+rows inside the area) and through the aggregated reserve bids. The planner therefore solves each
 grid area as an independent LP (exact: the sum of the area optima is the optimum of the whole
 fleet LP), in a process pool on the local cores or on a Ray cluster when one is configured, and
 applies the bid rules (confidence, 0.1 MW minimum and granularity) afterwards by scaling the
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from v2g.fleet.model import PriceArea
-from v2g.planning.area import AreaOptions, AreaResult, EvSolution, same_lp, solve_area
+from v2g.planning.area import AreaOptions, AreaResult, EvSolution, SharedSite, same_lp, solve_area
 from v2g.planning.lp import EvInputs, EvLp, EvSolver, FloatArray, LerFactors, make_ev_lp, reachable_energy
 from v2g.planning.model import (
     PRODUCTS,
@@ -150,6 +151,29 @@ def _with_target(inputs: EvInputs, target: float) -> EvInputs:
     return replace(inputs, e_target_kwh=target)
 
 
+def _shared_sites(problem: PlanningProblem) -> dict[str, tuple[SharedSite, ...]]:
+    """Sites with more than one EV, by grid area: their fuse couples the EVs."""
+    n = problem.n_intervals
+    members: dict[str, list[int]] = {}
+    for index, ev in enumerate(problem.evs):
+        members.setdefault(ev.site_id, []).append(index)
+    out: dict[str, list[SharedSite]] = {}
+    for site in problem.sites:
+        idx = members.get(site.site_id, [])
+        if len(idx) < 2:
+            continue
+        load, pv = _series(site.household_load_kw, n), _series(site.pv_kw, n)
+        out.setdefault(site.grid_area_id, []).append(
+            SharedSite(
+                site.site_id,
+                tuple(idx),
+                np.maximum(site.fuse_limit_kw - load + pv, 0.0),
+                np.maximum(site.fuse_limit_kw + load - pv, 0.0),
+            )
+        )
+    return {k: tuple(v) for k, v in out.items()}
+
+
 # ----------------------------------------------------------------- area tasks (run in workers)
 
 _WORKER_SOLVER: EvSolver | None = None
@@ -163,6 +187,7 @@ class _AreaTask:
     export_limit_kw: FloatArray
     ler: LerFactors
     options: AreaOptions
+    sites: tuple[SharedSite, ...] = ()
 
 
 def _solve_task(task: _AreaTask) -> AreaResult:
@@ -170,7 +195,15 @@ def _solve_task(task: _AreaTask) -> AreaResult:
     if _WORKER_SOLVER is None:
         _WORKER_SOLVER = EvSolver()
     lps = [make_ev_lp(inp, task.ler) for inp in task.inputs if inp.b > inp.a]
-    return solve_area(task.area_id, lps, task.import_limit_kw, task.export_limit_kw, _WORKER_SOLVER, task.options)
+    return solve_area(
+        task.area_id,
+        lps,
+        task.import_limit_kw,
+        task.export_limit_kw,
+        _WORKER_SOLVER,
+        task.options,
+        sites=task.sites,
+    )
 
 
 def _run_tasks(tasks: list[_AreaTask], options: PlannerOptions) -> list[AreaResult]:
@@ -234,6 +267,7 @@ class FleetPlanner:
         by_area: dict[str, list[EvInputs]] = {a.area_id: [] for a in problem.grid_areas}
         for prep in prepared:
             by_area[prep.area_id].append(prep.inputs)
+        shared = _shared_sites(problem)
         tasks = [
             _AreaTask(
                 area.area_id,
@@ -242,6 +276,7 @@ class FleetPlanner:
                 _series(area.export_limit_kw, n),
                 ler,
                 self.options.area,
+                shared.get(area.area_id, ()),
             )
             for area in problem.grid_areas
         ]
@@ -266,7 +301,8 @@ class FleetPlanner:
         if old is not None:
             old_imp, old_exp, old_lps, old_res = old
             same = (
-                np.array_equal(old_imp, task.import_limit_kw)
+                not task.sites
+                and np.array_equal(old_imp, task.import_limit_kw)
                 and np.array_equal(old_exp, task.export_limit_kw)
                 and len(old_lps) == len(lps)
                 and all(lp.index in old_lps and same_lp(old_lps[lp.index], lp) for lp in lps)
@@ -290,7 +326,14 @@ class FleetPlanner:
         else:
             previous = None
         res = solve_area(
-            task.area_id, lps, task.import_limit_kw, task.export_limit_kw, self._solver, task.options, previous
+            task.area_id,
+            lps,
+            task.import_limit_kw,
+            task.export_limit_kw,
+            self._solver,
+            task.options,
+            previous,
+            sites=task.sites,
         )
         self._state[task.area_id] = (task.import_limit_kw, task.export_limit_kw, {lp.index: lp for lp in lps}, res)
         return res
@@ -474,9 +517,15 @@ def _uncontrolled(problem: PlanningProblem, prepared: Iterable[_Prepared], start
     rules = problem.rules
     plans: list[EvPlan] = []
     shortfalls: list[TargetShortfall] = []
+    # EVs behind one fuse share it, first come first served (what a load-balancing wallbox does)
+    site_room = {
+        s.site_id: np.maximum(s.fuse_limit_kw - _series(s.household_load_kw, n) + _series(s.pv_kw, n), 0.0)
+        for s in problem.sites
+    }
     for prep in prepared:
         inp = prep.inputs
         ev = problem.evs[inp.index]
+        room = site_room[ev.site_id]
         p = np.zeros(n)
         e = np.full(n + 1, np.nan)
         if inp.a < n:
@@ -485,12 +534,15 @@ def _uncontrolled(problem: PlanningProblem, prepared: Iterable[_Prepared], start
         goal = min(ev.target_soc_kwh, inp.e_max_kwh)
         for k in range(inp.b - inp.a):
             need = max(0.0, goal - level)
-            p_kw = min(float(inp.p_charge_kw[k]), need / (inp.eta_c * dt))
+            p_kw = max(0.0, min(float(inp.p_charge_kw[k]), need / (inp.eta_c * dt), float(room[inp.a + k])))
+            room[inp.a + k] -= p_kw
             p[inp.a + k] = p_kw
             level += inp.eta_c * dt * p_kw
             e[inp.a + k + 1] = level
         if prep.physical_shortfall is not None:
-            shortfalls.append(prep.physical_shortfall)
+            shortfalls.append(replace(prep.physical_shortfall, planned_soc_kwh=level))
+        elif level < inp.e_target_kwh - SHORTFALL_TOL_KWH:
+            shortfalls.append(TargetShortfall(ev.ev_id, ev.target_soc_kwh, level, "shared fuse"))
         imp = np.zeros(n)
         imp[inp.a : inp.b] = inp.import_eur_per_kwh
         plans.append(
@@ -539,11 +591,13 @@ def solve_monolithic(problem: PlanningProblem, strategy: Strategy = Strategy.V2G
     n = problem.n_intervals
     ler = ler_factors(problem)
     prepared = _prepare(problem, strategy)
+    shared = _shared_sites(problem)
     parts = []
     for area in problem.grid_areas:
         lps = [make_ev_lp(p.inputs, ler) for p in prepared if p.area_id == area.area_id and p.inputs.b > p.inputs.a]
         if lps:
-            parts.append(area_lp(lps, _series(area.import_limit_kw, n), _series(area.export_limit_kw, n)))
+            limits = _series(area.import_limit_kw, n), _series(area.export_limit_kw, n)
+            parts.append(area_lp(lps, *limits, shared.get(area.area_id, ())))
     if not parts:
         return 0.0, "Optimal"
     mat = sp.block_diag([part[0] for part in parts], format="csc")
