@@ -309,7 +309,9 @@ def solve_area(
     solved_before = solver.solved
     per_ev: dict[int, EvSolution] = {}
     fixes = 0
-    for lp in lps:
+    # same structure and efficiencies one after the other: fewest coefficient changes, closest warm starts
+    order = sorted(lps, key=lambda lp: (lp.shape.m, lp.shape.k0, lp.shape.eta_c, lp.shape.eta_d))
+    for lp in order:
         old = previous.get(lp.ev_id) if previous else None
         if old is not None and same_lp(old[0], lp):
             per_ev[lp.index] = old[1]
