@@ -32,6 +32,7 @@ class JourneyRules:
     go_live_stage: str
     termination_stage: str
     pausable_stages: tuple[str, ...]
+    steady_stages: tuple[str, ...]
     retention_offers: tuple[RetentionOffer, ...]
 
 
@@ -53,6 +54,7 @@ def load_rules() -> JourneyRules:
         go_live_stage=str(raw["stages"]["go_live"]),
         termination_stage=str(raw["stages"]["termination"]),
         pausable_stages=tuple(raw["stages"]["pausable"]),
+        steady_stages=tuple(raw["stages"].get("steady", ())),
         retention_offers=tuple(RetentionOffer(str(o["id"]), str(o["text"])) for o in raw["retention_offers"]),
     )
 

@@ -66,3 +66,34 @@ def principal_for_token(repo: JourneyRepository, token: str, *, now: datetime) -
         msg = "user without organisation"
         raise AuthenticationError(msg)
     return Principal(user.id, org.id, org.role, user.customer_id, user.display_name)
+
+
+def ensure_organisation_user(
+    repo: JourneyRepository,
+    *,
+    organisation_id: str,
+    organisation_name: str,
+    role: str,
+    username: str,
+    password: str,
+    now: datetime,
+    customer_id: str | None = None,
+) -> User:
+    """Create the organisation and its user unless they exist (idempotent; for set-up and demos)."""
+    from v2g.services.journey_ports import Organisation
+
+    if repo.organisation(organisation_id) is None:
+        repo.add_organisation(Organisation(organisation_id, organisation_name, role))
+    user = repo.user_by_username(username)
+    if user is None:
+        user = User(
+            id=f"user-{username}",
+            organisation_id=organisation_id,
+            username=username,
+            display_name=username,
+            created_at=now,
+            password_hash=hash_password(password),
+            customer_id=customer_id,
+        )
+        repo.add_user(user)
+    return user

@@ -271,6 +271,8 @@ class JourneyService:
                 )
                 return done
             target = engine.next_stage(self.blueprint, journey.stage_id)
+            if journey.stage_id in self.rules.steady_stages:
+                return journey
             if target is None or target.id == self.rules.termination_stage:
                 return journey
             if engine.transition_unmet(self.blueprint, journey.stage_id, target.id, tasks):
