@@ -93,7 +93,8 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert tracker["waiting_on"] == ["installer"]
     assert tracker["dso_queue_position"] == 3
     assert tracker["sla"]["state"] == "ok"
-    assert tracker["go_live"]["expected_at"] is not None and tracker["go_live"]["uncertainty_days"] > 0
+    assert tracker["go_live"]["expected_at"] is not None
+    assert tracker["go_live"]["uncertainty_days"] > 0
 
     world.clock.advance(days=10)
     complete(
@@ -115,14 +116,16 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert refused.status_code == 409
     unmet = refused.json()["detail"]["unmet"]
     assert len(unmet) == 2
-    assert "inspect_approve_installation" in unmet[0] and "'approved'" in unmet[0]
+    assert "inspect_approve_installation" in unmet[0]
+    assert "'approved'" in unmet[0]
     assert "confirm_coverage" in unmet[1]
     wrong_outcome = client.post(
         f"/api/v1/tasks/{open_task(client, dso, 'inspect_approve_installation')['id']}/complete",
         headers=dso,
         json={"outcome": "maybe", "evidence": {"inspection_report": "x", "grid_connection_id": "y"}},
     )
-    assert wrong_outcome.status_code == 422 and wrong_outcome.json()["detail"][0]["loc"] == ["body", "outcome"]
+    assert wrong_outcome.status_code == 422
+    assert wrong_outcome.json()["detail"][0]["loc"] == ["body", "outcome"]
     complete(
         client,
         dso,
@@ -142,7 +145,8 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
 
     # usage cannot start before pre-qualification passed
     refused = client.post(f"/api/v1/journeys/{jid}/advance", headers=agg, json={})
-    assert refused.status_code == 409 and "one of" in refused.json()["detail"]["unmet"][0]
+    assert refused.status_code == 409
+    assert "one of" in refused.json()["detail"]["unmet"][0]
     for kind in ("boot", "test_profile_accepted"):
         assert client.post("/api/v1/chargers/CP-c1/events", headers=agg, json={"kind": kind}).status_code == 200
     state = complete(
@@ -152,12 +156,14 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
         outcome="passed",
         evidence={"test_report": "FCR-D test 2026-12-20"},
     )
-    assert state["stage_id"] == "usage" and state["first_active_at"] is not None
+    assert state["stage_id"] == "usage"
+    assert state["first_active_at"] is not None
     assert {t["service"]: t["status"] for t in state["tasks"] if t["service"]}["activate_v2g_service"] == "completed"
 
     # pause instead of cancel, then resume
     paused = client.post(f"/api/v1/journeys/{jid}/pause", headers=owner, json={"reason": "holiday"})
-    assert paused.status_code == 200 and paused.json()["status"] == "paused"
+    assert paused.status_code == 200
+    assert paused.json()["status"] == "paused"
     assert client.post(f"/api/v1/journeys/{jid}/pause", headers=owner, json={}).status_code == 409
     assert client.post(f"/api/v1/journeys/{jid}/resume", headers=owner).json()["status"] == "active"
 
@@ -165,12 +171,14 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     world.clock.advance(days=30)
     assert client.get(f"/api/v1/journeys/{jid}", headers=owner).json()["stage_id"] == "usage"
     moved = client.post(f"/api/v1/journeys/{jid}/advance", headers=agg, json={"to_stage": "engagement"})
-    assert moved.status_code == 200 and moved.json()["stage_id"] == "engagement"
+    assert moved.status_code == 200
+    assert moved.json()["stage_id"] == "engagement"
 
     offers = client.get(f"/api/v1/journeys/{jid}/retention-offers", headers=owner).json()
     assert any(o["id"] == "pause_instead" for o in offers)
     bad_reason = client.post(f"/api/v1/journeys/{jid}/terminate", headers=owner, json={"reasons": ["bored"]})
-    assert bad_reason.status_code == 422 and bad_reason.json()["detail"][0]["loc"] == ["body", "reasons"]
+    assert bad_reason.status_code == 422
+    assert bad_reason.json()["detail"][0]["loc"] == ["body", "reasons"]
     world.clock.advance(days=60)
     ended = client.post(
         f"/api/v1/journeys/{jid}/terminate",
@@ -179,7 +187,8 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     )
     assert ended.status_code == 200, ended.text
     state = ended.json()
-    assert state["stage_id"] == "termination" and state["status"] == "terminating"
+    assert state["stage_id"] == "termination"
+    assert state["status"] == "terminating"
     by_service = {t["service"]: t for t in state["tasks"] if t["stage_id"] == "termination" and t["service"]}
     assert by_service["deactivate_charger"]["status"] == "completed"
     assert by_service["remove_v2g_site_id"]["result"]["removed"] == ["V2G-GA-1-CP-c1"]
@@ -199,7 +208,8 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert state["status"] == "terminated"
 
     export = client.get(f"/api/v1/journeys/{jid}/export", headers=owner)
-    assert export.status_code == 200 and export.headers["content-type"] == "application/zip"
+    assert export.status_code == 200
+    assert export.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(export.content)) as zf:
         names = set(zf.namelist())
         assert {"README.txt", "data.json", "profile.csv", "contracts.csv", "journey_history.csv", "tasks.csv"} <= names
@@ -241,7 +251,8 @@ def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient) -> N
     for name in ("aggregator2", "dso2"):
         who = login(client, name)
         response = client.get("/api/v1/journeys/j-c1", headers=who)
-        assert response.status_code == 404 and response.json()["detail"] == "journey 'j-c1' not found"
+        assert response.status_code == 404
+        assert response.json()["detail"] == "journey 'j-c1' not found"
         assert client.get("/api/v1/journeys/j-c1/tracker", headers=who).status_code == 404
         assert client.get("/api/v1/journeys/j-c1/notifications", headers=who).status_code == 404
         assert "j-c1" not in [j["id"] for j in client.get("/api/v1/journeys", headers=who).json()]
@@ -266,16 +277,19 @@ def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient) -> N
         "gate installation_approved_and_insured"
     ] * 2
     skip = client.post("/api/v1/journeys/j-c2/advance", headers=agg, json={"to_stage": "usage"})
-    assert skip.status_code == 422 and skip.json()["detail"][0]["loc"] == ["body", "to_stage"]
+    assert skip.status_code == 422
+    assert skip.json()["detail"][0]["loc"] == ["body", "to_stage"]
 
     # bad payloads: 422 naming the field
     bad = signup_body("c4")
     bad["site"]["main_fuse_a"] = 0  # type: ignore[index]
     response = client.post("/api/v1/customers", headers=agg, json=bad)
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "site", "main_fuse_a"]
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "site", "main_fuse_a"]
     bad = signup_body("c5", grid_area_id="GA-NOPE")
     response = client.post("/api/v1/customers", headers=agg, json=bad)
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "site", "grid_area_id"]
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "site", "grid_area_id"]
     dup = client.post("/api/v1/customers", headers=agg, json=signup_body("c1"))
     assert dup.status_code == 409
     assert client.get("/api/v1/journeys", headers={"Authorization": "Bearer nope"}).status_code == 401
