@@ -48,9 +48,10 @@ def test_outbox_delivery_marks_sent_and_failed(engine: Engine) -> None:
 
     sent, failed = deliver_pending(uow, FlakySender(), world.clock)
     assert sent > 0
-    assert failed == 1
     with engine.connect() as conn:
         rows = conn.execute(select(outbox.c.channel, outbox.c.status, outbox.c.error)).all()
+    assert failed == sum(1 for c, _, _ in rows if c == "sms") >= 1
+    assert sent + failed == len(rows)
     assert {(c, s) for c, s, _ in rows} == {("email", "sent"), ("app", "sent"), ("sms", "failed")}
     assert next(e for c, _, e in rows if c == "sms") == "ConnectionError: SMS gateway down"
     assert deliver_pending(uow, LogSender(), world.clock) == (0, 0)  # nothing is sent twice
@@ -61,7 +62,7 @@ def test_sign_up_refusals_lose_nothing(engine: Engine) -> None:
     with pytest.raises(ForbiddenError, match="role 'installer' may not sign up customers"):
         world.service.sign_up(Principal("user-installer", "org-inst", "installer"), _signup("c1"))
     world.service.sign_up(AGG, _signup("c1"))
-    with pytest.raises(StateConflictError, match="customer.id: customer 'c1' already exists"):
+    with pytest.raises(StateConflictError, match=r"customer\.id: customer 'c1' already exists"):
         world.service.sign_up(AGG, _signup("c1"))
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(journeys)).scalar() == 1

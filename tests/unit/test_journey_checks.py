@@ -144,7 +144,7 @@ def test_feasibility_from_hosting_capacity_and_queue() -> None:
     )
     assert full.result is Feasibility.NOT_FEASIBLE
     assert "exceed the hosting capacity" in full.reason
-    with pytest.raises(ValueError, match="^requested_export_kw"):
+    with pytest.raises(ValueError, match=r"^requested_export_kw"):
         feasibility_indication(
             area, requested_export_kw=-1, committed_export_kw=0, queued_before=0, now=NOW, rules=RULES
         )
