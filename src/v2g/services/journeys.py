@@ -324,28 +324,49 @@ class JourneyService:
                         phone=signup.customer.phone,
                     )
                 )
-            first = self.blueprint.stages[0]
-            journey = Journey(
-                id=f"j-{cid}",
-                customer_id=cid,
-                blueprint_id=self.blueprint.blueprint.id,
-                stage_id=first.id,
-                stage_entered_at=now,
-                created_at=now,
-                offer=signup.offer,
-            )
-            repo.add_journey(journey)
-            repo.add_visit(StageVisit(journey.id, first.id, now))
-            repo.add_tasks(engine.stage_tasks(self.blueprint, journey, first.id, now=now))
-            self._audit(repo, who, "journey_created", "journey", journey.id, journey_id=journey.id, after=journey)
-            self._notify_involved(
-                repo, journey, "Welcome to V2G", f"Your V2G journey {journey.id} has started at {first.name}."
-            )
-            journey = self._settle(repo, journey, who)
-            repo.update_journey(journey, expected_version=journey.version)
-            return JourneyView(journey, repo.tasks(journey.id))
+            return self._start(repo, who, cid, signup.offer)
 
         return self._tx(work)
+
+    def start_journey(self, who: Principal, customer_id: str, offer: str) -> JourneyView:
+        """Start the journey of a customer already on file (e.g. imported from a CRM)."""
+        self._require_role(who, STAFF_ROLE, action="start journeys")
+
+        def work(repo: JourneyRepository) -> JourneyView:
+            if repo.customer(customer_id) is None:
+                msg = f"customer {customer_id!r} not found"
+                raise NotFoundError(msg)
+            if repo.journey_of_customer(customer_id) is not None:
+                msg = f"customer_id: customer {customer_id!r} already has a journey"
+                raise StateConflictError(msg, field="customer_id")
+            if who.role != "system":
+                repo.assign(who.organisation_id, customer_id)
+            return self._start(repo, who, customer_id, offer)
+
+        return self._tx(work)
+
+    def _start(self, repo: JourneyRepository, who: Principal, customer_id: str, offer: str) -> JourneyView:
+        now = self.clock.now()
+        first = self.blueprint.stages[0]
+        journey = Journey(
+            id=f"j-{customer_id}",
+            customer_id=customer_id,
+            blueprint_id=self.blueprint.blueprint.id,
+            stage_id=first.id,
+            stage_entered_at=now,
+            created_at=now,
+            offer=offer,
+        )
+        repo.add_journey(journey)
+        repo.add_visit(StageVisit(journey.id, first.id, now))
+        repo.add_tasks(engine.stage_tasks(self.blueprint, journey, first.id, now=now))
+        self._audit(repo, who, "journey_created", "journey", journey.id, journey_id=journey.id, after=journey)
+        self._notify_involved(
+            repo, journey, "Welcome to V2G", f"Your V2G journey {journey.id} has started at {first.name}."
+        )
+        journey = self._settle(repo, journey, who)
+        repo.update_journey(journey, expected_version=journey.version)
+        return JourneyView(journey, repo.tasks(journey.id))
 
     # ------------------------------------------------------------------------------- reads
     def list_journeys(self, who: Principal) -> list[Journey]:
