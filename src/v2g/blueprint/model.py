@@ -118,7 +118,8 @@ class Item(_Strict):
     service: Identifier | None = Field(default=None, description="Platform service for automated items.")
     evidence: tuple[NonEmptyText, ...] = Field(default=(), description="What a manual item must attach.")
     outcomes: tuple[Identifier, ...] = Field(
-        default=(), description="Allowed outcomes of a manual item (e.g. approved, rejected); empty = done."
+        default=(),
+        description="Allowed outcomes of a manual or automated item (e.g. approved, rejected); empty = done.",
     )
     kpi: Identifier | None = Field(default=None, description="KPI that measures a fact/metric.")
     origin: Origin = Origin.SEED
