@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from v2g.cli import blueprint as blueprint_cli
 from v2g.cli import db as db_cli
 from v2g.cli import server as server_cli
 
@@ -14,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_cli.app, name="db")
+app.add_typer(blueprint_cli.app, name="blueprint")
 app.command("serve")(server_cli.serve)
 app.command("demo")(server_cli.demo)
 
