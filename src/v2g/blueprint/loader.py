@@ -138,7 +138,7 @@ def _path(parts: tuple[int | str, ...]) -> str:
 
 def _message(error: Any) -> str:
     kind = error["type"]
-    if kind == "string_too_short":
+    if kind in ("string_too_short", "too_short"):
         return "must not be empty"
     if kind == "missing":
         return "is required"
