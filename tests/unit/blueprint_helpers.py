@@ -16,7 +16,8 @@ BASE: dict[str, Any] = {
         {"id": "dso", "name": "DSO", "role": "dso"},
     ],
     "stages": [
-        {"id": "selection_request", "name": "Selection", "timeline": "1-2 weeks", "sla": {"min_days": 7, "max_days": 14}},
+        {"id": "selection_request", "name": "Selection", "timeline": "1-2 weeks",
+         "sla": {"min_days": 7, "max_days": 14}},
         {"id": "usage", "name": "Usage", "timeline": "daily"},
     ],
     "lanes": [

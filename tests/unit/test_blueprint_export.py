@@ -152,7 +152,7 @@ def test_seed_items_are_split(sweden: Blueprint) -> None:
 
 
 def test_modes_services_kpis_and_gates(sweden: Blueprint) -> None:
-    items = dict((i.id, i) for _, i in sweden.items())
+    items = {i.id: i for _, i in sweden.items()}
     assert items["installation_onboarding.back.dso.inspect_approve_installation"].outcomes == ("approved", "rejected")
     assert items["installation_onboarding.back.evse_supplier.generate_box_site_id"].service == "generate_box_site_id"
     services = {i.service for i in items.values() if i.mode is Mode.AUTOMATED}
