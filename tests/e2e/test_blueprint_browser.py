@@ -63,7 +63,8 @@ def _decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
             idat += body
         pos += 12 + length
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    assert (depth, interlace) == (8, 0), (depth, interlace)
+    assert colour in (2, 6), colour
     bpp = 4 if colour == 6 else 3
     raw, stride = zlib.decompress(idat), width * bpp
     rows: list[bytes] = []
