@@ -192,3 +192,15 @@ def test_unknown_service_is_not_a_blueprint_error(tmp_path: Path) -> None:
     data = base()
     _item(data, FEAS)["service"] = "a_service_of_another_deployment"
     assert load_blueprint(write(tmp_path / "svc.yaml", data)).item(FEAS).service == "a_service_of_another_deployment"
+
+
+def test_lookup_helpers(tmp_path: Path) -> None:
+    blueprint = load_blueprint(write(tmp_path / "mini.yaml", base()))
+    assert blueprint.lane("back.dso").actor == "dso"
+    assert blueprint.cell_of(FEAS).lane == "back.dso"
+    assert [g.id for g in blueprint.gates_for("usage", "entry")] == ["usage_entry"]
+    assert blueprint.gates_for("usage", "exit") == []
+    with pytest.raises(KeyError):
+        blueprint.lane("front.ghost")
+    with pytest.raises(KeyError):
+        blueprint.cell_of("ghost")

@@ -208,3 +208,21 @@ class Blueprint(_Strict):
             if stage.id == stage_id:
                 return i
         raise KeyError(stage_id)
+
+    def lane(self, lane_id: str) -> Lane:
+        """The lane with this id (KeyError if unknown)."""
+        for lane in self.lanes:
+            if lane.id == lane_id:
+                return lane
+        raise KeyError(lane_id)
+
+    def cell_of(self, item_id: str) -> Cell:
+        """The cell holding the item with this id (KeyError if unknown)."""
+        for cell, item in self.items():
+            if item.id == item_id:
+                return cell
+        raise KeyError(item_id)
+
+    def gates_for(self, stage_id: str, on: Literal["entry", "exit"]) -> list[Gate]:
+        """The gates to enter (``on="entry"``) or to leave (``on="exit"``) a stage."""
+        return [gate for gate in self.gates if gate.stage == stage_id and gate.on == on]
