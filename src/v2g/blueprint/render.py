@@ -9,6 +9,7 @@ assets, readable on a laptop screen and printable (landscape) through its print 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from dataclasses import dataclass
 from importlib import resources
@@ -90,12 +91,15 @@ def _sla(stage: Stage) -> str:
     return f"{stage.sla.min_days}-{stage.sla.max_days} days" if stage.sla else "no SLA"
 
 
+@functools.cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(resources.files("v2g.blueprint").joinpath("templates/swimlane.html.j2").read_text("utf-8"))
+
+
 def render_html(blueprint: Blueprint) -> str:
     """The standalone swimlane page."""
-    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    template_text = resources.files("v2g.blueprint").joinpath("templates/swimlane.html.j2").read_text("utf-8")
-    template = env.from_string(template_text)
-    return template.render(
+    return _template().render(
         bp=blueprint,
         groups=_groups(blueprint),
         cells=_cell_map(blueprint),
