@@ -19,7 +19,6 @@ from v2g.blueprint.errors import BlueprintError, Problem
 from v2g.blueprint.model import Blueprint
 from v2g.blueprint.validate import validate_blueprint
 
-
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 
 
