@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -126,6 +127,18 @@ def test_swimlane_page_in_headless_chromium(tmp_path: Path, test_output: Path) -
     assert html.count(' data-stage="') == 9
     assert 'id="line-of-visibility"' in html
     assert "line of visibility" in html
+
+    # printable: the print stylesheet lays the blueprint out on A3 landscape pages
+    pdf = test_output / "blueprint-sweden-private-ev.pdf"
+    pdf.unlink(missing_ok=True)
+    _run(chromium, tmp_path / "profile-pdf", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri())
+    document = pdf.read_bytes()
+    assert document.startswith(b"%PDF")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", document))
+    assert 1 <= pages <= 6, pages
+    box = re.search(rb"/MediaBox\s*\[\s*0 0 ([0-9.]+) ([0-9.]+)", document)
+    assert box is not None
+    assert float(box.group(1)) > float(box.group(2))  # landscape
 
     # the whole page in one tall image, for people to look at after the run (not asserted on)
     _run(chromium, tmp_path / "profile-full", f"--screenshot={test_output / 'blueprint-full.png'}", page.as_uri(),
