@@ -32,7 +32,7 @@ BASE: dict[str, Any] = {
             "lane": "customer_action",
             "items": [
                 {"id": "selection_request.customer_action.request_quote", "text": "Request quote", "mode": "manual",
-                 "evidence": ["quote request"]},
+                 "evidence": ["quote_request"]},
             ],
         },
         {

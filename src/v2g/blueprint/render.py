@@ -66,7 +66,7 @@ def _detail(item: Item) -> str:
     if item.service:
         detail = f"service: {item.service}"
     elif item.evidence:
-        detail = "evidence: " + ", ".join(item.evidence)
+        detail = "evidence: " + ", ".join(name.replace("_", " ") for name in item.evidence)
     elif item.kpi:
         detail = f"KPI: {item.kpi}"
     else:

@@ -7,6 +7,7 @@ registry's business, so a blueprint may name services another deployment provide
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
@@ -32,6 +33,7 @@ KPI_IDS: frozenset[str] = frozenset(
 INSIGHT_ROWS: frozenset[str] = frozenset({"synchronisation", "facts_metrics", "pitfalls", "ideas", "policies"})
 """The process-insight rows a lane ``insight.<row>`` may name."""
 
+_EVIDENCE_NAME = re.compile(r"[a-z0-9]+(_[a-z0-9]+)*")
 _LANE_PREFIX = {"front": Layer.FRONTSTAGE, "back": Layer.BACKSTAGE, "insight": Layer.INSIGHT}
 
 
@@ -136,6 +138,11 @@ def _item_problems(item: Item, stage: str, lane_id: str, lane: Lane | None) -> I
             yield f"unknown kpi {item.kpi!r} (one of {', '.join(sorted(KPI_IDS))})"
         if lane_id != "insight.facts_metrics":
             yield "only facts/metrics items name a kpi"
+    for name in item.evidence:
+        if not _EVIDENCE_NAME.fullmatch(name):
+            yield f"evidence {name!r} is not a snake_case name (it is the key the attachment is filed under)"
+    if len(set(item.evidence)) != len(item.evidence):
+        yield "evidence repeats a name"
     if item.outcomes and item.mode is Mode.INFORMATIONAL:
         yield "informational items have no outcomes"
     if len(set(item.outcomes)) != len(item.outcomes):
