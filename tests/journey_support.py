@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import yaml
 from sqlalchemy import Engine
 
 from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.db.journey_repo import sql_unit_of_work
-from v2g.blueprint.model import Blueprint
+from v2g.blueprint import Blueprint, load_blueprint
 from v2g.fleet.model import GridArea, PriceArea
 from v2g.services.auth import ensure_organisation_user
 from v2g.services.journey_handlers import default_registry
@@ -54,7 +53,7 @@ class World:
 
 
 def load_test_blueprint() -> Blueprint:
-    return Blueprint.model_validate(yaml.safe_load(TEST_BLUEPRINT.read_text()))
+    return load_blueprint(TEST_BLUEPRINT)
 
 
 def seed_world(engine: Engine, clock: MovableClock | None = None) -> World:

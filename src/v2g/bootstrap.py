@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
-import yaml
 from sqlalchemy import Engine
 
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.adapters.db.migrate import ensure_schema_current
-from v2g.blueprint.model import Blueprint
+from v2g.blueprint import load_blueprint
 from v2g.config import Settings
 from v2g.services.automation import ServiceRegistry
 from v2g.services.journey_handlers import default_registry
@@ -26,11 +24,6 @@ class SystemClock:
 
     def now(self) -> datetime:
         return utc_now()
-
-
-def load_blueprint(path: Path) -> Blueprint:
-    """Read and validate a blueprint YAML file."""
-    return Blueprint.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 @dataclass

@@ -183,7 +183,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     ended = client.post(
         f"/api/v1/journeys/{jid}/terminate",
         headers=owner,
-        json={"reasons": ["too_little_revenue"], "comment": "Less than I hoped"},
+        json={"reasons": ["low_financial_benefit"], "comment": "Less than I hoped"},
     )
     assert ended.status_code == 200, ended.text
     state = ended.json()
@@ -218,7 +218,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert data["profile"][0]["email"] == "c1@example.se"
     assert data["contracts"][0]["offer"] == "v2g-basic"
     assert [h["stage_id"] for h in history] == [s.id for s in world.blueprint.stages]
-    assert data["exit_feedback"][0]["reasons"] == ["too_little_revenue"]
+    assert data["exit_feedback"][0]["reasons"] == ["low_financial_benefit"]
     dso_task = next(t for t in data["tasks"] if t["item_id"].endswith("inspect_approve_installation"))
     assert dso_task["evidence"]["grid_connection_id"] == "735999-GC-42"
 
@@ -231,7 +231,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
 
     kpis = client.get("/api/v1/kpis", headers=agg).json()
     assert kpis["churn_rate"]["terminated"] == 1
-    assert kpis["churn_reasons"] == {"too_little_revenue": 1}
+    assert kpis["churn_reasons"] == {"low_financial_benefit": 1}
     assert kpis["pause_rate"]["ever_paused"] == 1
 
 

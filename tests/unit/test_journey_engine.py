@@ -166,7 +166,9 @@ def test_kpis_from_journeys(bp: Blueprint) -> None:
         StageVisit("j3", "usage", T0, T0 + timedelta(days=30)),
         StageVisit("j3", "termination", T0 + timedelta(days=30)),
     ]
-    kpis = compute_kpis(bp, KpiInput(js, visits, ["moving_house"], frozenset({"j1"}), frozenset({"j1"})), now, "usage")
+    kpis = compute_kpis(
+        bp, KpiInput(js, visits, ["technical_issues"], frozenset({"j1"}), frozenset({"j1"})), now, "usage"
+    )
     funnel = {row["stage_id"]: row for row in kpis["funnel_by_stage"]["stages"]}
     assert funnel["selection_request"] == {"stage_id": "selection_request", "current": 1, "reached": 2}
     sla = {row["stage_id"]: row for row in kpis["time_in_stage_vs_sla"]}
@@ -176,7 +178,7 @@ def test_kpis_from_journeys(bp: Blueprint) -> None:
     assert kpis["first_week_activity_rate"] == {"active_in_first_week": 1, "live_for_a_week": 2, "rate": 0.5}
     assert kpis["pause_rate"]["rate"] == 0.5
     assert kpis["churn_rate"]["terminated"] == 1
-    assert kpis["churn_reasons"] == {"moving_house": 1}
+    assert kpis["churn_reasons"] == {"technical_issues": 1}
 
 
 def test_registry_knows_the_contract_and_refuses_double_registration(bp: Blueprint) -> None:

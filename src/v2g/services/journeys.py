@@ -263,6 +263,8 @@ class JourneyService:
             if not engine.stage_complete(tasks, journey.stage_id):
                 return journey
             if journey.status is JourneyStatus.TERMINATING:
+                if engine.exit_unmet(self.blueprint, journey.stage_id, tasks):
+                    return journey
                 done = replace(journey, status=JourneyStatus.TERMINATED, terminated_at=self.clock.now())
                 repo.close_visit(journey.id, journey.stage_id, self.clock.now())
                 self._audit(repo, who, "terminated", "journey", journey.id, journey_id=journey.id)
@@ -572,12 +574,8 @@ class JourneyService:
         return self._tx(work)
 
     def exit_reasons(self) -> set[str]:
-        """Exit reasons: the blueprint's termination-stage facts/pitfalls item ids' slugs, plus 'other'."""
-        reasons = {"other"}
-        for cell, item in self.blueprint.items():
-            if cell.stage == self.rules.termination_stage and cell.lane.startswith("insight."):
-                reasons.add(item.id.rsplit(".", 1)[-1])
-        return reasons
+        """Exit reasons an owner may give (configured from the blueprint's facts row)."""
+        return set(self.rules.exit_reasons)
 
     # ------------------------------------------------------------------------------- device layer
     def record_device_event(self, charger_id: str, kind: str, detail: str = "") -> Journey | None:
