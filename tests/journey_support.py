@@ -29,7 +29,13 @@ ACTORS = {
     "insurer": ("org-ins", "Försäkring AB", "insurer"),
     "tso": ("org-tso", "Svenska kraftnät", "tso"),
     "bsp": ("org-bsp", "BSP AB", "bsp"),
+    "brp": ("org-brp", "BRP AB", "brp"),
+    "ev_supplier": ("org-evs", "Bilhandel AB", "ev_supplier"),
+    "evse_supplier": ("org-evse", "Laddbox AB", "evse_supplier"),
+    "energy_supplier": ("org-es", "Elhandel AB", "energy_supplier"),
 }
+SERVING = ["org-inst", "org-ins", "org-tso", "org-bsp", "org-brp", "org-evs", "org-evse", "org-es"]
+PRODUCT_BLUEPRINT = Path(__file__).resolve().parents[1] / "blueprints" / "sweden-private-ev.yaml"
 
 
 @dataclass
@@ -56,7 +62,7 @@ def load_test_blueprint() -> Blueprint:
     return load_blueprint(TEST_BLUEPRINT)
 
 
-def seed_world(engine: Engine, clock: MovableClock | None = None) -> World:
+def seed_world(engine: Engine, clock: MovableClock | None = None, blueprint_path: Path = TEST_BLUEPRINT) -> World:
     clock = clock or MovableClock()
     with engine.begin() as conn:
         repo = SqlFleetRepository(conn)
@@ -74,7 +80,7 @@ def seed_world(engine: Engine, clock: MovableClock | None = None) -> World:
                 password=PASSWORD,
                 now=clock.now(),
             )
-    blueprint = load_test_blueprint()
+    blueprint = load_blueprint(blueprint_path)
     return World(engine, clock, JourneyService(uow, clock, blueprint, default_registry()), blueprint)
 
 
@@ -108,5 +114,5 @@ def signup_body(cid: str, *, grid_area_id: str = "GA-1", with_owner_login: bool 
             "max_discharge_kw": 11.5,
         },
         "offer": "v2g-basic",
-        "serving_organisation_ids": ["org-inst", "org-ins", "org-tso", "org-bsp"],
+        "serving_organisation_ids": SERVING,
     }
