@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from tests.journey_support import TEST_BLUEPRINT, MovableClock, load_test_blueprint
+from tests.journey_support import PRODUCT_BLUEPRINT, TEST_BLUEPRINT, MovableClock
 from v2g.adapters.db.demo_seed import seed_demo
 from v2g.adapters.db.journey_repo import sql_unit_of_work
+from v2g.blueprint import load_blueprint
 from v2g.cli import app
 from v2g.journey.model import JourneyStatus
 from v2g.services.demo_journeys import seed_demo_journeys
@@ -19,20 +20,24 @@ from v2g.services.journey_ports import SYSTEM
 from v2g.services.journeys import JourneyService
 
 
-def _seed(engine: Engine) -> JourneyService:
+def _seed(engine: Engine, blueprint_path: Path = TEST_BLUEPRINT) -> JourneyService:
     seed_demo(engine, customers=18)
     uow = sql_unit_of_work(engine)
-    service = JourneyService(uow, MovableClock(), load_test_blueprint(), default_registry())
+    service = JourneyService(uow, MovableClock(), load_blueprint(blueprint_path), default_registry())
     ids = [f"cust-{i:03d}" for i in range(1, 19)]
     seed_demo_journeys(uow, service, ids)
     return service
 
 
-def test_demo_journeys_cover_every_stage_and_reseeding_adds_nothing(engine: Engine) -> None:
-    service = _seed(engine)
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("blueprint_path", [TEST_BLUEPRINT, PRODUCT_BLUEPRINT], ids=["test", "product"])
+def test_demo_journeys_cover_every_stage_and_reseeding_adds_nothing(engine: Engine, blueprint_path: Path) -> None:
+    service = _seed(engine, blueprint_path)
     journeys = service.list_journeys(SYSTEM)
     assert len(journeys) == 18
-    # awareness has no tasks in the test blueprint, so journeys pass it on their own
+    # awareness has no tasks in either blueprint, so journeys pass it on their own
     assert {j.stage_id for j in journeys} == {s.id for s in service.blueprint.stages} - {"awareness_interest"}
     assert any(j.status is JourneyStatus.PAUSED for j in journeys)
     assert any(j.status is JourneyStatus.TERMINATED for j in journeys)
