@@ -195,6 +195,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert by_service["final_settlement"]["status"] == "waiting"  # run by settlement
     # the owner cannot override an automated task; the aggregator can, with evidence (audited)
     settle_id = by_service["final_settlement"]["id"]
+    assert settle_id in [t["id"] for t in client.get("/api/v1/tasks", headers=agg).json()]
     assert (
         client.post(f"/api/v1/tasks/{settle_id}/complete", headers=owner, json={"evidence": {"note": "x"}}).status_code
         == 403
@@ -258,6 +259,12 @@ def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient) -> N
         assert "j-c1" not in [j["id"] for j in client.get("/api/v1/journeys", headers=who).json()]
         assert client.get("/api/v1/tasks", headers=who).json() == []
     assert client.get("/api/v1/journeys/j-c2", headers=owner1).status_code == 404
+    event = {"kind": "boot"}
+    assert (
+        client.post("/api/v1/chargers/CP-c1/events", headers=login(client, "aggregator2"), json=event).status_code
+        == 404
+    )
+    assert client.post("/api/v1/chargers/CP-c1/events", headers=owner1, json=event).status_code == 403
     assert [j["id"] for j in client.get("/api/v1/journeys", headers=owner1).json()] == ["j-c1"]
     dso = login(client, "dso")
     assert [j["id"] for j in client.get("/api/v1/journeys", headers=dso).json()] == ["j-c1"]

@@ -87,3 +87,22 @@ def test_tokens_are_stored_hashed_and_expire(engine: Engine) -> None:
         assert (who.role, who.organisation_id) == ("installer", "org-inst")
         with pytest.raises(AuthenticationError, match="expired"):
             principal_for_token(repo, token, now=world.clock.now() + timedelta(hours=13))
+
+
+def test_sla_sweep_announces_warning_then_breach_once_each(engine: Engine) -> None:
+    world = seed_world(engine)
+    world.service.sign_up(AGG, _signup("c1"))  # in selection_request: 7-14 days, warning at 80 %
+    assert world.service.sla_sweep() == []
+    world.clock.advance(days=12)
+    assert world.service.sla_sweep() == [("j-c1", "selection_request", "warning")]
+    assert world.service.sla_sweep() == []
+    world.clock.advance(days=3)
+    assert world.service.sla_sweep() == [("j-c1", "selection_request", "breached")]
+    assert world.service.sla_sweep() == []
+    warned = [n for n in world.service.notifications(AGG, "j-c1") if n.subject.endswith("close to its deadline")]
+    assert sorted(n.channel for n in warned if n.address) == ["email", "sms"]  # the owner
+    assert {n.recipient_organisation_id for n in warned if n.channel == "app"} >= {"org-agg", "org-inst"}
+    assert "waiting on customer" in warned[0].body
+    tracker = world.service.tracker(AGG, "j-c1")
+    assert tracker.sla.state.value == "breached"
+    assert tracker.waiting_on == ("customer",)

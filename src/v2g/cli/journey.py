@@ -80,3 +80,12 @@ def advance(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     typer.echo(f"{view.journey.id} is now at {view.journey.stage_id}")
+
+
+@app.command("sla-sweep")
+def sla_sweep() -> None:
+    """Announce stages that reached their SLA warning or breach (run it periodically, e.g. hourly)."""
+    announced = _service().sla_sweep()
+    for journey_id, stage_id, state in announced:
+        typer.echo(f"{journey_id} {stage_id} {state}")
+    typer.echo(f"{len(announced)} SLA notifications")

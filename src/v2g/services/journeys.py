@@ -387,11 +387,26 @@ class JourneyService:
             return status_tracker(self.blueprint, journey, repo.tasks(journey_id), self.clock.now(), self.rules)
 
     def my_tasks(self, who: Principal, *, include_done: bool = False) -> list[Task]:
-        """The tasks of the caller's role for the customers the caller serves."""
+        """The tasks of the caller's role for the customers the caller serves; aggregator operators also
+        see every waiting automated task (they may complete it by hand, so no journey dead-ends)."""
         with self.uow() as repo:
             visible = self.visible_customers(repo, who)
             role = who.role if who.role != "system" else ""
-            return repo.tasks_for_role(role, visible, include_done=include_done) if role else []
+            tasks = repo.tasks_for_role(role, visible, include_done=include_done) if role else []
+            if who.role == STAFF_ROLE:
+                known = {t.id for t in tasks}
+                tasks += [t for t in repo.waiting_automated_tasks(visible) if t.id not in known]
+            return tasks
+
+    def service_active_customers(self) -> set[str]:
+        """Customers whose V2G service runs now (live and not paused or leaving): planning and dispatch
+        schedule only these."""
+        with self.uow() as repo:
+            return {
+                j.customer_id
+                for j in repo.journeys()
+                if j.status is JourneyStatus.ACTIVE and j.first_active_at is not None
+            }
 
     def audit_log(self, who: Principal, journey_id: str) -> list[AuditEntry]:
         self._require_role(who, STAFF_ROLE, action="read the audit log")
@@ -578,18 +593,23 @@ class JourneyService:
         return set(self.rules.exit_reasons)
 
     # ------------------------------------------------------------------------------- device layer
-    def record_device_event(self, charger_id: str, kind: str, detail: str = "") -> Journey | None:
+    def record_device_event(
+        self, charger_id: str, kind: str, detail: str = "", *, who: Principal = SYSTEM
+    ) -> Journey | None:
         """The device layer reports ``boot`` or ``test_profile_accepted`` for a charger.
 
-        ``verify_connectivity`` completes once both were reported.
+        ``verify_connectivity`` completes once both were reported. The device layer calls this as the
+        platform (``SYSTEM``); over HTTP an aggregator operator may report for the customers it serves.
         """
+        self._require_role(who, STAFF_ROLE, action="report device events")
         if kind not in ("boot", "test_profile_accepted"):
             msg = f"kind: {kind!r} is not one of boot, test_profile_accepted"
             raise JourneyError(msg, field="kind")
 
         def work(repo: JourneyRepository) -> Journey | None:
             customer_id = repo.charger_owner(charger_id)
-            if customer_id is None:
+            visible = self.visible_customers(repo, who)
+            if customer_id is None or (visible is not None and customer_id not in visible):
                 msg = f"charger {charger_id!r} not found"
                 raise NotFoundError(msg)
             found = repo.journey_of_customer(customer_id)
@@ -604,7 +624,7 @@ class JourneyService:
                     repo.update_task(replace(task, result={**task.result, "device_events": events}))
             self._audit(
                 repo,
-                SYSTEM,
+                who,
                 "device_event",
                 "charger",
                 charger_id,
@@ -614,6 +634,49 @@ class JourneyService:
             return self._save(repo, journey, self._settle(repo, journey, SYSTEM))
 
         return self._tx(work)
+
+    # ------------------------------------------------------------------------------- SLAs
+    def sla_sweep(self) -> list[tuple[str, str, str]]:
+        """Notify the people involved when a journey's stage reaches its SLA warning or breach.
+
+        Each state is announced once per stage visit (the audit log remembers it). Run it
+        periodically (``v2g journey sla-sweep``). Returns (journey id, stage id, state) announced.
+        """
+        announced: list[tuple[str, str, str]] = []
+        with self.uow() as repo:
+            candidates = [j for j in repo.journeys() if j.status in (JourneyStatus.ACTIVE, JourneyStatus.TERMINATING)]
+        for candidate in candidates:
+            stage = self.blueprint.stages[self.blueprint.stage_index(candidate.stage_id)]
+            state = engine.sla_status(stage, candidate.stage_entered_at, self.clock.now())
+            if state.state not in (engine.SlaState.WARNING, engine.SlaState.BREACHED):
+                continue
+
+            def work(repo: JourneyRepository, journey_id: str = candidate.id) -> tuple[str, str, str] | None:
+                journey = repo.journey(journey_id, for_update=True)
+                assert journey is not None
+                stage = self.blueprint.stages[self.blueprint.stage_index(journey.stage_id)]
+                status = engine.sla_status(stage, journey.stage_entered_at, self.clock.now())
+                action = f"sla_{status.state.value}"
+                visit = {"stage_id": journey.stage_id, "entered_at": journey.stage_entered_at.isoformat()}
+                if any(e.action == action and e.after == visit for e in repo.audit_entries(journey.id)):
+                    return None
+                self._audit(repo, SYSTEM, action, "journey", journey.id, journey_id=journey.id, after=visit)
+                due = f"{status.due_at:%Y-%m-%d}" if status.due_at else "?"
+                word = "is overdue" if status.state is engine.SlaState.BREACHED else "is close to its deadline"
+                waiting = sorted({t.actor_id for t in repo.tasks(journey.id) if not t.done})
+                self._notify_involved(
+                    repo,
+                    journey,
+                    f"{stage.name} {word}",
+                    f"Journey {journey.id}: {stage.name} is due {due} ({stage.timeline}); waiting on "
+                    f"{', '.join(waiting) or 'nobody'}.",
+                )
+                return (journey.id, stage.id, status.state.value)
+
+            result = self._tx(work)
+            if result is not None:
+                announced.append(result)
+        return announced
 
     # ------------------------------------------------------------------------------- KPIs, export
     def kpis(self, who: Principal) -> dict[str, Any]:
