@@ -75,11 +75,18 @@ def ensure_organisation_user(
     organisation_name: str,
     role: str,
     username: str,
-    password: str,
+    password: str | None = None,
     now: datetime,
     customer_id: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
-    """Create the organisation and its user unless they exist (idempotent; for set-up and demos)."""
+    """Create the organisation and its user unless they exist (idempotent; for set-up and demos).
+
+    Give ``password`` or an already computed ``password_hash`` (many users sharing one demo password).
+    """
+    if (password is None) == (password_hash is None):
+        msg = "password: give either password or password_hash"
+        raise ValueError(msg)
     from v2g.services.journey_ports import Organisation
 
     if repo.organisation(organisation_id) is None:
@@ -92,7 +99,7 @@ def ensure_organisation_user(
             username=username,
             display_name=username,
             created_at=now,
-            password_hash=hash_password(password),
+            password_hash=password_hash or hash_password(password or ""),
             customer_id=customer_id,
         )
         repo.add_user(user)
