@@ -18,7 +18,6 @@ from v2g.api.app import create_app
 from v2g.bootstrap import Container
 from v2g.config import Settings
 
-
 pytestmark = pytest.mark.slow
 
 
