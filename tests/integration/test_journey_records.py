@@ -13,7 +13,7 @@ from v2g.adapters.db.journey_repo import AppendOnlyError, SqlJourneyRepository, 
 from v2g.adapters.db.tables.journey import audit_log, journeys, outbox
 from v2g.adapters.notify import LogSender
 from v2g.services.auth import AuthenticationError, login, principal_for_token
-from v2g.services.journey_ports import ForbiddenError, Notification, Principal
+from v2g.services.journey_ports import DuplicateError, ForbiddenError, Notification, Organisation, Principal
 from v2g.services.journeys import StateConflictError
 from v2g.services.notifications import deliver_pending
 
@@ -106,3 +106,19 @@ def test_sla_sweep_announces_warning_then_breach_once_each(engine: Engine) -> No
     tracker = world.service.tracker(AGG, "j-c1")
     assert tracker.sla.state.value == "breached"
     assert tracker.waiting_on == ("customer",)
+
+
+def test_a_colliding_write_is_a_conflict_and_saves_nothing(engine: Engine) -> None:
+    world = seed_world(engine)
+    uow = sql_unit_of_work(engine)
+
+    def clash() -> None:
+        with uow() as repo:
+            repo.add_organisation(Organisation("org-new", "New AB", "bsp"))
+            repo.add_organisation(Organisation("org-agg", "Clash AB", "bsp"))
+
+    with pytest.raises(DuplicateError, match="nothing was saved"):
+        clash()
+    with uow() as repo:
+        assert repo.organisation("org-new") is None
+        assert world.service.list_journeys(AGG) == []

@@ -20,6 +20,10 @@ class ForbiddenError(PermissionError):
     """The caller's role may not do this."""
 
 
+class DuplicateError(RuntimeError):
+    """A write collided with an existing row (e.g. two sign-ups with one id at the same moment)."""
+
+
 class ConcurrentUpdateError(RuntimeError):
     """Someone else changed the journey in between; the unit of work is retried."""
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.db.tables.fleet import chargers, customers, grid_areas, sites
@@ -30,6 +31,7 @@ from v2g.services.journey_ports import (
     AuditEntry,
     ConcurrentUpdateError,
     CustomerFile,
+    DuplicateError,
     ExitFeedback,
     Notification,
     Organisation,
@@ -395,7 +397,11 @@ def sql_unit_of_work(engine: Engine) -> Any:
 
     @contextmanager
     def uow() -> Iterator[SqlJourneyRepository]:
-        with engine.begin() as conn:
-            yield SqlJourneyRepository(conn)
+        try:
+            with engine.begin() as conn:
+                yield SqlJourneyRepository(conn)
+        except IntegrityError as exc:
+            msg = f"conflicting write, nothing was saved: {exc.orig}"
+            raise DuplicateError(msg) from exc
 
     return uow
