@@ -13,6 +13,7 @@ from v2g.adapters.db.journey_repo import AppendOnlyError, SqlJourneyRepository, 
 from v2g.adapters.db.tables.journey import audit_log, journeys, outbox
 from v2g.adapters.notify import LogSender
 from v2g.services.auth import AuthenticationError, login, principal_for_token
+from v2g.services.automation import ServiceContext, ServiceOutcome
 from v2g.services.journey_ports import DuplicateError, ForbiddenError, Notification, Organisation, Principal
 from v2g.services.journeys import StateConflictError
 from v2g.services.notifications import deliver_pending
@@ -122,3 +123,20 @@ def test_a_colliding_write_is_a_conflict_and_saves_nothing(engine: Engine) -> No
     with uow() as repo:
         assert repo.organisation("org-new") is None
         assert world.service.list_journeys(AGG) == []
+
+
+def test_a_failing_service_waits_with_the_error_and_its_writes_are_undone(engine: Engine) -> None:
+    world = seed_world(engine)
+
+    def broken(ctx: ServiceContext) -> ServiceOutcome:
+        ctx.repo.set_charger("CP-c1", v2g_site_id="HALF-WRITTEN")
+        raise ConnectionError("DSO portal unreachable")
+
+    world.service.registry.register("dso_feasibility_indication", broken, replace=True)
+    view = world.service.sign_up(AGG, _signup("c1"))
+    task = next(t for t in view.tasks if t.service == "dso_feasibility_indication")
+    assert task.status.value == "waiting"
+    assert task.waiting_reason == "dso_feasibility_indication failed: ConnectionError: DSO portal unreachable"
+    assert next(t for t in view.tasks if t.service == "check_vehicle_compatibility").done
+    with sql_unit_of_work(engine)() as repo:
+        assert repo.customer_file("c1").chargers[0].v2g_site_id is None

@@ -119,6 +119,10 @@ class CustomerFile:
 class JourneyRepository(Protocol):
     """Storage of journeys, people and their records, inside one transaction."""
 
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A nested transaction: rolled back alone if its block raises."""
+        ...
+
     # organisations, users, tokens, assignments
     def add_organisation(self, org: Organisation) -> None: ...
     def organisation(self, org_id: str) -> Organisation | None: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -52,6 +52,9 @@ class SqlJourneyRepository:
         self.conn = conn
         self.fleet = SqlFleetRepository(conn)
         self._locks = conn.dialect.name != "sqlite"
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        return self.conn.begin_nested()
 
     # ------------------------------------------------------------------ organisations, users, tokens
     def add_organisation(self, org: Organisation) -> None:
