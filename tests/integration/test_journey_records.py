@@ -34,7 +34,11 @@ def test_audit_log_is_append_only(engine: Engine) -> None:
             with engine.begin() as conn, pytest.raises(Exception, match="append-only"):
                 conn.execute(text(statement))
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(audit_log)).scalar() == len(entries)
+        on_journey = select(func.count()).select_from(audit_log).where(audit_log.c.journey_id == "j-c1")
+        assert conn.execute(on_journey).scalar() == len(entries)
+        issued = conn.execute(select(audit_log.c.after).where(audit_log.c.action == "token_issued")).scalars().all()
+    assert len(issued) == len(world.tokens)
+    assert all(set(after) == {"label", "expires_at"} for after in issued)  # never the token itself
 
 
 def test_outbox_delivery_marks_sent_and_failed(engine: Engine) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from v2g.services.journey_ports import JourneyRepository, Principal, User
+from v2g.services.journey_ports import AuditEntry, JourneyRepository, Principal, User
 
 _HASHER = PasswordHasher()
 TOKEN_PREFIX = "v2g_"
@@ -42,7 +42,19 @@ def hash_token(token: str) -> str:
 def issue_token(repo: JourneyRepository, user: User, *, label: str, now: datetime, ttl: timedelta | None = None) -> str:
     """A new bearer token for ``user``; only its hash is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    repo.add_token(hash_token(token), user.id, label, now, now + ttl if ttl else None)
+    expires_at = now + ttl if ttl else None
+    repo.add_token(hash_token(token), user.id, label, now, expires_at)
+    repo.audit(
+        AuditEntry(
+            at=now,
+            user_id=user.id,
+            organisation_id=user.organisation_id,
+            action="token_issued",
+            entity="user",
+            entity_id=user.id,
+            after={"label": label, "expires_at": expires_at.isoformat() if expires_at else None},
+        )
+    )
     return token
 
 
@@ -103,4 +115,15 @@ def ensure_organisation_user(
             customer_id=customer_id,
         )
         repo.add_user(user)
+        repo.audit(
+            AuditEntry(
+                at=now,
+                user_id=None,
+                organisation_id=organisation_id,
+                action="user_created",
+                entity="user",
+                entity_id=user.id,
+                after={"username": username, "role": role, "customer_id": customer_id},
+            )
+        )
     return user
