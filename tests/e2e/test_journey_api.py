@@ -298,6 +298,16 @@ def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient, worl
     response = client.post("/api/v1/customers", headers=agg, json=bad)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "site", "grid_area_id"]
+    response = client.post("/api/v1/customers", headers=agg, json=signup_body("c:6"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "customer_id"]
+    task_id = client.get("/api/v1/tasks", headers=owner1).json()[0]["id"]
+    response = client.post(f"/api/v1/tasks/{task_id}/complete", headers=owner1, json={"evidence": ["not", "a", "map"]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "evidence"]
+    response = client.post(f"/api/v1/tasks/{task_id}/complete", headers=owner1, json={"evidence": {}, "extra": 1})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "extra"]
     dup = client.post("/api/v1/customers", headers=agg, json=signup_body("c1"))
     assert dup.status_code == 409
     assert client.get("/api/v1/journeys", headers={"Authorization": "Bearer nope"}).status_code == 401
