@@ -229,6 +229,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert any(e["action"] == "task_override" and e["user_id"] == "user-aggregator" for e in audit)
     notes = client.get(f"/api/v1/journeys/{jid}/notifications", headers=owner).json()
     assert {"email", "sms", "app"} <= {n["channel"] for n in notes}
+    assert "Done: Inspect and approve installation (approved)" in [n["subject"] for n in notes]
     tso_notes = client.get(f"/api/v1/journeys/{jid}/notifications", headers=tso).json()
     assert any("V2G unit joining" in n["subject"] for n in tso_notes)
 
