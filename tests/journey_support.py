@@ -56,13 +56,16 @@ class MovableClock:
         self.at += timedelta(**kwargs)
 
 
-@dataclass
+@dataclass(repr=False)
 class World:
     engine: Engine
     clock: MovableClock
     service: JourneyService
     blueprint: Blueprint
     tokens: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"World({self.engine.url.render_as_string(hide_password=True)}, {self.blueprint.blueprint.id})"
 
     def bearer(self, username: str) -> dict[str, str]:
         """Headers with the API token an administrator issued to that actor's user."""

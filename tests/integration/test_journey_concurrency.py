@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import Engine
 
-from tests.journey_support import START, seed_world
+from tests.journey_support import SERVING, START, seed_world
 from v2g.adapters.db.journey_repo import SqlJourneyRepository
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, PriceArea, Site, Vehicle
 from v2g.journey.model import Journey
@@ -52,7 +52,7 @@ def _signup(cid: str) -> SignUp:
         vehicle=Vehicle(f"veh-{cid}", cid, "Volkswagen", "ID.4", 77.0, 11.0, 10.0, True, site.id),
         offer="v2g-basic",
         charger=Charger(f"CP-{cid}", site.id, "Wallbox", "Quasar 2", ChargerProtocol.OCPP201, 11.5, 11.5),
-        serving_organisation_ids=("org-inst", "org-ins", "org-tso", "org-bsp"),
+        serving_organisation_ids=tuple(SERVING),
     )
 
 
