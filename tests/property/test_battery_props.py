@@ -7,8 +7,16 @@ from hypothesis import strategies as st
 
 from v2g.sim.battery import Battery, BatterySpec
 
-SPEC = BatterySpec(capacity_kwh=75.0, max_charge_kw=11.0, max_discharge_kw=9.0, charge_efficiency=0.93,
-                   discharge_efficiency=0.91, ramp_kw_per_s=2.0, soc_min_kwh=10.0, soc_max_kwh=70.0)
+SPEC = BatterySpec(
+    capacity_kwh=75.0,
+    max_charge_kw=11.0,
+    max_discharge_kw=9.0,
+    charge_efficiency=0.93,
+    discharge_efficiency=0.91,
+    ramp_kw_per_s=2.0,
+    soc_min_kwh=10.0,
+    soc_max_kwh=70.0,
+)
 
 
 @given(

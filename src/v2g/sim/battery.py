@@ -51,7 +51,9 @@ class BatterySpec:
         _require(self.ramp_kw_per_s > 0, obj, "ramp_kw_per_s", "must be > 0")
         _require(0 <= self.soc_min_kwh < self.capacity_kwh, obj, "soc_min_kwh", "must be in [0, capacity_kwh)")
         upper = self.capacity_kwh if self.soc_max_kwh is None else self.soc_max_kwh
-        _require(self.soc_min_kwh < upper <= self.capacity_kwh, obj, "soc_max_kwh", "must be in (soc_min_kwh, capacity]")
+        _require(
+            self.soc_min_kwh < upper <= self.capacity_kwh, obj, "soc_max_kwh", "must be in (soc_min_kwh, capacity]"
+        )
         object.__setattr__(self, "soc_max_kwh", upper)
 
     @property

@@ -8,8 +8,14 @@ import pytest
 
 from v2g.sim.battery import Battery, BatterySpec, BatteryValueError, safe_fallback_p_kw
 
-SPEC = BatterySpec(capacity_kwh=60.0, max_charge_kw=11.0, max_discharge_kw=10.0, charge_efficiency=0.9,
-                   discharge_efficiency=0.8, name="leaf")
+SPEC = BatterySpec(
+    capacity_kwh=60.0,
+    max_charge_kw=11.0,
+    max_discharge_kw=10.0,
+    charge_efficiency=0.9,
+    discharge_efficiency=0.8,
+    name="leaf",
+)
 
 
 def test_charge_applies_efficiency() -> None:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Table, delete, func, select, update
+from sqlalchemy import Connection, Engine, Insert, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from v2g.adapters.db.fleet_repo import NotFoundError

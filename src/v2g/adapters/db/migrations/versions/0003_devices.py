@@ -96,9 +96,7 @@ def upgrade() -> None:
         sa.Column("stop_reason", sa.String(64), nullable=True),
         sa.Column("max_seq_no", sa.Integer(), nullable=True),
         sa.Column("events_seen", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["charger_id"], ["chargers.id"], name="fk_charging_transactions_charger_id_chargers"
-        ),
+        sa.ForeignKeyConstraint(["charger_id"], ["chargers.id"], name="fk_charging_transactions_charger_id_chargers"),
         sa.PrimaryKeyConstraint("charger_id", "transaction_id", name="pk_charging_transactions"),
     )
     op.create_table(
