@@ -177,6 +177,4 @@ def safe_fallback_p_kw(battery: Battery, target_soc_kwh: float, hours_left: floa
     need_kwh = battery.energy_to_target_kwh(target_soc_kwh)
     if need_kwh <= 0:
         return 0.0
-    if hours_left <= dt_h:
-        return battery.max_charge_now_kw(dt_h)
-    return min(battery.max_charge_now_kw(dt_h), need_kwh / hours_left)
+    return min(battery.max_charge_now_kw(dt_h), need_kwh / max(hours_left, dt_h))

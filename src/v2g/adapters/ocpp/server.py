@@ -13,7 +13,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hashlib
 import logging
 import ssl
 from collections import OrderedDict, defaultdict
@@ -31,6 +30,7 @@ from websockets.http11 import Request, Response
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.ocpp import keyfix
+from v2g.adapters.ocpp.credentials import PasswordVerifier
 from v2g.adapters.ocpp.session import CommandResult, CsmsSession
 from v2g.adapters.ocpp.writer import TelemetryWriter
 from v2g.fleet.schedule import PowerSchedule
@@ -53,29 +53,6 @@ class CsmsConfig:
     default_departure_h: float = 8.0
     validate_schemas: bool = True
     send_test_profile_on_first_boot: bool = True
-
-
-class PasswordVerifier:
-    """Checks basic-auth passwords against stored argon2 hashes; remembers successes in memory."""
-
-    def __init__(self) -> None:
-        from argon2 import PasswordHasher
-
-        self._hasher = PasswordHasher()
-        self._ok: dict[str, tuple[str, str]] = {}
-
-    def verify(self, charger_id: str, password_hash: str, password: str) -> bool:
-        digest = hashlib.sha256(password.encode()).hexdigest()
-        if self._ok.get(charger_id) == (password_hash, digest):
-            return True
-        from argon2.exceptions import InvalidHashError, VerificationError
-
-        try:
-            self._hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-        self._ok[charger_id] = (password_hash, digest)
-        return True
 
 
 class CsmsServer:
@@ -305,6 +282,8 @@ class CsmsServer:
             session.id, now, (ProfilePeriod(0, 1.4),), now + timedelta(seconds=60), ProfileKind.CHARGE_ONLY
         )
         result = await session.install_plan(plan, profile_id=TEST_PROFILE_ID, stack_level=TEST_STACK)
+        if result.status == "accepted":  # proven; remove it so it never overrides the plan
+            await session.clear_profiles(TEST_PROFILE_ID)
         await asyncio.to_thread(
             self.store.record_profile,
             session.id,

@@ -188,7 +188,7 @@ class CsmsSession:
     async def frequency_curve(self, curve: Sequence[FrequencyCurvePoint], valid_to: datetime | None) -> CommandResult:
         return CommandResult("unsupported", f"{self.protocol} has no local frequency mode")
 
-    async def clear_profiles(self) -> CommandResult:
+    async def clear_profiles(self, profile_id: int | None = None) -> CommandResult:
         raise NotImplementedError
 
     async def set_available(self, available: bool) -> CommandResult:

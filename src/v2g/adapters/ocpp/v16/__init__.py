@@ -183,8 +183,8 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
         plan = ProfilePlan(self.id, utc_now(), (ProfilePeriod(0, p_kw),), valid_to, ProfileKind.CHARGE_ONLY, p_kw < 0)
         return await self.install_plan(plan, profile_id=SETPOINT_PROFILE_ID, stack_level=SETPOINT_STACK)
 
-    async def clear_profiles(self) -> CommandResult:
-        return await self._command(self._call.ClearChargingProfile())
+    async def clear_profiles(self, profile_id: int | None = None) -> CommandResult:
+        return await self._command(self._call.ClearChargingProfile(id=profile_id))
 
     async def set_available(self, available: bool) -> CommandResult:
         kind = "Operative" if available else "Inoperative"

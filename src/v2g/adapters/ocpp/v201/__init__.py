@@ -133,9 +133,9 @@ class V2xSessionBase(CsmsSession):
             evse_id=evse_id,
             received_at=now,
             departure_at=parse_measured_at(departure, now) if departure else None,
-            energy_request_kwh=None if energy_wh is None else energy_wh / 1000.0,
-            target_soc_percent=dc.get("full_soc"),
-            max_charge_kw=None if max_charge_w is None else max_charge_w / 1000.0,
+            energy_request_kwh=None if energy_wh is None else float(energy_wh) / 1000.0,
+            target_soc_percent=None if dc.get("full_soc") is None else float(dc["full_soc"]),
+            max_charge_kw=None if max_charge_w is None else float(max_charge_w) / 1000.0,
             transfer_mode=needs.get("requested_energy_transfer"),
         )
 
@@ -226,8 +226,8 @@ class V2xSessionBase(CsmsSession):
         plan = ProfilePlan(self.id, now, (ProfilePeriod(0, p_kw),), valid_to, kind, kind is ProfileKind.CHARGE_ONLY)
         return await self.install_plan(plan, profile_id=SETPOINT_PROFILE_ID, stack_level=SETPOINT_STACK)
 
-    async def clear_profiles(self) -> CommandResult:
-        return await self._command(self._call.ClearChargingProfile())
+    async def clear_profiles(self, profile_id: int | None = None) -> CommandResult:
+        return await self._command(self._call.ClearChargingProfile(charging_profile_id=profile_id))
 
     async def set_available(self, available: bool) -> CommandResult:
         status = "Operative" if available else "Inoperative"

@@ -133,8 +133,10 @@ class V21Session(V2xSessionBase, _V21ChargePoint):  # type: ignore[misc]
             evse_id=evse_id,
             received_at=base.received_at,
             departure_at=base.departure_at,
-            energy_request_kwh=base.energy_request_kwh if target_wh is None else target_wh / 1000.0,
-            target_soc_percent=v2x.get("target_soc", base.target_soc_percent),
+            energy_request_kwh=base.energy_request_kwh if target_wh is None else float(target_wh) / 1000.0,
+            target_soc_percent=float(v2x["target_soc"])
+            if v2x.get("target_soc") is not None
+            else base.target_soc_percent,
             max_charge_kw=kw("max_charge_power") or base.max_charge_kw,
             max_discharge_kw=kw("max_discharge_power"),
             min_energy_kwh=kw("ev_min_energy_request"),
