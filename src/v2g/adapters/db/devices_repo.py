@@ -296,7 +296,8 @@ class SqlDeviceStore:
 
     def _store_event(self, conn: Connection, event: TransactionEventIn, received_at: datetime) -> int:
         result = conn.execute(
-            insert_ignore(conn, transaction_events).values(
+            insert_ignore(conn, transaction_events)
+            .values(
                 charger_id=event.charger_id,
                 transaction_id=event.transaction_id,
                 seq_no=event.seq_no,
@@ -306,8 +307,9 @@ class SqlDeviceStore:
                 occurred_at=event.occurred_at,
                 received_at=received_at,
             )
+            .returning(transaction_events.c.seq_no)
         )
-        if result.rowcount != 1:
+        if result.first() is None:
             return 0  # same (transaction, seqNo) seen before: a duplicate, nothing is counted twice
         conn.execute(
             insert_ignore(conn, charging_transactions).values(

@@ -260,15 +260,21 @@ class CsmsServer:
         return result
 
     async def install_default(self, session: CsmsSession, needs: ChargingNeeds | None = None) -> None:
-        """The fail-safe: charge-only, enough to meet the departure target without the platform."""
+        """The fail-safe: charge-only, enough to meet the departure target without the platform.
+
+        Sized for the worst case: the EV's energy request plus what a plan could discharge during
+        one validity window, delivered in the time left after that window. Without known needs the
+        default is full charging power.
+        """
         from v2g.adapters.ocpp.session import DEFAULT_PROFILE_ID
 
         charger = await asyncio.to_thread(self.store.charger, session.id)
         p_kw = charger.max_charge_kw
         if needs is not None and needs.departure_at is not None and needs.energy_request_kwh is not None:
-            hours = max(0.0, (needs.departure_at - utc_now()).total_seconds() / 3600.0)
-            capacity = max(needs.energy_request_kwh, 1e-6)
-            p_kw = fallback_p_kw(0.0, 100.0, capacity, hours, charger.max_charge_kw, charge_efficiency=1.0)
+            window_h = self.config.profile_validity.total_seconds() / 3600.0
+            hours = (needs.departure_at - utc_now()).total_seconds() / 3600.0 - window_h
+            worst_kwh = max(0.0, needs.energy_request_kwh) + charger.max_discharge_kw * window_h
+            p_kw = fallback_p_kw(0.0, 100.0, worst_kwh, hours, charger.max_charge_kw, charge_efficiency=0.9)
         result = await session.install_default(p_kw)
         await self._record(session.id, DEFAULT_PROFILE_ID, "fail_safe_default", None, result.status, result.detail)
 

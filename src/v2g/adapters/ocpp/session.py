@@ -114,6 +114,14 @@ class CsmsSession:
             if not isinstance(msg[3], dict):
                 await self._reject(uid, self.format_error_code, "CALL payload must be a JSON object")
                 return
+            if msg[2] not in self.route_map:  # type: ignore[attr-defined]
+                # answered here for every version: ocpp 2.1.0 sends no reply at all for 2.1
+                known = hasattr(self._call, msg[2])  # type: ignore[attr-defined]
+                code = "NotImplemented" if known else "NotSupported"
+                await self._reject(
+                    uid, code, f"{msg[2]} is not {'handled' if known else 'an action of ' + self.protocol}"
+                )
+                return
             cached = self._replies.get(uid)
             if cached is not None:
                 self.duplicates += 1
