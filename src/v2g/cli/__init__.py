@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from v2g.cli import db as db_cli
+from v2g.cli import devices as devices_cli
 from v2g.cli import server as server_cli
 
 app = typer.Typer(
@@ -16,6 +17,9 @@ app = typer.Typer(
 app.add_typer(db_cli.app, name="db")
 app.command("serve")(server_cli.serve)
 app.command("demo")(server_cli.demo)
+app.add_typer(devices_cli.charger_app, name="charger")
+app.add_typer(devices_cli.sim_app, name="sim")
+app.command("csms")(devices_cli.csms)
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from v2g.adapters.db.tables.fleet import chargers
 from v2g.fleet.model import Charger, ChargerProtocol
 from v2g.services.devices import ChargingNeeds, ConnectivityStatus, MeterSample, TransactionEventIn
 
-POWER_MEASURANDS = {"Power.Active.Import": 1.0, "Power.Active.Export": -1.0}
+POWER_MEASURANDS = frozenset({"Power.Active.Import", "Power.Active.Export"})
 
 
 def insert_ignore(conn: Connection, table: Table) -> Insert:
@@ -340,11 +340,15 @@ class SqlDeviceStore:
 
     def _update_latest(self, conn: Connection, samples: Sequence[MeterSample]) -> None:
         latest: dict[str, dict[str, Any]] = {}
+        power: dict[tuple[str, datetime], dict[str, float]] = {}
         for s in sorted(samples, key=lambda s: s.measured_at):
             values = latest.setdefault(s.charger_id, {})
             if s.measurand in POWER_MEASURANDS:
-                factor = POWER_MEASURANDS[s.measurand] * (0.001 if s.unit == "W" else 1.0)
-                values["p_kw"] = s.value * factor
+                kw = s.value * (0.001 if s.unit == "W" else 1.0)
+                parts = power.setdefault((s.charger_id, s.measured_at), {})
+                parts[s.measurand] = kw
+                # import minus export at the same instant: p_kw > 0 charges, < 0 discharges
+                values["p_kw"] = parts.get("Power.Active.Import", 0.0) - parts.get("Power.Active.Export", 0.0)
             elif s.measurand == "SoC":
                 values["soc_percent"] = s.value
             elif s.measurand == "Energy.Active.Import.Register":
