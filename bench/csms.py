@@ -50,8 +50,14 @@ def fleet_process(creds: list[SimCredential], url: str, protocol: str, pipe: Con
 async def _fleet_main(creds: list[SimCredential], url: str, protocol: str, pipe: Connection) -> None:
     started = time.perf_counter()
     run = await start_fleet(creds, url, protocol, meter_loop=False, validate=False, concurrency=500)
-    pipe.send({"connected": len(run.chargers), "failed": len(run.failed), "connect_s": time.perf_counter() - started,
-               "first_failure": run.failed[0][1] if run.failed else None})
+    pipe.send(
+        {
+            "connected": len(run.chargers),
+            "failed": len(run.failed),
+            "connect_s": time.perf_counter() - started,
+            "first_failure": run.failed[0][1] if run.failed else None,
+        }
+    )
     loop = asyncio.get_running_loop()
     while True:
         command = await loop.run_in_executor(None, pipe.recv)
@@ -76,8 +82,15 @@ async def _fleet_main(creds: list[SimCredential], url: str, protocol: str, pipe:
             t0 = time.perf_counter()
             await asyncio.gather(*(blast(sim) for sim in run.chargers))
             elapsed = time.perf_counter() - t0
-            pipe.send({"round_trips": len(latencies), "elapsed_s": elapsed, "errors": errors,
-                       "p50_ms": 1000 * pct(latencies, 0.5), "p99_ms": 1000 * pct(latencies, 0.99)})
+            pipe.send(
+                {
+                    "round_trips": len(latencies),
+                    "elapsed_s": elapsed,
+                    "errors": errors,
+                    "p50_ms": 1000 * pct(latencies, 0.5),
+                    "p99_ms": 1000 * pct(latencies, 0.99),
+                }
+            )
     await run.stop()
 
 
@@ -117,9 +130,10 @@ async def platform_main(args: argparse.Namespace) -> dict[str, Any]:
     hello = await loop.run_in_executor(None, parent.recv)
     # wait until every charger's boot re-sync (device model, default profile, test profile) is done
     t_sync = time.perf_counter()
-    while server.stats["profiles_rejected"] == 0 and sum(
-        1 for s in server.sessions.values() if s.booted
-    ) < hello["connected"]:
+    while (
+        server.stats["profiles_rejected"] == 0
+        and sum(1 for s in server.sessions.values() if s.booted) < hello["connected"]
+    ):
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)
     while server._tasks:

@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
-from v2g.adapters.ocpp import keyfix
+from v2g.adapters.ocpp import fastvalidation, keyfix
 from v2g.adapters.ocpp.credentials import PasswordVerifier
 from v2g.adapters.ocpp.session import CommandResult, CsmsSession
 from v2g.adapters.ocpp.writer import TelemetryWriter
@@ -53,6 +53,7 @@ class CsmsConfig:
     default_departure_h: float = 8.0
     validate_schemas: bool = True
     send_test_profile_on_first_boot: bool = True
+    compression: bool = False  # permessage-deflate costs CPU per frame; enable for metered links
 
 
 class CsmsServer:
@@ -67,6 +68,7 @@ class CsmsServer:
         writer: TelemetryWriter | None = None,
     ) -> None:
         keyfix.install()
+        fastvalidation.install()
         ocpp.messages.ASYNC_VALIDATION = False  # inline validation measured faster than the thread pool
         self.store = store
         self.config = config or CsmsConfig()
@@ -98,6 +100,7 @@ class CsmsServer:
             ping_interval=None,
             max_size=2**20,
             reuse_port=reuse_port,
+            compression="deflate" if self.config.compression else None,
         )
         self._jobs.append(asyncio.create_task(self._liveness_job(), name="csms-liveness"))
         sock = next(iter(self._server.sockets))
