@@ -64,34 +64,36 @@ async def _fleet_main(creds: list[SimCredential], url: str, protocol: str, pipe:
         if command[0] == "stop":
             break
         if command[0] == "blast":
-            seconds = float(command[1])
-            deadline = time.perf_counter() + seconds
-            latencies: list[float] = []
-            errors = 0
-
-            async def blast(sim: Any) -> None:
-                nonlocal errors
-                while time.perf_counter() < deadline:
-                    t0 = time.perf_counter()
-                    try:
-                        await sim.meter_values()
-                        latencies.append(time.perf_counter() - t0)
-                    except Exception:
-                        errors += 1
-
-            t0 = time.perf_counter()
-            await asyncio.gather(*(blast(sim) for sim in run.chargers))
-            elapsed = time.perf_counter() - t0
-            pipe.send(
-                {
-                    "round_trips": len(latencies),
-                    "elapsed_s": elapsed,
-                    "errors": errors,
-                    "p50_ms": 1000 * pct(latencies, 0.5),
-                    "p99_ms": 1000 * pct(latencies, 0.99),
-                }
-            )
+            pipe.send(await _blast(run.chargers, float(command[1])))
     await run.stop()
+
+
+async def _blast(chargers: list[Any], seconds: float) -> dict[str, Any]:
+    """Every charger sends MeterValues back to back (one outstanding CALL each) for ``seconds``."""
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+    errors = 0
+
+    async def blast(sim: Any) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                await sim.meter_values()
+                latencies.append(time.perf_counter() - t0)
+            except Exception:
+                errors += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(blast(sim) for sim in chargers))
+    elapsed = time.perf_counter() - t0
+    return {
+        "round_trips": len(latencies),
+        "elapsed_s": elapsed,
+        "errors": errors,
+        "p50_ms": 1000 * pct(latencies, 0.5),
+        "p99_ms": 1000 * pct(latencies, 0.99),
+    }
 
 
 # ---------------------------------------------------------------------------- platform (this process)
