@@ -132,14 +132,10 @@ async def platform_main(args: argparse.Namespace) -> dict[str, Any]:
     hello = await loop.run_in_executor(None, parent.recv)
     # wait until every charger's boot re-sync (device model, default profile, test profile) is done
     t_sync = time.perf_counter()
-    while (
-        server.stats["profiles_rejected"] == 0
-        and sum(1 for s in server.sessions.values() if s.booted) < hello["connected"]
-    ):
+    booted = sum(1 for s in server.sessions.values() if s.booted)
+    while booted < hello["connected"] or server._tasks:
         await asyncio.sleep(0.2)
-    await asyncio.sleep(1.0)
-    while server._tasks:
-        await asyncio.sleep(0.2)
+        booted = sum(1 for s in server.sessions.values() if s.booted)
     sync_s = time.perf_counter() - t_sync
 
     ids = list(server.sessions)
