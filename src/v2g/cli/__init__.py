@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from v2g.cli import blueprint as blueprint_cli
 from v2g.cli import db as db_cli
 from v2g.cli import devices as devices_cli
+from v2g.cli import journey as journey_cli
 from v2g.cli import server as server_cli
 
 app = typer.Typer(
@@ -15,6 +17,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_cli.app, name="db")
+app.add_typer(journey_cli.app, name="journey")
+app.add_typer(blueprint_cli.app, name="blueprint")
 app.command("serve")(server_cli.serve)
 app.command("demo")(server_cli.demo)
 app.add_typer(devices_cli.charger_app, name="charger")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import typer
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from v2g.adapters.db.demo_seed import seed_demo
 from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.adapters.db.migrate import SchemaNotCurrentError, upgrade
 from v2g.api.app import create_app
 from v2g.bootstrap import bootstrap
 from v2g.cli.runtime import run_platform
 from v2g.config import Settings
 from v2g.log import configure_logging
+from v2g.services.demo_journeys import seed_demo_journeys
 
 
 def serve(
@@ -42,6 +45,12 @@ def demo(
     added = seed_demo(engine)
     typer.echo(f"database {engine.url.render_as_string(hide_password=True)} migrated; {added} demo customers added")
     container = bootstrap(settings)
+    if container.journeys is not None:
+        with container.engine.connect() as conn:
+            customer_ids = list(conn.execute(text("SELECT id FROM customers ORDER BY id")).scalars())
+        credentials = seed_demo_journeys(sql_unit_of_work(container.engine), container.journeys, customer_ids)
+        typer.echo("demo logins (demo database only): " + ", ".join(f"{u} / {p}" for u, p in credentials[:11]))
+        typer.echo(f"  ... and owner-<customer id> / {credentials[-1][1]} for each demo owner")
     _run(settings, create_app(container), host, port, demo=True)
 
 
