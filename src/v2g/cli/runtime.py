@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
+from typing import Any
 
 import typer
 import uvicorn
@@ -53,6 +54,14 @@ async def _follow_plan(gateway: OcppChargerGateway, charger_ids: list[str]) -> N
         await asyncio.sleep(15 * 60)
 
 
+def _report(journeys: Any, charger_id: str, kind: str, detail: str) -> None:
+    """Feed the installation journey's ``verify_connectivity`` (chargers without a journey are ignored)."""
+    try:
+        journeys.record_device_event(charger_id, kind, detail)
+    except LookupError:
+        log.debug("charger[%s]: no journey to report %s to", charger_id, kind)
+
+
 def run_platform(settings: Settings, app: FastAPI, host: str | None, port: int | None, *, demo: bool = False) -> None:
     """Serve the API and the CSMS (and, for the demo, the simulated fleet) until interrupted."""
     asyncio.run(_main(settings, app, host or settings.host, port or settings.port, demo))
@@ -63,6 +72,9 @@ async def _main(settings: Settings, app: FastAPI, host: str, port: int, demo: bo
     csms = CsmsServer(store, ssl_context=server_ssl_context(settings))
     ocpp_port = await csms.start(host, settings.ocpp_port)
     app.state.csms = csms
+    journeys = getattr(getattr(app.state, "container", None), "journeys", None)
+    if journeys is not None:
+        csms.on_device_event.append(lambda cid, kind, detail: _report(journeys, cid, kind, detail))
     app.state.charger_gateway = OcppChargerGateway(csms)
     scheme = "wss" if csms.ssl_context else "ws"
     typer.echo(f"V2G platform serving on http://{host}:{port}  (API docs: /docs)")

@@ -81,3 +81,32 @@ async def test_unknown_or_bad_registrations_are_named(platform: Platform) -> Non
     reg = platform.register("2.1", charger_id="CP-TWICE")
     with pytest.raises(ValueError, match="already registered"):
         platform.register("2.1", charger_id=reg.charger.id)
+
+
+async def test_device_events_are_reported_for_the_journey(platform: Platform) -> None:
+    events: list[tuple[str, str]] = []
+    platform.server.on_device_event.append(lambda cid, kind, detail: events.append((cid, kind)))
+    reg = platform.register("2.0.1")
+    sim = platform.sim(reg, "2.0.1")
+    await sim.start()
+    try:
+        await settle(platform, reg.charger.id)
+        await wait_for(lambda: len(events) == 2)
+        assert events == [(reg.charger.id, "boot"), (reg.charger.id, "test_profile_accepted")]
+    finally:
+        await sim.stop()
+
+
+async def test_marked_inactive_live_charger_is_deactivated_remotely(platform: Platform) -> None:
+    reg = platform.register("2.1")
+    sim = platform.sim(reg, "2.1")
+    await sim.start()
+    try:
+        await settle(platform, reg.charger.id)
+        platform.store.set_active(reg.charger.id, False)  # e.g. the termination journey's deactivate_charger
+        assert await platform.server.enforce_deactivation() == [reg.charger.id]
+        await wait_for(lambda: not sim.connected.is_set())
+        assert "ChangeAvailability:Inoperative" in sim.stats.commands
+        assert sim.wallbox.profiles == {}
+    finally:
+        await sim.stop()

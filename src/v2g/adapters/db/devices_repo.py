@@ -59,6 +59,27 @@ class BatchResult:
     events_duplicate: int
 
 
+class SqlCredentialStore:
+    """Charger credentials within the caller's transaction (the journey's automated tasks)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def has_credentials(self, charger_id: str) -> bool:
+        query = select(charger_credentials.c.charger_id).where(charger_credentials.c.charger_id == charger_id)
+        return self.conn.execute(query).first() is not None
+
+    def add_credentials(self, charger_id: str, password_hash: str, security_profile: int) -> None:
+        self.conn.execute(
+            charger_credentials.insert().values(
+                charger_id=charger_id, password_hash=password_hash, security_profile=security_profile, created_at=_now()
+            )
+        )
+        self.conn.execute(
+            insert_ignore(self.conn, charger_state).values(charger_id=charger_id, online=False, ev_connected=False)
+        )
+
+
 class SqlDeviceStore:
     """Synchronous store over an engine; the CSMS calls it from worker threads."""
 
@@ -127,6 +148,16 @@ class SqlDeviceStore:
             msg = f"charger {charger_id!r} not found"
             raise NotFoundError(msg)
         return Charger(**{**dict(row), "protocol": ChargerProtocol(row["protocol"])})
+
+    def inactive_among(self, charger_ids: Sequence[str]) -> list[str]:
+        """Those of ``charger_ids`` that are marked inactive (or no longer exist)."""
+        ids = list(charger_ids)
+        with self.engine.connect() as conn:
+            active = {
+                r.id
+                for r in conn.execute(select(chargers.c.id).where(chargers.c.id.in_(ids), chargers.c.active.is_(True)))
+            }
+        return [cid for cid in ids if cid not in active]
 
     def set_active(self, charger_id: str, active: bool) -> None:
         with self.engine.begin() as conn:

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import ssl
 from collections import OrderedDict, defaultdict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -85,6 +85,9 @@ class CsmsServer:
         self._server: Server | None = None
         self._jobs: list[asyncio.Task[None]] = []
         self.on_profile_rejected: list[Any] = []
+        # (charger_id, kind, detail) with kind "boot" or "test_profile_accepted": the journey's
+        # ``verify_connectivity`` waits for both; callbacks run in a worker thread
+        self.on_device_event: list[Callable[[str, str, str], Any]] = []
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
@@ -217,7 +220,7 @@ class CsmsServer:
         """After an accepted BootNotification (called from the version's ``@after`` hook)."""
         session.booted = True
         await asyncio.to_thread(self.store.mark_booted, session.id, utc_now(), firmware_version)
-        session.synced = True
+        await self.device_event(session.id, "boot", f"firmware {firmware_version or 'unknown'}")
         await self.resync(session)
 
     async def resync(self, session: CsmsSession) -> None:
@@ -304,7 +307,40 @@ class CsmsServer:
             detail=result.detail,
             test_profile=True,
         )
+        if result.status == "accepted":
+            await self.device_event(session.id, "test_profile_accepted", f"profile {TEST_PROFILE_ID}")
         return result.status
+
+    async def device_event(self, charger_id: str, kind: str, detail: str) -> None:
+        """Tell the installation journey (and anyone else listening) what a charger just proved."""
+        for callback in self.on_device_event:
+            try:
+                await asyncio.to_thread(callback, charger_id, kind, detail)
+            except Exception:
+                log.exception("charger[%s]: device event %s not delivered", charger_id, kind)
+
+    async def enforce_deactivation(self) -> list[str]:
+        """Remote deactivation of live chargers that were marked inactive (e.g. by the termination journey).
+
+        Clears their profiles, makes them Inoperative and closes the connection; the handshake then
+        refuses them. Returns the charger ids handled.
+        """
+        live = list(self.sessions)
+        if not live:
+            return []
+        inactive = await asyncio.to_thread(self.store.inactive_among, live)
+        for charger_id in inactive:
+            session = self.sessions.get(charger_id)
+            if session is None:
+                continue
+            self.schedules.pop(charger_id, None)
+            self.plan_valid_to.pop(charger_id, None)
+            cleared = await session.clear_profiles()
+            unavailable = await session.set_available(False)
+            await session._connection.close(1000, "charger deactivated")
+            self.stats["remote_deactivations"] += 1
+            await self._record(charger_id, 0, "deactivation", None, unavailable.status, f"clear={cleared.status}")
+        return inactive
 
     async def needs_received(self, session: CsmsSession, needs: ChargingNeeds) -> None:
         await asyncio.to_thread(self.store.save_needs, needs)
@@ -334,6 +370,7 @@ class CsmsServer:
         while True:
             await asyncio.sleep(interval)
             await asyncio.to_thread(self._flush_last_seen)
+            await self.enforce_deactivation()
             silence = timedelta(seconds=self.config.heartbeat_interval_s * self.config.offline_after_missed_heartbeats)
             now = utc_now()
             for charger_id, seen in list(self._last_seen.items()):

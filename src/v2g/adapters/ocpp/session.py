@@ -133,9 +133,10 @@ class CsmsSession:
                 await super().route_message(raw_msg)  # type: ignore[misc]
             finally:
                 self._current_uid = None
-            if not self.synced and msg[2] != "BootNotification":
-                self.synced = True
-                self.server.spawn(self.server.resync(self))
+            if not self.synced:
+                self.synced = True  # a BootNotification re-syncs from its own @after hook
+                if msg[2] != "BootNotification":
+                    self.server.spawn(self.server.resync(self))
             return
         if msg[0] in (3, 4):
             await super().route_message(raw_msg)  # type: ignore[misc]
