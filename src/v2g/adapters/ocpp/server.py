@@ -51,7 +51,7 @@ class CsmsConfig:
     response_timeout_s: float = 10.0
     profile_validity: timedelta = timedelta(minutes=30)
     default_departure_h: float = 8.0
-    validate_schemas: bool = True
+    validate_outbound: bool = False  # inbound messages are always validated
     send_test_profile_on_first_boot: bool = True
     compression: bool = False  # permessage-deflate costs CPU per frame; enable for metered links
 
