@@ -103,6 +103,7 @@ class CsmsServer:
             ping_interval=None,
             max_size=2**20,
             reuse_port=reuse_port,
+            backlog=4096,  # thousands of chargers reconnect at once after an outage
             compression="deflate" if self.config.compression else None,
         )
         self._jobs.append(asyncio.create_task(self._liveness_job(), name="csms-liveness"))
