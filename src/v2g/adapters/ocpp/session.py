@@ -244,10 +244,6 @@ class CsmsSession:
 
         return profile_kind(ChargerProtocol(self.protocol), self.discharge_supported)
 
-    async def guarded(self, request: Any) -> Any:
-        """Send a CALL; library errors become exceptions the caller maps to a :class:`CommandResult`."""
-        return await self.call(request, suppress=False)
-
 
 def status_of(response: Any) -> CommandResult:
     """The OCPP ``status`` of a response, lower-cased, with any reason text."""
