@@ -64,7 +64,11 @@ async def _fleet_main(creds: list[SimCredential], url: str, protocol: str, pipe:
         if command[0] == "stop":
             break
         if command[0] == "blast":
-            pipe.send(await _blast(run.chargers, float(command[1])))
+            cpu0 = time.process_time()
+            result = await _blast(run.chargers, float(command[1]))
+            pipe.send({**result, "sim_cpu_s": time.process_time() - cpu0})
+        if command[0] == "cpu":
+            pipe.send(time.process_time())
     await run.stop()
 
 
@@ -139,6 +143,10 @@ async def platform_main(args: argparse.Namespace) -> dict[str, Any]:
     sync_s = time.perf_counter() - t_sync
 
     ids = list(server.sessions)
+    csms_cpu0 = time.process_time()
+    parent.send(("cpu",))
+    sim_cpu0 = await loop.run_in_executor(None, parent.recv)
+    fanout_wall0 = time.perf_counter()
     round_s: list[float] = []
     per_charger: list[float] = []
     not_accepted = 0
@@ -157,8 +165,14 @@ async def platform_main(args: argparse.Namespace) -> dict[str, Any]:
         per_charger.extend(x for x, _ in results)
         not_accepted += sum(1 for _, status in results if status is not AckStatus.ACCEPTED)
 
+    fanout_wall = time.perf_counter() - fanout_wall0
+    fanout_csms_cpu = time.process_time() - csms_cpu0
+    parent.send(("cpu",))
+    fanout_sim_cpu = await loop.run_in_executor(None, parent.recv) - sim_cpu0
+    csms_cpu1 = time.process_time()
     parent.send(("blast", args.blast_s))
     blast = await loop.run_in_executor(None, parent.recv)
+    blast_csms_cpu = time.process_time() - csms_cpu1
     parent.send(("stop",))
     await loop.run_in_executor(None, proc.join, 60)
     await server.stop()
@@ -183,6 +197,11 @@ async def platform_main(args: argparse.Namespace) -> dict[str, Any]:
         "metervalues_p50_ms": round(blast["p50_ms"], 1),
         "metervalues_p99_ms": round(blast["p99_ms"], 1),
         "metervalues_errors": blast["errors"],
+        "fanout_cpu_share_csms": round(fanout_csms_cpu / fanout_wall, 2),
+        "fanout_cpu_share_sim": round(fanout_sim_cpu / fanout_wall, 2),
+        "metervalues_cpu_share_csms": round(blast_csms_cpu / blast["elapsed_s"], 2),
+        "metervalues_cpu_share_sim": round(blast["sim_cpu_s"] / blast["elapsed_s"], 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "telemetry_rows_stored": server.writer.totals["samples_stored"],
         "telemetry_batches": server.writer.batches,
         "csms_workers": 1,
