@@ -6,6 +6,8 @@ import asyncio
 import json
 import signal
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,8 +28,13 @@ charger_app = typer.Typer(help="Chargers: register, inspect, telemetry retention
 sim_app = typer.Typer(help="The digital twin: simulated wallboxes with EVs.", no_args_is_help=True)
 
 
-def _store() -> SqlDeviceStore:
-    return SqlDeviceStore(make_engine(Settings().database_url))
+@contextmanager
+def _store() -> Iterator[SqlDeviceStore]:
+    engine = make_engine(Settings().database_url)
+    try:
+        yield SqlDeviceStore(engine)
+    finally:
+        engine.dispose()
 
 
 @charger_app.command("register")
@@ -46,18 +53,19 @@ def register(
         typer.echo(f"error: protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}", err=True)
         raise typer.Exit(2)
     try:
-        reg = register_charger(
-            _store(),
-            Argon2Hasher(),
-            site_id=site,
-            vendor=vendor,
-            model=model,
-            protocol=PROTOCOLS[protocol],
-            max_charge_kw=max_charge_kw,
-            max_discharge_kw=max_discharge_kw,
-            charger_id=charger_id,
-            security_profile=security_profile,
-        )
+        with _store() as store:
+            reg = register_charger(
+                store,
+                Argon2Hasher(),
+                site_id=site,
+                vendor=vendor,
+                model=model,
+                protocol=PROTOCOLS[protocol],
+                max_charge_kw=max_charge_kw,
+                max_discharge_kw=max_discharge_kw,
+                charger_id=charger_id,
+                security_profile=security_profile,
+            )
     except (DeviceError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -68,7 +76,8 @@ def register(
 def state(charger_id: str = typer.Argument(..., help="Charger id.")) -> None:
     """Latest state of a charger and the EV behind it."""
     try:
-        data = _store().state(charger_id)
+        with _store() as store:
+            data = store.state(charger_id)
     except LookupError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -81,7 +90,8 @@ def purge_telemetry(
 ) -> None:
     """Retention job: delete telemetry older than the retention window."""
     keep = days if days is not None else Settings().telemetry_retention_days
-    deleted = _store().purge_telemetry(utc_now() - timedelta(days=keep))
+    with _store() as store:
+        deleted = store.purge_telemetry(utc_now() - timedelta(days=keep))
     typer.echo(f"deleted {deleted} telemetry rows older than {keep:g} days")
 
 
@@ -141,7 +151,8 @@ def sim_chargers(
     if credentials is not None:
         creds = read_credentials(Path(credentials))[:n]
     else:
-        creds = provision_simulated(_store(), n, protocol)
+        with _store() as store:
+            creds = provision_simulated(store, n, protocol)
         if save_credentials is not None:
             write_credentials(Path(save_credentials), creds)
 

@@ -121,6 +121,13 @@ TEST_CONFIG = CsmsConfig(
 
 
 @pytest.fixture
+def platform_db(engine: Engine) -> str:
+    """A migrated database with the test site, as a URL (for the CLI)."""
+    seed_site(engine)
+    return engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
 async def platform(engine: Engine) -> AsyncIterator[Platform]:
     seed_site(engine)
     store = SqlDeviceStore(engine)
