@@ -6,6 +6,7 @@ import typer
 
 from v2g.cli import blueprint as blueprint_cli
 from v2g.cli import db as db_cli
+from v2g.cli import devices as devices_cli
 from v2g.cli import journey as journey_cli
 from v2g.cli import server as server_cli
 
@@ -20,6 +21,9 @@ app.add_typer(journey_cli.app, name="journey")
 app.add_typer(blueprint_cli.app, name="blueprint")
 app.command("serve")(server_cli.serve)
 app.command("demo")(server_cli.demo)
+app.add_typer(devices_cli.charger_app, name="charger")
+app.add_typer(devices_cli.sim_app, name="sim")
+app.command("csms")(devices_cli.csms)
 
 
 def main() -> None:
