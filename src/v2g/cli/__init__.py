@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from v2g.cli import db as db_cli
+from v2g.cli import dispatch as dispatch_cli
+from v2g.cli import prequal as prequal_cli
 from v2g.cli import server as server_cli
 
 app = typer.Typer(
@@ -14,6 +16,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_cli.app, name="db")
+app.add_typer(prequal_cli.app, name="prequal")
+app.add_typer(dispatch_cli.app, name="dispatch")
 app.command("serve")(server_cli.serve)
 app.command("demo")(server_cli.demo)
 

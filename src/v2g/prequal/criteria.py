@@ -132,9 +132,9 @@ def fcr_n_steps(
         t0 = signal.markers[marker]
         mask = signal.t_s >= t0
         t, v = signal.t_s[mask] - t0, dp_kw[mask] * sign
-        # the previous plateau (0 or the opposite direction) is the starting point of the step
+        # from the previous plateau (0 or the opposite direction) to the expected response (the capacity)
         start = _interp(signal, dp_kw * sign, t0)
-        span = pss - start
+        span = capacity_kw - start
         for fraction, limit_s, name in (
             (pr.activation_fraction_1, pr.activation_within_s_1, "t63"),
             (0.95, pr.activation_within_s_2, "t100"),

@@ -23,6 +23,8 @@ from v2g.prequal.sequences import TestSignal
 class TestLog:
     """One executed test: the signal and what the group did."""
 
+    __test__ = False  # not a pytest test class
+
     signal: TestSignal
     p_kw: FloatArray  # measured group power (EV sign)
     dp_kw: FloatArray  # response, grid-positive

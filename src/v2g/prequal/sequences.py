@@ -30,6 +30,8 @@ class Segment:
 class TestSignal:
     """A sampled test frequency with named instants (seconds from the start)."""
 
+    __test__ = False  # not a pytest test class
+
     name: str
     product: Product
     dt_s: float

@@ -114,6 +114,10 @@ class TwinFleet:
     def __len__(self) -> int:
         return len(self.specs)
 
+    def group_power_kw(self) -> float:
+        """Sum of the measured power of every unit (kW, EV sign)."""
+        return float(self.p_kw.sum())
+
     def command(self, indices: np.ndarray, p_kw: FloatArray) -> None:
         """Queue new targets; each unit applies its own after its response delay."""
         if self._uniform_delay is not None:
