@@ -33,8 +33,8 @@ test: $(DEV_STAMP) check
 check: lint typecheck contracts
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy

@@ -6,6 +6,7 @@ import typer
 
 from v2g.cli import db as db_cli
 from v2g.cli import dispatch as dispatch_cli
+from v2g.cli import plan as plan_cli
 from v2g.cli import prequal as prequal_cli
 from v2g.cli import server as server_cli
 
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(prequal_cli.app, name="prequal")
 app.add_typer(dispatch_cli.app, name="dispatch")
+app.add_typer(plan_cli.app, name="plan")
 app.command("serve")(server_cli.serve)
 app.command("demo")(server_cli.demo)
 
