@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 
+import yaml
 from sqlalchemy import Engine
 
 from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.adapters.db.migrate import ensure_schema_current
+from v2g.blueprint.model import Blueprint
 from v2g.config import Settings
+from v2g.services.automation import ServiceRegistry
+from v2g.services.journey_handlers import default_registry
+from v2g.services.journeys import JourneyService
+from v2g.services.ports import Clock
+from v2g.units import utc_now
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return utc_now()
+
+
+def load_blueprint(path: Path) -> Blueprint:
+    """Read and validate a blueprint YAML file."""
+    return Blueprint.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 @dataclass
@@ -17,12 +39,22 @@ class Container:
 
     settings: Settings
     engine: Engine
+    clock: Clock = field(default_factory=SystemClock)
+    registry: ServiceRegistry = field(default_factory=default_registry)
+    journeys: JourneyService | None = None
 
 
-def bootstrap(settings: Settings | None = None, *, check_schema: bool = True) -> Container:
+def bootstrap(settings: Settings | None = None, *, check_schema: bool = True, clock: Clock | None = None) -> Container:
     """Build the container; refuse an unmigrated or newer schema unless ``check_schema`` is off."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     if check_schema:
         ensure_schema_current(engine)
-    return Container(settings=settings, engine=engine)
+    container = Container(settings=settings, engine=engine, clock=clock or SystemClock())
+    # Areas register the automated-service handlers they own here, one call each, e.g.
+    # container.registry.register("verify_connectivity", handler, replace=True)
+    if settings.blueprint_path.is_file():
+        container.journeys = JourneyService(
+            sql_unit_of_work(engine), container.clock, load_blueprint(settings.blueprint_path), container.registry
+        )
+    return container

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 def register_routers(api: APIRouter) -> None:
     """Include each capability's router under /api/v1."""
-    from v2g.api import fleet
+    from v2g.api import fleet, journeys
 
     api.include_router(fleet.router)
+    api.include_router(journeys.router)

@@ -1,0 +1,113 @@
+"""Helpers for journey tests: a movable clock, the test blueprint, a seeded world of actors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+from sqlalchemy import Engine
+
+from v2g.adapters.db.fleet_repo import SqlFleetRepository
+from v2g.adapters.db.journey_repo import sql_unit_of_work
+from v2g.blueprint.model import Blueprint
+from v2g.fleet.model import GridArea, PriceArea
+from v2g.services.auth import ensure_organisation_user
+from v2g.services.journey_handlers import default_registry
+from v2g.services.journeys import JourneyService
+
+TEST_BLUEPRINT = Path(__file__).resolve().parent / "data" / "journey-test-blueprint.yaml"
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery"
+
+ACTORS = {
+    "aggregator": ("org-agg", "Aggregator AB", "aggregator_operator"),
+    "aggregator2": ("org-agg2", "Other Aggregator AB", "aggregator_operator"),
+    "installer": ("org-inst", "Installer AB", "installer"),
+    "dso": ("org-dso", "Nätbolaget AB", "dso"),
+    "dso2": ("org-dso2", "Other DSO AB", "dso"),
+    "insurer": ("org-ins", "Försäkring AB", "insurer"),
+    "tso": ("org-tso", "Svenska kraftnät", "tso"),
+    "bsp": ("org-bsp", "BSP AB", "bsp"),
+}
+
+
+@dataclass
+class MovableClock:
+    at: datetime = START
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **kwargs: float) -> None:
+        self.at += timedelta(**kwargs)
+
+
+@dataclass
+class World:
+    engine: Engine
+    clock: MovableClock
+    service: JourneyService
+    blueprint: Blueprint
+    serving: list[str] = field(default_factory=lambda: ["org-inst", "org-ins", "org-tso", "org-bsp"])
+
+
+def load_test_blueprint() -> Blueprint:
+    return Blueprint.model_validate(yaml.safe_load(TEST_BLUEPRINT.read_text()))
+
+
+def seed_world(engine: Engine, clock: MovableClock | None = None) -> World:
+    clock = clock or MovableClock()
+    with engine.begin() as conn:
+        repo = SqlFleetRepository(conn)
+        repo.add_grid_area(GridArea("GA-1", "Area 1", "org-dso", PriceArea.SE3, 800.0, 600.0, 200.0, 2))
+        repo.add_grid_area(GridArea("GA-2", "Area 2", "org-dso2", PriceArea.SE4, 800.0, 600.0, 15.0, 0))
+    uow = sql_unit_of_work(engine)
+    with uow() as jrepo:
+        for username, (org_id, name, role) in ACTORS.items():
+            ensure_organisation_user(
+                jrepo,
+                organisation_id=org_id,
+                organisation_name=name,
+                role=role,
+                username=username,
+                password=PASSWORD,
+                now=clock.now(),
+            )
+    blueprint = load_test_blueprint()
+    return World(engine, clock, JourneyService(uow, clock, blueprint, default_registry()), blueprint)
+
+
+def signup_body(cid: str, *, grid_area_id: str = "GA-1", with_owner_login: bool = True) -> dict[str, object]:
+    owner: dict[str, object] = {"name": f"Owner {cid}", "email": f"{cid}@example.se", "phone": "+46701234567"}
+    if with_owner_login:
+        owner |= {"username": f"owner-{cid}", "password": PASSWORD}
+    return {
+        "customer_id": cid,
+        "owner": owner,
+        "site": {
+            "address": "Storgatan 1, Uppsala",
+            "grid_area_id": grid_area_id,
+            "main_fuse_a": 20,
+            "household_peak_kw": 6.9,
+            "pv_kw": 0.0,
+        },
+        "vehicle": {
+            "make": "Volkswagen",
+            "model": "ID.4 Pro",
+            "battery_kwh": 77,
+            "max_charge_kw": 11,
+            "max_discharge_kw": 10,
+        },
+        "charger": {
+            "id": f"CP-{cid}",
+            "vendor": "Wallbox",
+            "model": "Quasar 2",
+            "protocol": "ocpp2.0.1",
+            "max_charge_kw": 11.5,
+            "max_discharge_kw": 11.5,
+        },
+        "offer": "v2g-basic",
+        "serving_organisation_ids": ["org-inst", "org-ins", "org-tso", "org-bsp"],
+    }
