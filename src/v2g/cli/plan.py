@@ -25,6 +25,13 @@ app = typer.Typer(
 FLEET = typer.Option(None, "--fleet", help="Fleet JSON (EVs, sites, grid areas).")
 PRICES = typer.Option(None, "--prices", help="Day-ahead prices CSV: start_at,SE1..SE4 (15-min or hourly).")
 RESERVE = typer.Option(None, "--reserve-prices", help="FCR prices CSV: hour_start_at,fcr_n,fcr_d_up,fcr_d_down.")
+STRATEGY = typer.Option(Strategy.V2G_RESERVES, "--strategy", help="Planning strategy.")
+OUT = typer.Option(None, "--out", help="Where to write PLAN.json.")
+WORKERS = typer.Option(2, "--workers", min=1, help="Local worker processes.")
+FLEET_REQ = typer.Option(..., "--fleet", help="Fleet JSON (EVs, sites, grid areas).")
+PRICES_REQ = typer.Option(..., "--prices", help="Day-ahead prices CSV.")
+OUT_REQ = typer.Option(..., "--out", help="Where to write PLAN.json.")
+PLAN_ARG = typer.Argument(..., help="PLAN.json written by `v2g plan`.")
 
 
 def _read(path: Path, what: str) -> str:
@@ -71,9 +78,9 @@ def main(
     fleet: Path | None = FLEET,
     prices: Path | None = PRICES,
     reserve_prices: Path | None = RESERVE,
-    strategy: Strategy = typer.Option(Strategy.V2G_RESERVES, "--strategy", help="Planning strategy."),
-    out: Path | None = typer.Option(None, "--out", help="Where to write PLAN.json."),
-    workers: int = typer.Option(2, "--workers", min=1, help="Local worker processes."),
+    strategy: Strategy = STRATEGY,
+    out: Path | None = OUT,
+    workers: int = WORKERS,
 ) -> None:
     """Plan a fleet (the default) or, with a sub-command, check a plan."""
     if ctx.invoked_subcommand is not None:
@@ -86,12 +93,12 @@ def main(
 
 @app.command("run")
 def run(
-    fleet: Path = typer.Option(..., "--fleet"),
-    prices: Path = typer.Option(..., "--prices"),
+    fleet: Path = FLEET_REQ,
+    prices: Path = PRICES_REQ,
     reserve_prices: Path | None = RESERVE,
-    strategy: Strategy = typer.Option(Strategy.V2G_RESERVES, "--strategy"),
-    out: Path = typer.Option(..., "--out"),
-    workers: int = typer.Option(2, "--workers", min=1),
+    strategy: Strategy = STRATEGY,
+    out: Path = OUT_REQ,
+    workers: int = WORKERS,
 ) -> None:
     """Plan a fleet and write PLAN.json (same as `v2g plan --fleet ...`)."""
     _do_plan(fleet, prices, reserve_prices, strategy, out, workers)
@@ -99,9 +106,9 @@ def run(
 
 @app.command("check")
 def check(
-    plan_file: Path = typer.Argument(..., help="PLAN.json written by `v2g plan`."),
-    fleet: Path = typer.Option(..., "--fleet"),
-    prices: Path = typer.Option(..., "--prices"),
+    plan_file: Path = PLAN_ARG,
+    fleet: Path = FLEET_REQ,
+    prices: Path = PRICES_REQ,
     reserve_prices: Path | None = RESERVE,
 ) -> None:
     """Re-verify every invariant of a plan against its fleet; exit 1 on any violation."""

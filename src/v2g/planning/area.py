@@ -82,7 +82,6 @@ def net_power(lps: list[EvLp], xs: list[FloatArray], n: int) -> FloatArray:
     return net
 
 
-
 def area_lp(
     lps: list[EvLp], import_limit_kw: FloatArray, export_limit_kw: FloatArray
 ) -> tuple[sp.csc_matrix, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.int64]]:
@@ -148,9 +147,7 @@ def solve_area(
     ev_lps = solver.solved - solved_before
     if max_violation <= LIMIT_TOL_KW:
         obj = float(sum(per_ev[lp.index].objective_eur for lp in lps))
-        return AreaResult(
-            area_id, per_ev, per_ev, "per-ev", "optimal", obj, time.perf_counter() - started, ev_lps, 0.0
-        )
+        return AreaResult(area_id, per_ev, per_ev, "per-ev", "optimal", obj, time.perf_counter() - started, ev_lps, 0.0)
     mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(lps, import_limit_kw, export_limit_kw)
     violation_kwh = float(over.sum() * DT_QUARTER_H)
     method, status, x_all, obj = "", "", np.zeros(0), 0.0
@@ -163,10 +160,8 @@ def solve_area(
         h.setOptionValue("simplex_strategy", 1)
         h.setOptionValue("simplex_iteration_limit", options.crash_iteration_limit)
         basis = highspy.HighsBasis()
-        col_status = np.concatenate([per_ev[lp.index].col_basis for lp in lps])  # type: ignore[misc]
-        row_status = np.concatenate(
-            [*[per_ev[lp.index].row_basis for lp in lps], np.full(n, 1, dtype=np.int8)]  # type: ignore[list-item]
-        )
+        col_status = np.concatenate([per_ev[lp.index].col_basis for lp in lps])
+        row_status = np.concatenate([*[per_ev[lp.index].row_basis for lp in lps], np.full(n, 1, dtype=np.int8)])
         basis.col_status = [highspy.HighsBasisStatus(int(s)) for s in col_status]
         basis.row_status = [highspy.HighsBasisStatus(int(s)) for s in row_status]
         basis.valid = True
@@ -190,7 +185,9 @@ def solve_area(
         x_all = np.asarray(h.getSolution().col_value)
         obj = float(h.getInfo().objective_function_value)
     solutions = {
-        lp.index: EvSolution(x=x_all[col_off[i] : col_off[i + 1]].copy(), col_basis=None, row_basis=None, objective_eur=0.0)
+        lp.index: EvSolution(
+            x=x_all[col_off[i] : col_off[i + 1]].copy(), col_basis=None, row_basis=None, objective_eur=0.0
+        )
         for i, lp in enumerate(lps)
     }
     return AreaResult(

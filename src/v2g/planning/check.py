@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from v2g.planning.lp import FloatArray
 from v2g.planning.model import PRODUCTS, FleetPlan, PlanningProblem, Product
 from v2g.planning.planner import confidence_z, deliverable_kw
 from v2g.units import DT_QUARTER_H, HOUR, QUARTER, QUARTERS_PER_HOUR, ceil_quarter, ensure_utc, floor_quarter
@@ -33,7 +34,12 @@ class Violation:
         return f"{self.kind}: {self.subject}{at}: {self.detail}"
 
 
-def _series(values: tuple[float, ...], n: int) -> np.ndarray:  # type: ignore[type-arg]
+def _availability(problem: PlanningProblem, index: int, hour: int) -> float:
+    series = problem.evs[index].availability
+    return 1.0 if series is None else float(series[hour])
+
+
+def _series(values: tuple[float, ...], n: int) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64)
     return np.full(n, float(arr[0])) if arr.size == 1 else arr
 
@@ -71,9 +77,9 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
         outside = np.abs(np.concatenate([p[:a], p[b:]])) > tol
         if outside.any():
             out.append(Violation("plugged_out", name, None, "power set while the EV is not plugged in"))
-        for k in np.flatnonzero(p[a:b] > p_max[a:b] + tol):
+        for k in np.flatnonzero(p[a:b] > p_max[a:b] + tol).tolist():
             out.append(Violation("power", name, int(a + k), f"{p[a + k]:.4f} kW above the limit {p_max[a + k]:.4f}"))
-        for k in np.flatnonzero(p[a:b] < p_min[a:b] - tol):
+        for k in np.flatnonzero(p[a:b] < p_min[a:b] - tol).tolist():
             out.append(Violation("power", name, int(a + k), f"{p[a + k]:.4f} kW below the limit {p_min[a + k]:.4f}"))
         # state of charge from the setpoints
         e = np.full(n + 1, np.nan)
@@ -85,9 +91,9 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
             level += dt * (ev.charge_efficiency * max(p[k], 0.0) - max(-p[k], 0.0) / ev.discharge_efficiency)
             e[k + 1] = level
         seg = e[a : b + 1] if a < n else np.zeros(0)
-        for k in np.flatnonzero(seg < e_low - tol):
+        for k in np.flatnonzero(seg < e_low - tol).tolist():
             out.append(Violation("soc_min", name, int(a + k), f"{seg[k]:.4f} kWh below {e_low:.4f}"))
-        for k in np.flatnonzero(seg > ev.battery_kwh + tol):
+        for k in np.flatnonzero(seg > ev.battery_kwh + tol).tolist():
             out.append(Violation("soc_max", name, int(a + k), f"{seg[k]:.4f} kWh above {ev.battery_kwh:.4f}"))
         planned = np.asarray(pl.soc_kwh, dtype=np.float64)
         if a < n and not np.allclose(planned[a : b + 1], seg, atol=1e-4, equal_nan=True):
@@ -95,9 +101,10 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
         target = ev.target_soc_kwh
         departure = ensure_utc(ev.departure_at)
         if departure > end:
-            target = max(0.0, target - ev.charge_efficiency * min(ev.max_charge_kw, site.fuse_limit_kw) * (
-                (departure - end) / HOUR
-            ))
+            target = max(
+                0.0,
+                target - ev.charge_efficiency * min(ev.max_charge_kw, site.fuse_limit_kw) * ((departure - end) / HOUR),
+            )
         final = float(e[b]) if a < n and b > a else ev.soc_kwh
         if final < target - 1e-4:
             sf = shortfalls.get(ev.ev_id)
@@ -111,10 +118,12 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
             out.append(Violation("reserve", name, None, f"strategy {plan.strategy} must not hold reserves"))
         if np.any(res < -tol):
             out.append(Violation("reserve", name, None, "negative reserve capacity"))
-        for hour in np.flatnonzero(res.max(axis=0) > tol):
+        for hour in np.flatnonzero(res.max(axis=0) > tol).tolist():
             q0 = hour * QUARTERS_PER_HOUR
             if q0 < a or q0 + QUARTERS_PER_HOUR > b:
-                out.append(Violation("reserve", name, int(hour), "reserve in an hour the EV is not plugged in throughout"))
+                out.append(
+                    Violation("reserve", name, int(hour), "reserve in an hour the EV is not plugged in throughout")
+                )
                 continue
             rn, ru, rw = res[:, hour]
             for k in range(q0, q0 + QUARTERS_PER_HOUR):
@@ -137,10 +146,12 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
             imp = _series(area.import_limit_kw, n)
             exp = _series(area.export_limit_kw, n)
             net = area_net[area_id]
-            for k in np.flatnonzero(net > imp + tol * max(1.0, len(problem.evs))):
+            for k in np.flatnonzero(net > imp + tol * max(1.0, len(problem.evs))).tolist():
                 out.append(Violation("grid_import", f"grid_area[{area_id}]", int(k), f"{net[k]:.3f} kW > {imp[k]:.3f}"))
-            for k in np.flatnonzero(-net > exp + tol * max(1.0, len(problem.evs))):
-                out.append(Violation("grid_export", f"grid_area[{area_id}]", int(k), f"{-net[k]:.3f} kW > {exp[k]:.3f}"))
+            for k in np.flatnonzero(-net > exp + tol * max(1.0, len(problem.evs))).tolist():
+                out.append(
+                    Violation("grid_export", f"grid_area[{area_id}]", int(k), f"{-net[k]:.3f} kW > {exp[k]:.3f}")
+                )
     out.extend(_check_bids(problem, plan))
     return out
 
@@ -172,23 +183,21 @@ def _check_bids(problem: PlanningProblem, plan: FleetPlan) -> list[Violation]:
         for product in PRODUCTS:
             for hour in range(hours):
                 alloc = np.array([plans[problem.evs[i].ev_id].reserve_kw[product][hour] for i in idx])
-                avail = np.array(
-                    [1.0 if problem.evs[i].availability is None else problem.evs[i].availability[hour] for i in idx]
-                )
-                bid = bids.get((Product(product), hour, area))
+                avail = np.array([_availability(problem, i, hour) for i in idx])
+                offer = bids.get((Product(product), hour, area))
                 _, deliverable = deliverable_kw(alloc, avail, z)
                 subject = f"bid[{product}/{area}]"
-                if bid is None:
+                if offer is None:
                     if np.any(alloc > TOL):
                         out.append(Violation("bid_missing", subject, hour, "reserve allocated but not bid"))
                     continue
-                if bid.mw * 1000.0 > deliverable + 1e-6 * max(1.0, deliverable):
+                if offer.mw * 1000.0 > deliverable + 1e-6 * max(1.0, deliverable):
                     out.append(
                         Violation(
                             "bid_deliverable",
                             subject,
                             hour,
-                            f"{bid.mw} MW exceeds {deliverable / 1000.0:.6f} MW deliverable at "
+                            f"{offer.mw} MW exceeds {deliverable / 1000.0:.6f} MW deliverable at "
                             f"{rules.confidence:.0%} confidence",
                         )
                     )

@@ -192,14 +192,14 @@ def parse_prices(text: str, start: datetime, n: int) -> dict[PriceArea, tuple[fl
         values = []
         for k in range(count):
             at = start + step * k
-            row = by_time.get(at)
-            if row is None:
+            found = by_time.get(at)
+            if found is None:
                 msg = f"prices.{area.value}: no price for {at.isoformat()}"
                 raise PlanningInputError(msg)
             try:
-                values.append(float(row[area.value]))
+                values.append(float(found[area.value]))
             except ValueError as exc:
-                msg = f"prices.{area.value} at {at.isoformat()}: {row[area.value]!r} is not a number"
+                msg = f"prices.{area.value} at {at.isoformat()}: {found[area.value]!r} is not a number"
                 raise PlanningInputError(msg) from exc
         out[area] = tuple(values)
     if not out:
@@ -224,22 +224,20 @@ def parse_reserve_prices(text: str, start: datetime, hours: int) -> dict[Product
         values = []
         for h in range(hours):
             at = start + HOUR * h
-            row = by_time.get(at)
-            if row is None:
+            found = by_time.get(at)
+            if found is None:
                 msg = f"reserve prices.{product.value}: no price for {at.isoformat()}"
                 raise PlanningInputError(msg)
             try:
-                values.append(float(row[product.value]))
+                values.append(float(found[product.value]))
             except ValueError as exc:
-                msg = f"reserve prices.{product.value} at {at.isoformat()}: {row[product.value]!r} is not a number"
+                msg = f"reserve prices.{product.value} at {at.isoformat()}: {found[product.value]!r} is not a number"
                 raise PlanningInputError(msg) from exc
         out[product] = tuple(values)
     return out
 
 
-def load_problem(
-    fleet_text: str, prices_text: str, reserve_text: str | None, rules: PlanningRules
-) -> PlanningProblem:
+def load_problem(fleet_text: str, prices_text: str, reserve_text: str | None, rules: PlanningRules) -> PlanningProblem:
     """A validated problem from the three files."""
     start, n, evs, sites, areas, rules = parse_fleet(fleet_text, rules)
     problem = PlanningProblem(
@@ -291,7 +289,12 @@ def plan_to_json(plan: FleetPlan) -> dict[str, Any]:
             for b in plan.bids
         ],
         "shortfalls": [
-            {"ev_id": s.ev_id, "target_soc_kwh": s.target_soc_kwh, "planned_soc_kwh": s.planned_soc_kwh, "reason": s.reason}
+            {
+                "ev_id": s.ev_id,
+                "target_soc_kwh": s.target_soc_kwh,
+                "planned_soc_kwh": s.planned_soc_kwh,
+                "reason": s.reason,
+            }
             for s in plan.shortfalls
         ],
         "areas": [

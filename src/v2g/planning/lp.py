@@ -279,7 +279,7 @@ def make_ev_lp(inp: EvInputs, ler: LerFactors) -> EvLp:
 
 def new_highs(*, ipm: bool = False) -> highspy.Highs:
     """A quiet single-threaded HiGHS instance."""
-    h = highspy.Highs()
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     if ipm:
@@ -342,7 +342,7 @@ class EvSolver:
             ri = np.arange(nr, dtype=np.int32)
             h.changeColsCost(nc, ci, lp.col_cost)
             h.changeColsBounds(nc, ci, lp.col_lower, lp.col_upper)
-            h.changeRowsBounds(nr, ri, lp.row_lower, lp.row_upper)
+            h.changeRowsBounds(nr, ri, lp.row_lower, lp.row_upper)  # type: ignore[attr-defined]
         h.run()
         status = h.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:

@@ -264,9 +264,7 @@ def _validate_ev(
         problems.append(str(exc))
         return
     if departure <= arrival:
-        problems.append(
-            f"{name}.departure_at: {departure.isoformat()} is not after arrival_at {arrival.isoformat()}"
-        )
+        problems.append(f"{name}.departure_at: {departure.isoformat()} is not after arrival_at {arrival.isoformat()}")
     if departure <= start:
         problems.append(f"{name}.departure_at: {departure.isoformat()} is before the horizon start {start.isoformat()}")
     if arrival >= end:

@@ -15,7 +15,7 @@ import multiprocessing
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
@@ -29,9 +29,8 @@ from v2g.planning.model import (
     AreaStats,
     ConfidenceCost,
     EvPlan,
-        FleetPlan,
+    FleetPlan,
     PlanningProblem,
-    Product,
     ReserveBid,
     SiteLimits,
     Strategy,
@@ -49,7 +48,7 @@ class PlannerOptions:
     workers: int = 2
     ray_address: str | None = None  # "local" starts a local Ray instance; else a cluster address
     keep_state: bool = True  # remember per-EV optima so that re-planning reuses them
-    area: AreaOptions = AreaOptions()
+    area: AreaOptions = field(default_factory=AreaOptions)
 
 
 def _series(values: Sequence[float], n: int) -> FloatArray:
@@ -169,7 +168,7 @@ class _AreaTask:
 
 
 def _solve_task(task: _AreaTask) -> AreaResult:
-    global _WORKER_SOLVER  # noqa: PLW0603 - one warm-started solver cache per process
+    global _WORKER_SOLVER
     if _WORKER_SOLVER is None:
         _WORKER_SOLVER = EvSolver()
     lps = [make_ev_lp(inp, task.ler) for inp in task.inputs if inp.b > inp.a]
@@ -554,7 +553,7 @@ def solve_monolithic(problem: PlanningProblem, strategy: Strategy = Strategy.V2G
     pass_model(
         h,
         mat,
-        *(np.concatenate([part[i] for part in parts]) for i in range(1, 6)),  # type: ignore[arg-type]
+        *(np.concatenate([part[i] for part in parts]) for i in range(1, 6)),
     )
     h.run()
     return float(h.getInfo().objective_function_value), h.modelStatusToString(h.getModelStatus())

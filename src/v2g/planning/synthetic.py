@@ -195,7 +195,9 @@ def generate_problem(
             imp[night] = nominal * level
             exp = np.full(n, nominal)
         areas.append(
-            GridAreaLimits(f"ga{j:04d}", PriceArea.SE3, tuple(np.round(imp, 3).tolist()), tuple(np.round(exp, 3).tolist()))
+            GridAreaLimits(
+                f"ga{j:04d}", PriceArea.SE3, tuple(np.round(imp, 3).tolist()), tuple(np.round(exp, 3).tolist())
+            )
         )
     hours = [start + timedelta(hours=h) for h in range(24)]
     prices = tuple(day_ahead[h] for h in hours)
