@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -41,12 +42,14 @@ class CentralDispatcher:
         rules: MarketRules,
         *,
         ler: LerManager | None = None,
+        valid_until: datetime | None = None,
     ) -> None:
         self.pool = pool
         self.committed_kw = dict(committed_kw)
         self.gateway = gateway
         self.rules = rules
         self.ler = ler
+        self.valid_until = valid_until  # setpoints hold until then (e.g. the end of the delivery hour)
         self.last_f_hz = 50.0
         self.shift_kw = np.zeros(len(pool))
         self.effective: dict[Product, FloatArray] | None = None
@@ -68,7 +71,9 @@ class CentralDispatcher:
         self.last_f_hz = f_hz
         required, p = self.plan(f_hz)
         idx = np.nonzero(self.pool.available)[0]
-        acks = await self.gateway.send_setpoints([Setpoint(self.pool.charger_ids[i], float(p[i])) for i in idx])
+        acks = await self.gateway.send_setpoints(
+            [Setpoint(self.pool.charger_ids[i], float(p[i]), self.valid_until) for i in idx]
+        )
         lost = [a.charger_id for a in acks if a.status is not AckStatus.ACCEPTED]
         if lost:
             by_charger = {c: i for i, c in enumerate(self.pool.charger_ids)}
@@ -76,7 +81,9 @@ class CentralDispatcher:
                 self.pool.available[by_charger[charger_id]] = False
             required, p = self.plan(f_hz)
             idx = np.nonzero(self.pool.available)[0]
-            acks += await self.gateway.send_setpoints([Setpoint(self.pool.charger_ids[i], float(p[i])) for i in idx])
+            acks += await self.gateway.send_setpoints(
+                [Setpoint(self.pool.charger_ids[i], float(p[i]), self.valid_until) for i in idx]
+            )
         lost_evs = [self.pool.ev_ids[self.pool.charger_ids.index(c)] for c in lost]
         return DispatchResult(f_hz, required, p, acks, lost_evs)
 
