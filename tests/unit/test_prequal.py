@@ -46,6 +46,7 @@ def failed_ids(result: PrequalResult) -> set[str]:
     return {r.id for r in result.failed()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("product", [Product.FCR_D_UP, Product.FCR_D_DOWN])
 def test_compliant_fcr_d_group_passes_every_ramp(product: Product) -> None:
     result = run(product)

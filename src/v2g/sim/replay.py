@@ -2,10 +2,12 @@
 
 Every EV gets a reserve-aware baseline (charge towards its departure target, keep headroom for
 FCR-N with the 1.34 power reservation, and leftover room for FCR-D up). Each hour the group commits
-the reserve of the EVs that stay plugged in for the whole hour and one more (floored to the 0.1 MW bid
-resolution). Each second the central dispatcher allocates the response the measured frequency
-requires across the EVs, NEM/AEM manage their energy, the twin applies the setpoints, and the
-delivery is verified hour by hour at the end.
+the reserve of the EVs that stay plugged in for the whole hour and one more and could still reach
+their departure target after a fully activated hour (floored to the 0.1 MW bid resolution). A few
+chargers fail during the day (communication loss); their share is re-allocated at once. Each second
+the central dispatcher allocates the response the measured frequency requires across the EVs,
+NEM/AEM manage their energy, the twin applies the setpoints, and the delivery is verified hour by
+hour at the end.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class ReplaySummary:
     records: list[DeliveryRecord] = field(default_factory=list)
     committed_mwh: dict[Product, float] = field(default_factory=dict)
     repayment_eur: Decimal = Decimal(0)
+    failures: int = 0
     filled_samples: int = 0
 
     @property
@@ -157,11 +160,14 @@ def replay(
     rules: MarketRules,
     *,
     price_eur_per_mw_h: Decimal = Decimal("20"),
+    failures_per_hour: float = 0.002,
+    seed: int = 11,
 ) -> ReplaySummary:
     """Run the fleet through the frequency series (1 s samples) and verify delivery per hour."""
     n, seconds = len(evs), len(frequency_hz)
     fleet = TwinFleet([e.spec for e in evs], now=start_at)
-    fleet._uniform_delay = 0.0  # 1 s steps: a sub-second delay is inside the step
+    rng = np.random.default_rng(seed)
+    delay_s = min(max(e.spec.delay_s for e in evs), 0.9)
     departure = np.array([e.departure_s for e in evs])
     target = np.array([e.target_kwh for e in evs])
     p_max, p_min = fleet.p_max_kw, fleet.p_min_kw
@@ -183,11 +189,18 @@ def replay(
     )
     ler = LerManager(rules, n)
     summary = ReplaySummary(evs=n, seconds=seconds)
+    # chargers that fail during the day (communication loss): each second a unit fails with this probability
+    fail_at = np.where(rng.random(n) < failures_per_hour * seconds / 3600.0, rng.integers(0, seconds, n), -1)
     all_idx = np.arange(n)
     hours = math.ceil(seconds / 3600)
     for h in range(hours):
         h0, h1 = h * 3600, min((h + 1) * 3600, seconds)
-        stays = departure >= h1 + 3600  # reserve only from EVs staying at least an hour after it
+        # An EV holds reserve in this hour only if it stays at least an hour after it and could still
+        # reach its departure target at full charging power even after a fully activated hour.
+        hours_after = np.maximum((departure - h1) / 3600.0, 0.0)
+        worst_kwh = (r_n + r_dup / 3.0) / fleet.eta_d
+        reachable = fleet.soc_kwh - worst_kwh + 0.9 * p_max * eta * hours_after >= target
+        stays = (departure >= h1 + 3600) & reachable
         commitments = []
         committed_kw: dict[Product, float] = {}
         for product in (Product.FCR_N, Product.FCR_D_UP):
@@ -211,6 +224,13 @@ def replay(
         delivered = np.zeros((h1 - h0, n))
         held = {p: np.zeros(h1 - h0) for p in FCR_PRODUCTS}
         for k in range(h0, h1):
+            failing = fail_at == k
+            if failing.any():
+                fleet.online[failing] = False  # the charger goes silent in the middle of this second
+            lost = pool.available & ~fleet.online & (departure > k)
+            if lost.any():  # its setpoint was not acknowledged: out of the pool, share re-allocated now
+                summary.failures += int(lost.sum())
+                pool.available[lost] = False
             leaving = pool.available & (departure <= k)
             if leaving.any():
                 summary.departures += int(leaving.sum())
@@ -240,10 +260,19 @@ def replay(
             response = allocate(pool, required, baseline_p_kw=base, reserve_kw=effective)
             p = setpoints_kw(pool, response, baseline_p_kw=base)
             fleet.command(all_idx, p)
-            fleet.advance(1.0, f)
-            delivered[k - h0] = np.where(pool.available, base - fleet.p_kw, 0.0)
-            for product in FCR_PRODUCTS:
-                held[product][k - h0] = float(effective[product][pool.available].sum())
+            fleet.advance(delay_s, f)  # until the new setpoint takes effect the previous one holds
+            p_before = fleet.p_kw.copy()
+            fleet.advance(1.0 - delay_s, f)
+            p_mean = p_before * delay_s + fleet.p_kw * (1.0 - delay_s)
+            # a unit that failed this second delivers nothing (its power falls back to zero)
+            delivered[k - h0] = np.where(pool.available, base - np.where(fleet.online, p_mean, base), 0.0)
+            # maintained capacity: the power the available providing EVs can still move each way
+            providing = pool.available & stays
+            up = float(np.maximum(base - p_min, 0.0)[providing].sum())
+            down = float(np.maximum(p_max - base, 0.0)[providing].sum())
+            held[Product.FCR_N][k - h0] = min(up, down)
+            held[Product.FCR_D_UP][k - h0] = max(up - committed_kw.get(Product.FCR_N, 0.0), 0.0)
+            held[Product.FCR_D_DOWN][k - h0] = max(down - committed_kw.get(Product.FCR_N, 0.0), 0.0)
             margin = fleet.soc_kwh - fleet.soc_min_kwh
             summary.min_soc_margin_kwh = min(summary.min_soc_margin_kwh, float(margin.min()))
         records = verify_hour(
