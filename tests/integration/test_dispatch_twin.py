@@ -112,6 +112,9 @@ def test_replay_1000_evs_delivers_and_keeps_owner_guarantees(shared_data: Path) 
     assert summary.delivered_ratio == pytest.approx(1.0, abs=0.02)
     assert summary.departures > 100
     assert summary.missed_targets == []
+    assert len(summary.telemetry) == 3 * 360
+    assert summary.telemetry_gaps == 0
+    assert summary.telemetry[0].status == "available"
     assert summary.failures >= 1  # chargers failed mid-event and their share was re-allocated
     assert summary.below_min_soc == []
     assert summary.min_soc_margin_kwh >= 0

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from v2g.dispatch.ler import EnergyState, LerManager
+from v2g.dispatch.ler import EnergyState, LerManager, endurance_min
 from v2g.dispatch.pool import FloatArray, ReservePool, allocate, setpoints_kw
 from v2g.dispatch.response import required_response_kw
-from v2g.dispatch.verification import DeliveryRecord, verify_hour
+from v2g.dispatch.verification import DeliveryRecord, Telemetry, telemetry, telemetry_gaps, verify_hour
 from v2g.fleet.model import PriceArea
 from v2g.markets.commitments import Commitment
 from v2g.markets.rules import FCR_PRODUCTS, MarketRules, Product
@@ -109,6 +109,8 @@ class ReplaySummary:
     committed_mwh: dict[Product, float] = field(default_factory=dict)
     repayment_eur: Decimal = Decimal(0)
     failures: int = 0
+    telemetry: list[Telemetry] = field(default_factory=list)
+    telemetry_gaps: int = 0
     filled_samples: int = 0
 
     @property
@@ -224,9 +226,6 @@ def replay(
         delivered = np.zeros((h1 - h0, n))
         held = {p: np.zeros(h1 - h0) for p in FCR_PRODUCTS}
         for k in range(h0, h1):
-            failing = fail_at == k
-            if failing.any():
-                fleet.online[failing] = False  # the charger goes silent in the middle of this second
             lost = pool.available & ~fleet.online & (departure > k)
             if lost.any():  # its setpoint was not acknowledged: out of the pool, share re-allocated now
                 summary.failures += int(lost.sum())
@@ -260,6 +259,9 @@ def replay(
             response = allocate(pool, required, baseline_p_kw=base, reserve_kw=effective)
             p = setpoints_kw(pool, response, baseline_p_kw=base)
             fleet.command(all_idx, p)
+            failing = fail_at == k
+            if failing.any():
+                fleet.online[failing] = False  # silent after its setpoint was sent: noticed at the next sample
             fleet.advance(delay_s, f)  # until the new setpoint takes effect the previous one holds
             p_before = fleet.p_kw.copy()
             fleet.advance(1.0 - delay_s, f)
@@ -273,6 +275,22 @@ def replay(
             held[Product.FCR_N][k - h0] = min(up, down)
             held[Product.FCR_D_UP][k - h0] = max(up - committed_kw.get(Product.FCR_N, 0.0), 0.0)
             held[Product.FCR_D_DOWN][k - h0] = max(down - committed_kw.get(Product.FCR_N, 0.0), 0.0)
+            if k % 10 == 0:  # real-time telemetry to the TSO every 10 s
+                up_min, down_min = endurance_min(pool, energy)
+                weights = np.where(providing, pool.reserve_kw[Product.FCR_N], 0.0)
+                summary.telemetry.append(
+                    telemetry(
+                        at=start_at + timedelta(seconds=k),
+                        group_id="replay",
+                        maintained_kw={p: float(held[p][k - h0]) for p in FCR_PRODUCTS},
+                        committed_kw=committed_kw,
+                        endurance_up_min=up_min,
+                        endurance_down_min=down_min,
+                        weights_kw=weights,
+                        nem_active=bool((ler.nem_n & providing).any() or (ler.nem_d & providing).any()),
+                        aem_active=bool(((ler.aem_up | ler.aem_down) & providing).any()),
+                    )
+                )
             margin = fleet.soc_kwh - fleet.soc_min_kwh
             summary.min_soc_margin_kwh = min(summary.min_soc_margin_kwh, float(margin.min()))
         records = verify_hour(
@@ -290,6 +308,7 @@ def replay(
             summary.required_mwh += r.required_mwh
             summary.delivered_mwh += r.delivered_mwh
             summary.repayment_eur += r.repayment_eur
+    summary.telemetry_gaps = len(telemetry_gaps([t.at for t in summary.telemetry], rules))
     summary.below_min_soc = [pool.ev_ids[i] for i in np.nonzero(fleet.soc_kwh < fleet.soc_min_kwh - 1e-6)[0]]
     # EVs still plugged in at the end must be on track: at least their target when they leave within the window
     return summary
