@@ -29,6 +29,7 @@ from v2g.services.markets import (
     qualified_products,
     record_clearing,
     record_prequal,
+    run_auction,
     submit,
 )
 
@@ -70,8 +71,8 @@ def test_bid_lifecycle_is_stored_and_refusals_keep_the_rule(engine: Engine) -> N
         assert stored["b1"].price_eur_per_mw_h == Decimal("10.00")  # the duplicate did not overwrite it
         assert stored["b2"].status is BidStatus.REFUSED
         prices = PriceSeries({Product.FCR_N: {DELIVERY: Decimal("25.50")}}, "test")
-        cleared = TsoMarketSimulator(RULES, prices).clear([stored["b1"]], "auction_1")
-        record_clearing(store, cleared)
+        cleared = run_auction(store, TsoMarketSimulator(RULES, prices), "bsp-se3", "auction_1")
+        assert [b.id for b in cleared.accepted] == ["b1"]
         record_clearing(store, cleared)  # reported twice, stored once
         commitments = store.commitments("bsp-se3", DELIVERY, DELIVERY + timedelta(hours=1))
         assert len(commitments) == 1

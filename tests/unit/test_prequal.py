@@ -113,3 +113,29 @@ def test_aggregation_rules() -> None:
     assert max_without_retest_mw(8.0, RULES) == pytest.approx(8.0)  # +25 % would pass the cap
     assert not extension_needs_retest(0.5, 1.5, RULES)
     assert extension_needs_retest(0.5, 1.6, RULES)
+
+
+@pytest.mark.slow
+def test_runner_result_completes_the_journey_test_task() -> None:
+    from v2g.services.prequal import complete_connection_test, connection_test_outcome
+
+    calls: list[tuple[object, str, str | None, dict[str, str] | None]] = []
+
+    class Journeys:
+        def complete_task(
+            self, who: object, task_id: str, *, outcome: str | None = None, evidence: dict[str, str] | None = None
+        ) -> str:
+            calls.append((who, task_id, outcome, evidence))
+            return "view"
+
+    passed = run(Product.FCR_D_UP)
+    failed = run(Product.FCR_D_UP, delay_s=3.0)
+    assert connection_test_outcome(passed, "p.html") == (
+        "passed",
+        {"test_protocol": "p.html", "summary": "every requirement passed"},
+    )
+    outcome, evidence = connection_test_outcome(failed, "f.html")
+    assert outcome == "failed"
+    assert "req3" in evidence["summary"]
+    assert complete_connection_test(Journeys(), "bsp-user", "j1:t9", failed, "f.html") == "view"
+    assert calls[0][1:3] == ("j1:t9", "failed")

@@ -11,6 +11,7 @@ from v2g.dispatch.verification import DeliveryRecord
 from v2g.markets.bids import Bid, BiddingGroup, BidRuleError
 from v2g.markets.commitments import Commitment
 from v2g.markets.rules import Product
+from v2g.markets.simulator import ClearingResult
 from v2g.prequal.report import PrequalResult
 
 
@@ -72,3 +73,12 @@ class MarketStore(Protocol):
     def save_prequal(self, result: PrequalResult) -> None: ...
 
     def prequal_results(self, group_id: str) -> list[StoredPrequal]: ...
+
+
+class TsoMarket(Protocol):
+    """A market adapter: where submitted bids are cleared (the TSO's platform, or the simulator).
+
+    :class:`v2g.markets.simulator.TsoMarketSimulator` implements it against recorded prices.
+    """
+
+    def clear(self, bids: Sequence[Bid], auction: str) -> ClearingResult: ...

@@ -14,7 +14,7 @@ from v2g.markets.rules import MarketRules, Product
 from v2g.markets.simulator import ClearingResult
 from v2g.prequal.report import PrequalResult
 from v2g.services.automation import Handler, ServiceContext, ServiceOutcome
-from v2g.services.market_ports import GroupMember, MarketStore
+from v2g.services.market_ports import GroupMember, MarketStore, TsoMarket
 
 
 class MarketError(ValueError):
@@ -62,6 +62,14 @@ def submit(store: MarketStore, bids: Sequence[Bid], rules: MarketRules, *, now: 
     existing = [b for g in groups for b in store.bids(g)]
     result = submit_bids(bids, rules, now=now, groups=groups, existing=existing)
     store.save_bids(result.submitted, result.refused)
+    return result
+
+
+def run_auction(store: MarketStore, market: TsoMarket, group_id: str, auction: str) -> ClearingResult:
+    """Send the group's submitted bids of ``auction`` to the market and store the answer."""
+    pending = [b for b in store.bids(group_id) if b.status is BidStatus.SUBMITTED and b.auction == auction]
+    result = market.clear(pending, auction)
+    record_clearing(store, result)
     return result
 
 
@@ -182,5 +190,6 @@ __all__ = [
     "qualified_products",
     "record_clearing",
     "record_prequal",
+    "run_auction",
     "submit",
 ]

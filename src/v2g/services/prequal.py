@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -133,3 +133,25 @@ async def run_prequal(
 def group_power(p_kw: FloatArray) -> float:
     """Sum of measured unit powers."""
     return float(p_kw.sum())
+
+
+class TaskCompleter(Protocol):
+    """The part of the journey service that completes a task (``JourneyService.complete_task``)."""
+
+    def complete_task(
+        self, who: Any, task_id: str, *, outcome: str | None = None, evidence: dict[str, str] | None = None
+    ) -> Any: ...
+
+
+def connection_test_outcome(result: PrequalResult, protocol_ref: str) -> tuple[str, dict[str, str]]:
+    """Outcome and evidence of the journey task "Test the connection" from a pre-qualification run."""
+    summary = "; ".join(r.text() for r in result.failed()) or "every requirement passed"
+    return ("passed" if result.passed else "failed"), {"test_protocol": protocol_ref, "summary": summary[:500]}
+
+
+def complete_connection_test(
+    journeys: TaskCompleter, who: Any, task_id: str, result: PrequalResult, protocol_ref: str
+) -> Any:
+    """Complete the pre-qualification stage's test task from the runner's result (the BSP acts)."""
+    outcome, evidence = connection_test_outcome(result, protocol_ref)
+    return journeys.complete_task(who, task_id, outcome=outcome, evidence=evidence)
