@@ -59,7 +59,8 @@ def test_slow_ramping_group_fails_power_at_7_5_s() -> None:
     result = run(Product.FCR_D_UP, ramp_kw_per_s=0.5)
     assert "req2" in failed_ids(result)
     req2 = [r for r in result.requirements if r.id == "req2"]
-    assert all(r.measured == pytest.approx(0.375, abs=0.02) for r in req2)
+    # 0.5 kW/s for 10 kW after 0.3 s delay and one 0.1 s logging step: 3.55 kW at 7.5 s
+    assert all(r.measured == pytest.approx(0.355, abs=0.01) for r in req2)
 
 
 def test_delayed_group_fails_energy_and_deactivation_but_not_power() -> None:
@@ -80,7 +81,7 @@ def test_fcr_n_sine_tests_measure_gain_phase_and_stability() -> None:
     assert len(result.sine_results) == len(RULES.prequal.fcr_n_sine_periods_s)
     short = result.sine_results[0]
     assert short.gain == pytest.approx(1.0, abs=0.05)
-    assert -15.0 < short.phase_deg < 0.0  # 0.3 s delay at 10 s period = about -11 degrees
+    assert -30.0 < short.phase_deg < -5.0  # 0.3 s response delay plus the 0.1 s control step at a 10 s period
     assert result.stability_margin is not None
     assert result.stability_margin > 0.43
 

@@ -149,18 +149,11 @@ class TwinFleet:
         return measured
 
     def advance(self, dt_s: float, f_hz: float = 50.0) -> None:
-        """Advance every unit by ``dt_s`` seconds at grid frequency ``f_hz``."""
-        self.now += timedelta(seconds=dt_s)
-        while self._pending and self._pending[0][0] <= self.now:
-            _, idx, values = self._pending.popleft()
-            self.target_p_kw[idx] = values
-        if self.local_mode.any():
-            fm = self._measured_f(f_hz)
-            k = int(np.clip(np.searchsorted(CURVE_GRID_HZ, fm) - 1, 0, len(CURVE_GRID_HZ) - 2))
-            w = (fm - CURVE_GRID_HZ[k]) / (CURVE_GRID_HZ[k + 1] - CURVE_GRID_HZ[k])
-            w = min(max(w, 0.0), 1.0)
-            local = self.curves[:, k] * (1 - w) + self.curves[:, k + 1] * w
-            self.target_p_kw = np.where(self.local_mode, local, self.target_p_kw)
+        """Advance every unit by ``dt_s`` seconds at grid frequency ``f_hz``.
+
+        Power moves towards the targets in force at the start of the step; commands whose delay has
+        elapsed by the end of the step take effect from then on.
+        """
         target = np.clip(self.target_p_kw, self.p_min_kw, self.p_max_kw)
         step = self.ramp * dt_s
         p = self.p_kw + np.clip(target - self.p_kw, -step, step)
@@ -176,6 +169,17 @@ class TwinFleet:
         self.soc_kwh = self.soc_kwh + charge * self.eta_c - discharge / self.eta_d
         self.energy_in_kwh += charge
         self.energy_out_kwh += discharge
+        self.now += timedelta(seconds=dt_s)
+        while self._pending and self._pending[0][0] <= self.now:
+            _, idx, values = self._pending.popleft()
+            self.target_p_kw[idx] = values
+        if self.local_mode.any():
+            fm = self._measured_f(f_hz)
+            k = int(np.clip(np.searchsorted(CURVE_GRID_HZ, fm) - 1, 0, len(CURVE_GRID_HZ) - 2))
+            w = (fm - CURVE_GRID_HZ[k]) / (CURVE_GRID_HZ[k + 1] - CURVE_GRID_HZ[k])
+            w = min(max(w, 0.0), 1.0)
+            local = self.curves[:, k] * (1 - w) + self.curves[:, k + 1] * w
+            self.target_p_kw = np.where(self.local_mode, local, self.target_p_kw)
 
 
 class TwinGateway:
