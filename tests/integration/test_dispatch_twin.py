@@ -134,3 +134,15 @@ def test_frequency_file_errors_name_the_line(tmp_path: Path) -> None:
     header.write_text("time,freq\n", encoding="utf-8")
     with pytest.raises(FrequencyFileError, match="expected header"):
         read_frequency(header)
+
+
+async def test_mfrr_activation_ramps_in_over_12_5_minutes_on_top_of_fcr() -> None:
+    _fleet, gateway, pool = twin()
+    dispatcher = CentralDispatcher(pool, {Product.FCR_N: 20.0}, gateway, RULES)
+    dispatcher.activate_mfrr(16.0)
+    half = await dispatcher.on_frequency(50.0, dt_s=375.0)
+    assert half.required_kw[Product.MFRR] == pytest.approx(8.0)
+    assert (pool.baseline_p_kw - half.setpoints_kw).sum() == pytest.approx(8.0)
+    full = await dispatcher.on_frequency(49.95, dt_s=400.0)
+    assert full.required_kw[Product.MFRR] == pytest.approx(16.0)
+    assert (pool.baseline_p_kw - full.setpoints_kw).sum() == pytest.approx(16.0 + 10.0)

@@ -114,24 +114,25 @@ def allocate(
     """Response (kW, grid-positive) per EV that together meets ``required_kw``.
 
     Each product's requirement is shared in proportion to the reserve each available EV holds for
-    it. What an EV cannot deliver (power limit, or the EV left) is re-shared at once among the
-    other available EVs in proportion to their remaining headroom. Unavailable EVs get 0.
+    it (an activation of a product without per-EV reserves, mFRR, is shared by headroom). What an EV
+    cannot deliver (power limit, or the EV left) is re-shared at once among the other available EVs
+    in proportion to their remaining headroom. Unavailable EVs get 0.
     """
     base = pool.baseline_p_kw if baseline_p_kw is None else baseline_p_kw
     avail = pool.available
     up_room = np.where(avail, np.maximum(base - pool.p_min_kw, 0.0), 0.0)
     down_room = np.where(avail, np.maximum(pool.p_max_kw - base, 0.0), 0.0)
     response = np.zeros(len(pool))
-    for product in FCR_PRODUCTS:
-        need = required_kw.get(product, 0.0)
-        if need == 0.0:
-            continue
-        held = pool.reserve_kw if reserve_kw is None else reserve_kw
-        weights = np.where(avail, held[product], 0.0)
+    held = pool.reserve_kw if reserve_kw is None else reserve_kw
+    for product, need in required_kw.items():
+        weights_of = held.get(product)
+        if need == 0.0 or weights_of is None:
+            continue  # a product nobody holds a reserve for (an mFRR activation) is shared by headroom below
+        weights = np.where(avail, weights_of, 0.0)
         total = float(weights.sum())
         if total > 0:
             response += need * weights / total
-    total_need = float(sum(required_kw.get(p, 0.0) for p in FCR_PRODUCTS))
+    total_need = float(sum(required_kw.values()))
     for _ in range(passes):
         clipped = np.clip(response, -down_room, up_room)
         residual = total_need - float(clipped.sum())

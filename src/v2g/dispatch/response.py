@@ -21,3 +21,11 @@ def required_response_kw(
 def curve_breakpoints_hz(rules: MarketRules) -> list[float]:
     """Every frequency at which some FCR product's curve bends (sorted)."""
     return sorted({f for p in FCR_PRODUCTS for f, _ in rules[p].curve_hz_fraction})
+
+
+def mfrr_required_kw(activated_kw: float, elapsed_s: float, rules: MarketRules) -> float:
+    """mFRR activation: a linear ramp to the activated volume within the full activation time (12.5 min)."""
+    full_s = rules[Product.MFRR].activation_within_s_1
+    if elapsed_s <= 0:
+        return 0.0
+    return activated_kw * min(1.0, elapsed_s / full_s)

@@ -15,7 +15,7 @@ import numpy as np
 
 from v2g.dispatch.ler import EnergyState, LerManager
 from v2g.dispatch.pool import FloatArray, ReservePool, allocate, local_curve, setpoints_kw
-from v2g.dispatch.response import curve_breakpoints_hz, required_response_kw
+from v2g.dispatch.response import curve_breakpoints_hz, mfrr_required_kw, required_response_kw
 from v2g.markets.rules import MarketRules, Product
 from v2g.services.ports import Ack, AckStatus, ChargerGateway, FrequencyCurvePoint, Setpoint
 
@@ -53,10 +53,19 @@ class CentralDispatcher:
         self.last_f_hz = 50.0
         self.shift_kw = np.zeros(len(pool))
         self.effective: dict[Product, FloatArray] | None = None
+        self.mfrr_kw = 0.0
+        self.mfrr_elapsed_s = 0.0
+
+    def activate_mfrr(self, kw: float, elapsed_s: float = 0.0) -> None:
+        """The TSO activated an mFRR bid (``kw > 0`` up); it ramps in over the full activation time."""
+        self.mfrr_kw = kw
+        self.mfrr_elapsed_s = elapsed_s
 
     def plan(self, f_hz: float) -> tuple[dict[Product, float], FloatArray]:
         """Required response and setpoints for ``f_hz`` (no I/O)."""
         required = required_response_kw(self.committed_kw, f_hz, self.rules)
+        if self.mfrr_kw:
+            required[Product.MFRR] = mfrr_required_kw(self.mfrr_kw, self.mfrr_elapsed_s, self.rules)
         base = self.pool.baseline_p_kw + self.shift_kw
         response = allocate(self.pool, required, baseline_p_kw=base, reserve_kw=self.effective)
         return required, setpoints_kw(self.pool, response, baseline_p_kw=base)
@@ -66,9 +75,11 @@ class CentralDispatcher:
         if self.ler is not None:
             self.shift_kw, self.effective = self.ler.update(self.pool, energy, f_hz)
 
-    async def on_frequency(self, f_hz: float) -> DispatchResult:
-        """Answer one frequency sample: allocate, send, re-allocate around chargers that did not accept."""
+    async def on_frequency(self, f_hz: float, dt_s: float = 0.0) -> DispatchResult:
+        """Answer one frequency sample (``dt_s`` after the previous one): allocate, send, re-allocate
+        around chargers that did not accept."""
         self.last_f_hz = f_hz
+        self.mfrr_elapsed_s += dt_s
         required, p = self.plan(f_hz)
         idx = np.nonzero(self.pool.available)[0]
         acks = await self.gateway.send_setpoints(
