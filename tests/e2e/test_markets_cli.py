@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from typer.testing import CliRunner
 
 from v2g.cli import app
 
 
+@pytest.mark.slow
 def test_prequal_run_writes_the_protocol(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
@@ -33,6 +36,7 @@ def test_prequal_run_writes_the_protocol(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("G1_*.csv"))) == 3
 
 
+@pytest.mark.slow
 def test_prequal_run_fails_a_slow_group_with_exit_code_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
@@ -63,6 +67,7 @@ def test_prequal_run_names_a_bad_product(tmp_path: Path) -> None:
     assert "not a known product" in result.output
 
 
+@pytest.mark.slow
 def test_dispatch_replay_prints_the_delivery_report(shared_data: Path) -> None:
     path = shared_data / "frequency" / "nordic_frequency_1s_2015-01-01_05.csv.gz"
     result = CliRunner().invoke(app, ["dispatch", "replay", "--frequency", str(path), "--evs", "40", "--hours", "2.5"])

@@ -55,6 +55,7 @@ def test_compliant_fcr_d_group_passes_every_ramp(product: Product) -> None:
     assert result.qualified_capacity_kw == pytest.approx(60.0, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_slow_ramping_group_fails_power_at_7_5_s() -> None:
     result = run(Product.FCR_D_UP, ramp_kw_per_s=0.5)
     assert "req2" in failed_ids(result)
