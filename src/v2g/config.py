@@ -9,7 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "v2g.sqlite3"
-DEFAULT_BLUEPRINT = PROJECT_ROOT / "blueprints" / "sweden-private-ev.yaml"
+BLUEPRINTS_DIR = PROJECT_ROOT / "blueprints"
+DEFAULT_BLUEPRINT = BLUEPRINTS_DIR / "sweden-private-ev.yaml"
 
 
 class Settings(BaseSettings):
@@ -26,4 +27,5 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     blueprint_path: Path = DEFAULT_BLUEPRINT
+    blueprints_dir: Path = Field(default=BLUEPRINTS_DIR, description="folder of blueprint YAML files served by the API")
     demo_chargers: int = Field(default=50, ge=0, description="simulated chargers started by `v2g demo`")

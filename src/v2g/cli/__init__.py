@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from v2g.cli import blueprint as blueprint_cli
 from v2g.cli import db as db_cli
 from v2g.cli import dispatch as dispatch_cli
 from v2g.cli import plan as plan_cli
@@ -20,6 +21,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(prequal_cli.app, name="prequal")
 app.add_typer(dispatch_cli.app, name="dispatch")
 app.add_typer(plan_cli.app, name="plan")
+app.add_typer(blueprint_cli.app, name="blueprint")
 app.command("serve")(server_cli.serve)
 app.command("demo")(server_cli.demo)
 
