@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import yaml
 from sqlalchemy import Engine
 
 from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.db.journey_repo import sql_unit_of_work
-from v2g.blueprint.model import Blueprint
+from v2g.blueprint import Blueprint, load_blueprint
 from v2g.fleet.model import GridArea, PriceArea
 from v2g.services.auth import ensure_organisation_user
 from v2g.services.journey_handlers import default_registry
@@ -30,7 +29,13 @@ ACTORS = {
     "insurer": ("org-ins", "Försäkring AB", "insurer"),
     "tso": ("org-tso", "Svenska kraftnät", "tso"),
     "bsp": ("org-bsp", "BSP AB", "bsp"),
+    "brp": ("org-brp", "BRP AB", "brp"),
+    "ev_supplier": ("org-evs", "Bilhandel AB", "ev_supplier"),
+    "evse_supplier": ("org-evse", "Laddbox AB", "evse_supplier"),
+    "energy_supplier": ("org-es", "Elhandel AB", "energy_supplier"),
 }
+SERVING = ["org-inst", "org-ins", "org-tso", "org-bsp", "org-brp", "org-evs", "org-evse", "org-es"]
+PRODUCT_BLUEPRINT = Path(__file__).resolve().parents[1] / "blueprints" / "sweden-private-ev.yaml"
 
 
 @dataclass
@@ -54,10 +59,10 @@ class World:
 
 
 def load_test_blueprint() -> Blueprint:
-    return Blueprint.model_validate(yaml.safe_load(TEST_BLUEPRINT.read_text()))
+    return load_blueprint(TEST_BLUEPRINT)
 
 
-def seed_world(engine: Engine, clock: MovableClock | None = None) -> World:
+def seed_world(engine: Engine, clock: MovableClock | None = None, blueprint_path: Path = TEST_BLUEPRINT) -> World:
     clock = clock or MovableClock()
     with engine.begin() as conn:
         repo = SqlFleetRepository(conn)
@@ -75,7 +80,7 @@ def seed_world(engine: Engine, clock: MovableClock | None = None) -> World:
                 password=PASSWORD,
                 now=clock.now(),
             )
-    blueprint = load_test_blueprint()
+    blueprint = load_blueprint(blueprint_path)
     return World(engine, clock, JourneyService(uow, clock, blueprint, default_registry()), blueprint)
 
 
@@ -109,5 +114,5 @@ def signup_body(cid: str, *, grid_area_id: str = "GA-1", with_owner_login: bool 
             "max_discharge_kw": 11.5,
         },
         "offer": "v2g-basic",
-        "serving_organisation_ids": ["org-inst", "org-ins", "org-tso", "org-bsp"],
+        "serving_organisation_ids": SERVING,
     }

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
-import yaml
 from sqlalchemy import Engine
 
+from v2g.adapters.db.devices_repo import SqlCredentialStore
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
 from v2g.adapters.db.market_repo import SqlMarketStore
 from v2g.adapters.db.migrate import ensure_schema_current
-from v2g.blueprint.model import Blueprint
+from v2g.adapters.ocpp.credentials import Argon2Hasher
+from v2g.blueprint import load_blueprint
 from v2g.config import Settings
 from v2g.services.automation import ServiceContext, ServiceRegistry
+from v2g.services.device_handlers import device_handlers
 from v2g.services.journey_handlers import default_registry
 from v2g.services.journeys import JourneyService
 from v2g.services.markets import market_handlers
@@ -30,11 +31,6 @@ class SystemClock:
 
     def now(self) -> datetime:
         return utc_now()
-
-
-def load_blueprint(path: Path) -> Blueprint:
-    """Read and validate a blueprint YAML file."""
-    return Blueprint.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 @dataclass
@@ -57,6 +53,15 @@ def _market_store(ctx: ServiceContext) -> SqlMarketStore:
     return SqlMarketStore(repo.conn)
 
 
+def _credential_store(ctx: ServiceContext) -> SqlCredentialStore:
+    """Charger credentials on the journey's own connection (one transaction per task)."""
+    repo = ctx.repo
+    if not isinstance(repo, SqlJourneyRepository):  # pragma: no cover - wiring error
+        msg = "device services need the SQL journey repository"
+        raise TypeError(msg)
+    return SqlCredentialStore(repo.conn)
+
+
 def bootstrap(settings: Settings | None = None, *, check_schema: bool = True, clock: Clock | None = None) -> Container:
     """Build the container; refuse an unmigrated or newer schema unless ``check_schema`` is off."""
     settings = settings or Settings()
@@ -67,6 +72,8 @@ def bootstrap(settings: Settings | None = None, *, check_schema: bool = True, cl
     # Areas register the automated-service handlers they own here, one call each, e.g.
     # container.registry.register("verify_connectivity", handler, replace=True)
     for name, handler in market_handlers(_market_store, bsp_org_id=BSP_ORG_ID).items():
+        container.registry.register(name, handler, replace=True)
+    for name, handler in device_handlers(_credential_store, Argon2Hasher()).items():
         container.registry.register(name, handler, replace=True)
     if settings.blueprint_path.is_file():
         container.journeys = JourneyService(

@@ -29,3 +29,7 @@ class Settings(BaseSettings):
     blueprint_path: Path = DEFAULT_BLUEPRINT
     blueprints_dir: Path = Field(default=BLUEPRINTS_DIR, description="folder of blueprint YAML files served by the API")
     demo_chargers: int = Field(default=50, ge=0, description="simulated chargers started by `v2g demo`")
+    ocpp_port: int = Field(default=8180, ge=0, le=65535, description="CSMS WebSocket port (/ocpp/{charger_id})")
+    ocpp_tls_cert: Path | None = Field(default=None, description="PEM certificate: enables TLS (security profile 2)")
+    ocpp_tls_key: Path | None = Field(default=None, description="PEM private key of ocpp_tls_cert")
+    telemetry_retention_days: float = Field(default=14.0, gt=0, description="keep 1 s power logs this long (FCR)")

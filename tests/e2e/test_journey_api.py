@@ -183,7 +183,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     ended = client.post(
         f"/api/v1/journeys/{jid}/terminate",
         headers=owner,
-        json={"reasons": ["too_little_revenue"], "comment": "Less than I hoped"},
+        json={"reasons": ["low_financial_benefit"], "comment": "Less than I hoped"},
     )
     assert ended.status_code == 200, ended.text
     state = ended.json()
@@ -195,6 +195,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert by_service["final_settlement"]["status"] == "waiting"  # run by settlement
     # the owner cannot override an automated task; the aggregator can, with evidence (audited)
     settle_id = by_service["final_settlement"]["id"]
+    assert settle_id in [t["id"] for t in client.get("/api/v1/tasks", headers=agg).json()]
     assert (
         client.post(f"/api/v1/tasks/{settle_id}/complete", headers=owner, json={"evidence": {"note": "x"}}).status_code
         == 403
@@ -218,7 +219,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert data["profile"][0]["email"] == "c1@example.se"
     assert data["contracts"][0]["offer"] == "v2g-basic"
     assert [h["stage_id"] for h in history] == [s.id for s in world.blueprint.stages]
-    assert data["exit_feedback"][0]["reasons"] == ["too_little_revenue"]
+    assert data["exit_feedback"][0]["reasons"] == ["low_financial_benefit"]
     dso_task = next(t for t in data["tasks"] if t["item_id"].endswith("inspect_approve_installation"))
     assert dso_task["evidence"]["grid_connection_id"] == "735999-GC-42"
 
@@ -231,7 +232,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
 
     kpis = client.get("/api/v1/kpis", headers=agg).json()
     assert kpis["churn_rate"]["terminated"] == 1
-    assert kpis["churn_reasons"] == {"too_little_revenue": 1}
+    assert kpis["churn_reasons"] == {"low_financial_benefit": 1}
     assert kpis["pause_rate"]["ever_paused"] == 1
 
 
@@ -258,6 +259,12 @@ def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient) -> N
         assert "j-c1" not in [j["id"] for j in client.get("/api/v1/journeys", headers=who).json()]
         assert client.get("/api/v1/tasks", headers=who).json() == []
     assert client.get("/api/v1/journeys/j-c2", headers=owner1).status_code == 404
+    event = {"kind": "boot"}
+    assert (
+        client.post("/api/v1/chargers/CP-c1/events", headers=login(client, "aggregator2"), json=event).status_code
+        == 404
+    )
+    assert client.post("/api/v1/chargers/CP-c1/events", headers=owner1, json=event).status_code == 403
     assert [j["id"] for j in client.get("/api/v1/journeys", headers=owner1).json()] == ["j-c1"]
     dso = login(client, "dso")
     assert [j["id"] for j in client.get("/api/v1/journeys", headers=dso).json()] == ["j-c1"]

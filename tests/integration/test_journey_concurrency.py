@@ -44,7 +44,7 @@ def slow_uow(engine: Engine) -> object:
 def _signup(cid: str) -> SignUp:
     site = Site(f"site-{cid}", cid, "Storgatan 1", PriceArea.SE3, "GA-1", main_fuse_a=20, household_peak_kw=6.9)
     return SignUp(
-        customer=Customer(cid, f"Owner {cid}", f"{cid}@example.se", START),
+        customer=Customer(cid, f"Owner {cid}", f"{cid}@example.se", START, "+46701234567"),
         site=site,
         vehicle=Vehicle(f"veh-{cid}", cid, "Volkswagen", "ID.4", 77.0, 11.0, 10.0, True, site.id),
         offer="v2g-basic",

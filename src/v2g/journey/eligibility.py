@@ -178,13 +178,18 @@ def fuse_check(
         usable_current_a=round(usable, 3),
         household_current_a=round(household, 3),
         pv_current_a=round(pv, 3),
-        safe_charge_current_a=round(charge, 3),
-        safe_discharge_current_a=round(discharge, 3),
-        safe_charge_kw=round(charge * voltage_v * eff_phases / 1000, 3),
-        safe_discharge_kw=round(discharge * voltage_v * eff_phases / 1000, 3),
+        safe_charge_current_a=_floor3(charge),
+        safe_discharge_current_a=_floor3(discharge),
+        safe_charge_kw=_floor3(charge * voltage_v * eff_phases / 1000),
+        safe_discharge_kw=_floor3(discharge * voltage_v * eff_phases / 1000),
         phases=eff_phases,
         warnings=tuple(warnings),
     )
+
+
+def _floor3(value: float) -> float:
+    """Rounded down to 0.001: a safe limit is never rounded up."""
+    return math.floor(value * 1000 + 1e-9) / 1000
 
 
 def site_fuse_check(site: Site, wallbox: Wallbox, rules: JourneyRules) -> FuseCheck:

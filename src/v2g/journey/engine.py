@@ -108,6 +108,17 @@ def transition_unmet(blueprint: Blueprint, from_stage: str, to_stage: str, tasks
     return unmet
 
 
+def exit_unmet(blueprint: Blueprint, stage_id: str, tasks: Sequence[Task]) -> list[str]:
+    """Unmet conditions of the stage's exit gates (e.g. before a termination counts as complete)."""
+    by_item = {t.item_id: t for t in tasks}
+    describe = {item.id: item.text for _, item in blueprint.items()}
+    return [
+        f"gate {gate.id}: {text}"
+        for gate in gates_for(blueprint, stage_id, "exit")
+        for text in unmet_conditions(gate.requires, by_item, describe=describe)
+    ]
+
+
 def next_stage(blueprint: Blueprint, stage_id: str) -> Stage | None:
     """The stage after ``stage_id`` (None at the end)."""
     i = blueprint.stage_index(stage_id)

@@ -34,6 +34,7 @@ class JourneyRules:
     pausable_stages: tuple[str, ...]
     steady_stages: tuple[str, ...]
     retention_offers: tuple[RetentionOffer, ...]
+    exit_reasons: tuple[str, ...]
 
 
 def _data(name: str) -> str:
@@ -56,6 +57,7 @@ def load_rules() -> JourneyRules:
         pausable_stages=tuple(raw["stages"]["pausable"]),
         steady_stages=tuple(raw["stages"].get("steady", ())),
         retention_offers=tuple(RetentionOffer(str(o["id"]), str(o["text"])) for o in raw["retention_offers"]),
+        exit_reasons=tuple(str(r) for r in raw["exit_reasons"]),
     )
 
 

@@ -263,6 +263,8 @@ class JourneyService:
             if not engine.stage_complete(tasks, journey.stage_id):
                 return journey
             if journey.status is JourneyStatus.TERMINATING:
+                if engine.exit_unmet(self.blueprint, journey.stage_id, tasks):
+                    return journey
                 done = replace(journey, status=JourneyStatus.TERMINATED, terminated_at=self.clock.now())
                 repo.close_visit(journey.id, journey.stage_id, self.clock.now())
                 self._audit(repo, who, "terminated", "journey", journey.id, journey_id=journey.id)
@@ -324,28 +326,49 @@ class JourneyService:
                         phone=signup.customer.phone,
                     )
                 )
-            first = self.blueprint.stages[0]
-            journey = Journey(
-                id=f"j-{cid}",
-                customer_id=cid,
-                blueprint_id=self.blueprint.blueprint.id,
-                stage_id=first.id,
-                stage_entered_at=now,
-                created_at=now,
-                offer=signup.offer,
-            )
-            repo.add_journey(journey)
-            repo.add_visit(StageVisit(journey.id, first.id, now))
-            repo.add_tasks(engine.stage_tasks(self.blueprint, journey, first.id, now=now))
-            self._audit(repo, who, "journey_created", "journey", journey.id, journey_id=journey.id, after=journey)
-            self._notify_involved(
-                repo, journey, "Welcome to V2G", f"Your V2G journey {journey.id} has started at {first.name}."
-            )
-            journey = self._settle(repo, journey, who)
-            repo.update_journey(journey, expected_version=journey.version)
-            return JourneyView(journey, repo.tasks(journey.id))
+            return self._start(repo, who, cid, signup.offer)
 
         return self._tx(work)
+
+    def start_journey(self, who: Principal, customer_id: str, offer: str) -> JourneyView:
+        """Start the journey of a customer already on file (e.g. imported from a CRM)."""
+        self._require_role(who, STAFF_ROLE, action="start journeys")
+
+        def work(repo: JourneyRepository) -> JourneyView:
+            if repo.customer(customer_id) is None:
+                msg = f"customer {customer_id!r} not found"
+                raise NotFoundError(msg)
+            if repo.journey_of_customer(customer_id) is not None:
+                msg = f"customer_id: customer {customer_id!r} already has a journey"
+                raise StateConflictError(msg, field="customer_id")
+            if who.role != "system":
+                repo.assign(who.organisation_id, customer_id)
+            return self._start(repo, who, customer_id, offer)
+
+        return self._tx(work)
+
+    def _start(self, repo: JourneyRepository, who: Principal, customer_id: str, offer: str) -> JourneyView:
+        now = self.clock.now()
+        first = self.blueprint.stages[0]
+        journey = Journey(
+            id=f"j-{customer_id}",
+            customer_id=customer_id,
+            blueprint_id=self.blueprint.blueprint.id,
+            stage_id=first.id,
+            stage_entered_at=now,
+            created_at=now,
+            offer=offer,
+        )
+        repo.add_journey(journey)
+        repo.add_visit(StageVisit(journey.id, first.id, now))
+        repo.add_tasks(engine.stage_tasks(self.blueprint, journey, first.id, now=now))
+        self._audit(repo, who, "journey_created", "journey", journey.id, journey_id=journey.id, after=journey)
+        self._notify_involved(
+            repo, journey, "Welcome to V2G", f"Your V2G journey {journey.id} has started at {first.name}."
+        )
+        journey = self._settle(repo, journey, who)
+        repo.update_journey(journey, expected_version=journey.version)
+        return JourneyView(journey, repo.tasks(journey.id))
 
     # ------------------------------------------------------------------------------- reads
     def list_journeys(self, who: Principal) -> list[Journey]:
@@ -364,11 +387,26 @@ class JourneyService:
             return status_tracker(self.blueprint, journey, repo.tasks(journey_id), self.clock.now(), self.rules)
 
     def my_tasks(self, who: Principal, *, include_done: bool = False) -> list[Task]:
-        """The tasks of the caller's role for the customers the caller serves."""
+        """The tasks of the caller's role for the customers the caller serves; aggregator operators also
+        see every waiting automated task (they may complete it by hand, so no journey dead-ends)."""
         with self.uow() as repo:
             visible = self.visible_customers(repo, who)
             role = who.role if who.role != "system" else ""
-            return repo.tasks_for_role(role, visible, include_done=include_done) if role else []
+            tasks = repo.tasks_for_role(role, visible, include_done=include_done) if role else []
+            if who.role == STAFF_ROLE:
+                known = {t.id for t in tasks}
+                tasks += [t for t in repo.waiting_automated_tasks(visible) if t.id not in known]
+            return tasks
+
+    def service_active_customers(self) -> set[str]:
+        """Customers whose V2G service runs now (live and not paused or leaving): planning and dispatch
+        schedule only these."""
+        with self.uow() as repo:
+            return {
+                j.customer_id
+                for j in repo.journeys()
+                if j.status is JourneyStatus.ACTIVE and j.first_active_at is not None
+            }
 
     def audit_log(self, who: Principal, journey_id: str) -> list[AuditEntry]:
         self._require_role(who, STAFF_ROLE, action="read the audit log")
@@ -551,26 +589,27 @@ class JourneyService:
         return self._tx(work)
 
     def exit_reasons(self) -> set[str]:
-        """Exit reasons: the blueprint's termination-stage facts/pitfalls item ids' slugs, plus 'other'."""
-        reasons = {"other"}
-        for cell, item in self.blueprint.items():
-            if cell.stage == self.rules.termination_stage and cell.lane.startswith("insight."):
-                reasons.add(item.id.rsplit(".", 1)[-1])
-        return reasons
+        """Exit reasons an owner may give (configured from the blueprint's facts row)."""
+        return set(self.rules.exit_reasons)
 
     # ------------------------------------------------------------------------------- device layer
-    def record_device_event(self, charger_id: str, kind: str, detail: str = "") -> Journey | None:
+    def record_device_event(
+        self, charger_id: str, kind: str, detail: str = "", *, who: Principal = SYSTEM
+    ) -> Journey | None:
         """The device layer reports ``boot`` or ``test_profile_accepted`` for a charger.
 
-        ``verify_connectivity`` completes once both were reported.
+        ``verify_connectivity`` completes once both were reported. The device layer calls this as the
+        platform (``SYSTEM``); over HTTP an aggregator operator may report for the customers it serves.
         """
+        self._require_role(who, STAFF_ROLE, action="report device events")
         if kind not in ("boot", "test_profile_accepted"):
             msg = f"kind: {kind!r} is not one of boot, test_profile_accepted"
             raise JourneyError(msg, field="kind")
 
         def work(repo: JourneyRepository) -> Journey | None:
             customer_id = repo.charger_owner(charger_id)
-            if customer_id is None:
+            visible = self.visible_customers(repo, who)
+            if customer_id is None or (visible is not None and customer_id not in visible):
                 msg = f"charger {charger_id!r} not found"
                 raise NotFoundError(msg)
             found = repo.journey_of_customer(customer_id)
@@ -585,7 +624,7 @@ class JourneyService:
                     repo.update_task(replace(task, result={**task.result, "device_events": events}))
             self._audit(
                 repo,
-                SYSTEM,
+                who,
                 "device_event",
                 "charger",
                 charger_id,
@@ -595,6 +634,49 @@ class JourneyService:
             return self._save(repo, journey, self._settle(repo, journey, SYSTEM))
 
         return self._tx(work)
+
+    # ------------------------------------------------------------------------------- SLAs
+    def sla_sweep(self) -> list[tuple[str, str, str]]:
+        """Notify the people involved when a journey's stage reaches its SLA warning or breach.
+
+        Each state is announced once per stage visit (the audit log remembers it). Run it
+        periodically (``v2g journey sla-sweep``). Returns (journey id, stage id, state) announced.
+        """
+        announced: list[tuple[str, str, str]] = []
+        with self.uow() as repo:
+            candidates = [j for j in repo.journeys() if j.status in (JourneyStatus.ACTIVE, JourneyStatus.TERMINATING)]
+        for candidate in candidates:
+            stage = self.blueprint.stages[self.blueprint.stage_index(candidate.stage_id)]
+            state = engine.sla_status(stage, candidate.stage_entered_at, self.clock.now())
+            if state.state not in (engine.SlaState.WARNING, engine.SlaState.BREACHED):
+                continue
+
+            def work(repo: JourneyRepository, journey_id: str = candidate.id) -> tuple[str, str, str] | None:
+                journey = repo.journey(journey_id, for_update=True)
+                assert journey is not None
+                stage = self.blueprint.stages[self.blueprint.stage_index(journey.stage_id)]
+                status = engine.sla_status(stage, journey.stage_entered_at, self.clock.now())
+                action = f"sla_{status.state.value}"
+                visit = {"stage_id": journey.stage_id, "entered_at": journey.stage_entered_at.isoformat()}
+                if any(e.action == action and e.after == visit for e in repo.audit_entries(journey.id)):
+                    return None
+                self._audit(repo, SYSTEM, action, "journey", journey.id, journey_id=journey.id, after=visit)
+                due = f"{status.due_at:%Y-%m-%d}" if status.due_at else "?"
+                word = "is overdue" if status.state is engine.SlaState.BREACHED else "is close to its deadline"
+                waiting = sorted({t.actor_id for t in repo.tasks(journey.id) if not t.done})
+                self._notify_involved(
+                    repo,
+                    journey,
+                    f"{stage.name} {word}",
+                    f"Journey {journey.id}: {stage.name} is due {due} ({stage.timeline}); waiting on "
+                    f"{', '.join(waiting) or 'nobody'}.",
+                )
+                return (journey.id, stage.id, status.state.value)
+
+            result = self._tx(work)
+            if result is not None:
+                announced.append(result)
+        return announced
 
     # ------------------------------------------------------------------------------- KPIs, export
     def kpis(self, who: Principal) -> dict[str, Any]:

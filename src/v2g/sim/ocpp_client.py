@@ -31,6 +31,7 @@ from ocpp.routing import on as _on
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from v2g.adapters.ocpp import keyfix
 from v2g.sim.wallbox import SimPeriod, SimProfile, Wallbox
 from v2g.units import parse_utc, utc_now
 
@@ -328,6 +329,7 @@ class SimCharger:
         ssl_context: Any = None,
         validate: bool = True,
     ) -> None:
+        keyfix.install()  # the 2.1 key-case fix and memoised key conversion, as on the CSMS side
         self.charger_id = charger_id
         self.password = password
         self.url = f"{base_url.rstrip('/')}/{charger_id}"
@@ -380,6 +382,7 @@ class SimCharger:
             ssl=self.ssl_context,
             ping_interval=None,
             open_timeout=60,
+            compression=None,
         )
         cls = _CLASSES[self.protocol]
         self.cp = cls(self.charger_id, self.ws, response_timeout=self.response_timeout_s)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Table, delete, select, update
+from sqlalchemy import Connection, Engine, Insert, String, Table, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from v2g.adapters.db.fleet_repo import NotFoundError
@@ -28,7 +28,7 @@ from v2g.adapters.db.tables.fleet import chargers
 from v2g.fleet.model import Charger, ChargerProtocol
 from v2g.services.devices import ChargingNeeds, ConnectivityStatus, MeterSample, TransactionEventIn
 
-POWER_MEASURANDS = {"Power.Active.Import": 1.0, "Power.Active.Export": -1.0}
+POWER_MEASURANDS = frozenset({"Power.Active.Import", "Power.Active.Export"})
 
 
 def insert_ignore(conn: Connection, table: Table) -> Insert:
@@ -57,6 +57,27 @@ class BatchResult:
     samples_duplicate: int
     events_stored: int
     events_duplicate: int
+
+
+class SqlCredentialStore:
+    """Charger credentials within the caller's transaction (the journey's automated tasks)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def has_credentials(self, charger_id: str) -> bool:
+        query = select(charger_credentials.c.charger_id).where(charger_credentials.c.charger_id == charger_id)
+        return self.conn.execute(query).first() is not None
+
+    def add_credentials(self, charger_id: str, password_hash: str, security_profile: int) -> None:
+        self.conn.execute(
+            charger_credentials.insert().values(
+                charger_id=charger_id, password_hash=password_hash, security_profile=security_profile, created_at=_now()
+            )
+        )
+        self.conn.execute(
+            insert_ignore(self.conn, charger_state).values(charger_id=charger_id, online=False, ev_connected=False)
+        )
 
 
 class SqlDeviceStore:
@@ -127,6 +148,16 @@ class SqlDeviceStore:
             msg = f"charger {charger_id!r} not found"
             raise NotFoundError(msg)
         return Charger(**{**dict(row), "protocol": ChargerProtocol(row["protocol"])})
+
+    def inactive_among(self, charger_ids: Sequence[str]) -> list[str]:
+        """Those of ``charger_ids`` that are marked inactive (or no longer exist)."""
+        ids = list(charger_ids)
+        with self.engine.connect() as conn:
+            active = {
+                r.id
+                for r in conn.execute(select(chargers.c.id).where(chargers.c.id.in_(ids), chargers.c.active.is_(True)))
+            }
+        return [cid for cid in ids if cid not in active]
 
     def set_active(self, charger_id: str, active: bool) -> None:
         with self.engine.begin() as conn:
@@ -282,7 +313,11 @@ class SqlDeviceStore:
     def write_batch(
         self, samples: Sequence[MeterSample], events: Sequence[TransactionEventIn], received_at: datetime
     ) -> BatchResult:
-        """Store samples and transaction events in one database transaction; duplicates are skipped."""
+        """Store samples and transaction events in one database transaction; duplicates are skipped.
+
+        Everything is set-based (executemany), so a batch from thousands of chargers costs a handful
+        of statements, not a few per row.
+        """
         stored = ev_stored = 0
         with self.engine.begin() as conn:
             if samples:
@@ -290,59 +325,97 @@ class SqlDeviceStore:
                 result = conn.execute(insert_ignore(conn, telemetry).returning(telemetry.c.measurand), rows)
                 stored = len(result.all())
                 self._update_latest(conn, samples)
-            for event in events:
-                ev_stored += self._store_event(conn, event, received_at)
+            if events:
+                ev_stored = self._store_events(conn, events, received_at)
         return BatchResult(stored, len(samples) - stored, ev_stored, len(events) - ev_stored)
 
-    def _store_event(self, conn: Connection, event: TransactionEventIn, received_at: datetime) -> int:
-        result = conn.execute(
-            insert_ignore(conn, transaction_events).values(
-                charger_id=event.charger_id,
-                transaction_id=event.transaction_id,
-                seq_no=event.seq_no,
-                event_type=event.event_type,
-                trigger_reason=event.trigger_reason,
-                offline=event.offline,
-                occurred_at=event.occurred_at,
-                received_at=received_at,
-            )
-        )
-        if result.rowcount != 1:
-            return 0  # same (transaction, seqNo) seen before: a duplicate, nothing is counted twice
+    def _store_events(self, conn: Connection, events: Sequence[TransactionEventIn], received_at: datetime) -> int:
+        unique: dict[tuple[str, str, int], TransactionEventIn] = {}
+        for e in events:
+            unique.setdefault((e.charger_id, e.transaction_id, e.seq_no), e)
+        rows = [
+            {
+                "charger_id": e.charger_id,
+                "transaction_id": e.transaction_id,
+                "seq_no": e.seq_no,
+                "event_type": e.event_type,
+                "trigger_reason": e.trigger_reason,
+                "offline": e.offline,
+                "occurred_at": e.occurred_at,
+                "received_at": received_at,
+            }
+            for e in unique.values()
+        ]
+        te = transaction_events.c
+        inserted = conn.execute(
+            insert_ignore(conn, transaction_events).returning(te.charger_id, te.transaction_id, te.seq_no), rows
+        ).all()
+        new = [unique[(r.charger_id, r.transaction_id, r.seq_no)] for r in inserted]
+        if not new:
+            return 0  # every (transaction, seqNo) was seen before: duplicates, nothing is counted twice
+        by_tx: dict[tuple[str, str], list[TransactionEventIn]] = {}
+        for e in new:
+            by_tx.setdefault((e.charger_id, e.transaction_id), []).append(e)
         conn.execute(
-            insert_ignore(conn, charging_transactions).values(
-                charger_id=event.charger_id,
-                transaction_id=event.transaction_id,
-                evse_id=event.evse_id,
-                events_seen=0,
-            )
+            insert_ignore(conn, charging_transactions),
+            [
+                {"charger_id": c, "transaction_id": t, "evse_id": es[0].evse_id, "events_seen": 0}
+                for (c, t), es in by_tx.items()
+            ],
         )
         tx = charging_transactions.c
-        key = (tx.charger_id == event.charger_id, tx.transaction_id == event.transaction_id)
-        row = conn.execute(select(charging_transactions).where(*key)).one()
-        values: dict[str, Any] = {
-            "events_seen": row.events_seen + 1,
-            "max_seq_no": event.seq_no if row.max_seq_no is None else max(row.max_seq_no, event.seq_no),
-        }
-        if event.id_token and row.id_token is None:
-            values["id_token"] = event.id_token
-        if event.event_type == "Started":
-            values["started_at"] = event.occurred_at
-            values["meter_start_wh"] = event.meter_wh
-        elif event.event_type == "Ended":
-            values["ended_at"] = event.occurred_at
-            values["meter_stop_wh"] = event.meter_wh
-            values["stop_reason"] = event.stop_reason
-        conn.execute(update(charging_transactions).where(*key).values(**values))
-        return 1
+        counters = (
+            update(charging_transactions)
+            .where(tx.charger_id == bindparam("b_charger"), tx.transaction_id == bindparam("b_tx"))
+            .values(
+                events_seen=tx.events_seen + bindparam("b_count"),
+                max_seq_no=case(
+                    (or_(tx.max_seq_no.is_(None), tx.max_seq_no < bindparam("b_seq")), bindparam("b_seq")),
+                    else_=tx.max_seq_no,
+                ),
+                id_token=func.coalesce(tx.id_token, bindparam("b_token", type_=String)),
+            )
+        )
+        conn.execute(
+            counters,
+            [
+                {
+                    "b_charger": c,
+                    "b_tx": t,
+                    "b_count": len(es),
+                    "b_seq": max(e.seq_no for e in es),
+                    "b_token": next((e.id_token for e in es if e.id_token), None),
+                }
+                for (c, t), es in by_tx.items()
+            ],
+        )
+        for e in new:  # start and end are rare: one statement each
+            key = (tx.charger_id == e.charger_id, tx.transaction_id == e.transaction_id)
+            if e.event_type == "Started":
+                conn.execute(
+                    update(charging_transactions)
+                    .where(*key)
+                    .values(started_at=e.occurred_at, meter_start_wh=e.meter_wh)
+                )
+            elif e.event_type == "Ended":
+                conn.execute(
+                    update(charging_transactions)
+                    .where(*key)
+                    .values(ended_at=e.occurred_at, meter_stop_wh=e.meter_wh, stop_reason=e.stop_reason)
+                )
+        return len(new)
 
     def _update_latest(self, conn: Connection, samples: Sequence[MeterSample]) -> None:
         latest: dict[str, dict[str, Any]] = {}
+        power: dict[tuple[str, datetime], dict[str, float]] = {}
         for s in sorted(samples, key=lambda s: s.measured_at):
             values = latest.setdefault(s.charger_id, {})
             if s.measurand in POWER_MEASURANDS:
-                factor = POWER_MEASURANDS[s.measurand] * (0.001 if s.unit == "W" else 1.0)
-                values["p_kw"] = s.value * factor
+                kw = s.value * (0.001 if s.unit == "W" else 1.0)
+                parts = power.setdefault((s.charger_id, s.measured_at), {})
+                parts[s.measurand] = kw
+                # import minus export at the same instant: p_kw > 0 charges, < 0 discharges
+                values["p_kw"] = parts.get("Power.Active.Import", 0.0) - parts.get("Power.Active.Export", 0.0)
             elif s.measurand == "SoC":
                 values["soc_percent"] = s.value
             elif s.measurand == "Energy.Active.Import.Register":
@@ -350,16 +423,21 @@ class SqlDeviceStore:
             elif s.measurand == "Energy.Active.Export.Register":
                 values["energy_export_wh"] = s.value * (1000.0 if s.unit == "kWh" else 1.0)
             values["measured_at"] = s.measured_at
+        state = charger_state.c
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for charger_id, values in latest.items():
-            state = charger_state.c
-            conn.execute(
+            keys = tuple(sorted(values))
+            groups.setdefault(keys, []).append({"b_charger": charger_id, **{f"b_{k}": v for k, v in values.items()}})
+        for keys, rows in groups.items():
+            statement = (
                 update(charger_state)
                 .where(
-                    state.charger_id == charger_id,
-                    (state.measured_at.is_(None)) | (state.measured_at <= values["measured_at"]),
+                    state.charger_id == bindparam("b_charger"),
+                    or_(state.measured_at.is_(None), state.measured_at <= bindparam("b_measured_at")),
                 )
-                .values(**values)
+                .values(**{k: bindparam(f"b_{k}") for k in keys})
             )
+            conn.execute(statement, rows)
 
     def set_ev_connected(self, charger_id: str, connected: bool) -> None:
         with self.engine.begin() as conn:

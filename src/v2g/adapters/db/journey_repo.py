@@ -241,6 +241,17 @@ class SqlJourneyRepository:
             q = q.where(journey_tasks.c.status != TaskStatus.COMPLETED.value)
         return _sorted_tasks(self.conn.execute(q).mappings())
 
+    def waiting_automated_tasks(self, customer_ids: set[str] | None) -> list[Task]:
+        q = (
+            select(journey_tasks)
+            .join(journeys, journeys.c.id == journey_tasks.c.journey_id)
+            .where(journey_tasks.c.kind == TaskKind.AUTOMATED.value)
+            .where(journey_tasks.c.status == TaskStatus.WAITING.value)
+        )
+        if customer_ids is not None:
+            q = q.where(journeys.c.customer_id.in_(sorted(customer_ids)))
+        return _sorted_tasks(self.conn.execute(q).mappings())
+
     def update_task(self, task: Task) -> None:
         self.conn.execute(update(journey_tasks).where(journey_tasks.c.id == task.id).values(**_task_values(task)))
 

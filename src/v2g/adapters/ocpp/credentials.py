@@ -9,10 +9,19 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 
 class Argon2Hasher:
-    """argon2id with the library defaults; ``light=True`` uses OWASP's minimum (19 MiB, t=2) for fleets."""
+    """argon2id: library defaults; ``light`` uses OWASP's minimum (19 MiB, t=2).
 
-    def __init__(self, *, light: bool = False) -> None:
-        self._hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1) if light else PasswordHasher()
+    ``simulated=True`` (1 MiB, t=1) is for simulated fleets and benchmarks only, where thousands of
+    throw-away credentials are made at once; real chargers never get it.
+    """
+
+    def __init__(self, *, light: bool = False, simulated: bool = False) -> None:
+        if simulated:
+            self._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        elif light:
+            self._hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+        else:
+            self._hasher = PasswordHasher()
 
     def hash(self, password: str) -> str:
         return str(self._hasher.hash(password))

@@ -1,4 +1,4 @@
-"""Workaround for the ``ocpp`` 2.1.0 key-case bug (OCPP 2.1 only).
+"""Workaround for the ``ocpp`` 2.1.0 key-case bug (OCPP 2.1 only), and memoised key conversion.
 
 The library turns ``setpoint_l2`` into ``setpointL2``, but the 2.1 schemas say ``setpoint_L2``
 (likewise ``maxChargePower_L2``, ``fixedPFAbsorb``, ``priceScheduleID`` ...). With
@@ -18,6 +18,7 @@ from typing import Any
 import ocpp.charge_point as _cp
 
 _original = _cp.snake_to_camel_case
+_original_snake = _cp.camel_to_snake_case
 _patched = False
 
 
@@ -74,5 +75,17 @@ def install() -> None:
             return [fixed(v) for v in data]
         return data
 
+    @functools.lru_cache(maxsize=4096)
+    def snake_key(camel: str) -> str:
+        return str(next(iter(_original_snake({camel: None}))))
+
+    def fast_snake(data: Any) -> Any:
+        if isinstance(data, dict):
+            return {snake_key(k): fast_snake(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return [fast_snake(v) for v in data]
+        return data
+
     _cp.snake_to_camel_case = fixed
+    _cp.camel_to_snake_case = fast_snake  # same conversion, memoised per key (it was regex work per key)
     _patched = True

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import ssl
 from collections import OrderedDict, defaultdict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
-from v2g.adapters.ocpp import keyfix
+from v2g.adapters.ocpp import fastvalidation, keyfix
 from v2g.adapters.ocpp.credentials import PasswordVerifier
 from v2g.adapters.ocpp.session import CommandResult, CsmsSession
 from v2g.adapters.ocpp.writer import TelemetryWriter
@@ -53,6 +53,7 @@ class CsmsConfig:
     default_departure_h: float = 8.0
     validate_schemas: bool = True
     send_test_profile_on_first_boot: bool = True
+    compression: bool = False  # permessage-deflate costs CPU per frame; enable for metered links
 
 
 class CsmsServer:
@@ -67,6 +68,7 @@ class CsmsServer:
         writer: TelemetryWriter | None = None,
     ) -> None:
         keyfix.install()
+        fastvalidation.install()
         ocpp.messages.ASYNC_VALIDATION = False  # inline validation measured faster than the thread pool
         self.store = store
         self.config = config or CsmsConfig()
@@ -83,6 +85,9 @@ class CsmsServer:
         self._server: Server | None = None
         self._jobs: list[asyncio.Task[None]] = []
         self.on_profile_rejected: list[Any] = []
+        # (charger_id, kind, detail) with kind "boot" or "test_profile_accepted": the journey's
+        # ``verify_connectivity`` waits for both; callbacks run in a worker thread
+        self.on_device_event: list[Callable[[str, str, str], Any]] = []
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
@@ -98,6 +103,7 @@ class CsmsServer:
             ping_interval=None,
             max_size=2**20,
             reuse_port=reuse_port,
+            compression="deflate" if self.config.compression else None,
         )
         self._jobs.append(asyncio.create_task(self._liveness_job(), name="csms-liveness"))
         sock = next(iter(self._server.sockets))
@@ -214,7 +220,7 @@ class CsmsServer:
         """After an accepted BootNotification (called from the version's ``@after`` hook)."""
         session.booted = True
         await asyncio.to_thread(self.store.mark_booted, session.id, utc_now(), firmware_version)
-        session.synced = True
+        await self.device_event(session.id, "boot", f"firmware {firmware_version or 'unknown'}")
         await self.resync(session)
 
     async def resync(self, session: CsmsSession) -> None:
@@ -260,15 +266,21 @@ class CsmsServer:
         return result
 
     async def install_default(self, session: CsmsSession, needs: ChargingNeeds | None = None) -> None:
-        """The fail-safe: charge-only, enough to meet the departure target without the platform."""
+        """The fail-safe: charge-only, enough to meet the departure target without the platform.
+
+        Sized for the worst case: the EV's energy request plus what a plan could discharge during
+        one validity window, delivered in the time left after that window. Without known needs the
+        default is full charging power.
+        """
         from v2g.adapters.ocpp.session import DEFAULT_PROFILE_ID
 
         charger = await asyncio.to_thread(self.store.charger, session.id)
         p_kw = charger.max_charge_kw
         if needs is not None and needs.departure_at is not None and needs.energy_request_kwh is not None:
-            hours = max(0.0, (needs.departure_at - utc_now()).total_seconds() / 3600.0)
-            capacity = max(needs.energy_request_kwh, 1e-6)
-            p_kw = fallback_p_kw(0.0, 100.0, capacity, hours, charger.max_charge_kw, charge_efficiency=1.0)
+            window_h = self.config.profile_validity.total_seconds() / 3600.0
+            hours = (needs.departure_at - utc_now()).total_seconds() / 3600.0 - window_h
+            worst_kwh = max(0.0, needs.energy_request_kwh) + charger.max_discharge_kw * window_h
+            p_kw = fallback_p_kw(0.0, 100.0, worst_kwh, hours, charger.max_charge_kw, charge_efficiency=0.9)
         result = await session.install_default(p_kw)
         await self._record(session.id, DEFAULT_PROFILE_ID, "fail_safe_default", None, result.status, result.detail)
 
@@ -295,7 +307,40 @@ class CsmsServer:
             detail=result.detail,
             test_profile=True,
         )
+        if result.status == "accepted":
+            await self.device_event(session.id, "test_profile_accepted", f"profile {TEST_PROFILE_ID}")
         return result.status
+
+    async def device_event(self, charger_id: str, kind: str, detail: str) -> None:
+        """Tell the installation journey (and anyone else listening) what a charger just proved."""
+        for callback in self.on_device_event:
+            try:
+                await asyncio.to_thread(callback, charger_id, kind, detail)
+            except Exception:
+                log.exception("charger[%s]: device event %s not delivered", charger_id, kind)
+
+    async def enforce_deactivation(self) -> list[str]:
+        """Remote deactivation of live chargers that were marked inactive (e.g. by the termination journey).
+
+        Clears their profiles, makes them Inoperative and closes the connection; the handshake then
+        refuses them. Returns the charger ids handled.
+        """
+        live = list(self.sessions)
+        if not live:
+            return []
+        inactive = await asyncio.to_thread(self.store.inactive_among, live)
+        for charger_id in inactive:
+            session = self.sessions.get(charger_id)
+            if session is None:
+                continue
+            self.schedules.pop(charger_id, None)
+            self.plan_valid_to.pop(charger_id, None)
+            cleared = await session.clear_profiles()
+            unavailable = await session.set_available(False)
+            await session._connection.close(1000, "charger deactivated")
+            self.stats["remote_deactivations"] += 1
+            await self._record(charger_id, 0, "deactivation", None, unavailable.status, f"clear={cleared.status}")
+        return inactive
 
     async def needs_received(self, session: CsmsSession, needs: ChargingNeeds) -> None:
         await asyncio.to_thread(self.store.save_needs, needs)
@@ -325,6 +370,7 @@ class CsmsServer:
         while True:
             await asyncio.sleep(interval)
             await asyncio.to_thread(self._flush_last_seen)
+            await self.enforce_deactivation()
             silence = timedelta(seconds=self.config.heartbeat_interval_s * self.config.offline_after_missed_heartbeats)
             now = utc_now()
             for charger_id, seen in list(self._last_seen.items()):

@@ -114,6 +114,14 @@ class CsmsSession:
             if not isinstance(msg[3], dict):
                 await self._reject(uid, self.format_error_code, "CALL payload must be a JSON object")
                 return
+            if msg[2] not in self.route_map:  # type: ignore[attr-defined]
+                # answered here for every version: ocpp 2.1.0 sends no reply at all for 2.1
+                known = hasattr(self._call, msg[2])  # type: ignore[attr-defined]
+                code = "NotImplemented" if known else "NotSupported"
+                await self._reject(
+                    uid, code, f"{msg[2]} is not {'handled' if known else 'an action of ' + self.protocol}"
+                )
+                return
             cached = self._replies.get(uid)
             if cached is not None:
                 self.duplicates += 1
@@ -125,9 +133,10 @@ class CsmsSession:
                 await super().route_message(raw_msg)  # type: ignore[misc]
             finally:
                 self._current_uid = None
-            if not self.synced and msg[2] != "BootNotification":
-                self.synced = True
-                self.server.spawn(self.server.resync(self))
+            if not self.synced:
+                self.synced = True  # a BootNotification re-syncs from its own @after hook
+                if msg[2] != "BootNotification":
+                    self.server.spawn(self.server.resync(self))
             return
         if msg[0] in (3, 4):
             await super().route_message(raw_msg)  # type: ignore[misc]
