@@ -12,7 +12,8 @@ START = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 def bare_rules(**changes: object) -> PlanningRules:
     """The packaged rules without tariffs and wear, so that objectives are plain spot arithmetic."""
-    return load_rules().with_options(include_tariffs=False, battery_wear_eur_per_kwh=0.0, **changes)
+    options: dict[str, object] = {"include_tariffs": False, "battery_wear_eur_per_kwh": 0.0, **changes}
+    return load_rules().with_options(**options)
 
 
 def ev(

@@ -274,8 +274,10 @@ def plan_to_json(plan: FleetPlan) -> dict[str, Any]:
         "confidence": {
             "confidence": plan.confidence_cost.confidence,
             "expected_revenue_eur": round(plan.confidence_cost.expected_revenue_eur, 6),
+            "confident_revenue_eur": round(plan.confidence_cost.confident_revenue_eur, 6),
             "bid_revenue_eur": round(plan.confidence_cost.bid_revenue_eur, 6),
             "cost_eur": round(plan.confidence_cost.cost_eur, 6),
+            "rounding_cost_eur": round(plan.confidence_cost.rounding_cost_eur, 6),
         },
         "bids": [
             {
@@ -370,7 +372,10 @@ def plan_from_json(text: str) -> FleetPlan:
             ),
             lp_objective_eur=float(doc["lp_objective_eur"]),
             confidence_cost=ConfidenceCost(
-                float(conf["confidence"]), float(conf["expected_revenue_eur"]), float(conf["bid_revenue_eur"])
+                float(conf["confidence"]),
+                float(conf["expected_revenue_eur"]),
+                float(conf["bid_revenue_eur"]),
+                float(conf["confident_revenue_eur"]),
             ),
             grid_limits_enforced=bool(doc["grid_limits_enforced"]),
             status=str(doc["status"]),

@@ -223,8 +223,8 @@ def make_ev_lp(inp: EvInputs, ler: LerFactors) -> EvLp:
     shape = BlockShape(m=m, k0=k0 if h else 0, n_hours=h, eta_c=inp.eta_c, eta_d=inp.eta_d, ler=ler)
     n_cols, n_rows = layout(shape)
     dt = DT_QUARTER_H
-    reach = reachable_energy(inp)
-    e_low = np.minimum(inp.e_min_kwh, reach)
+    # an EV that arrives below its minimum SoC may stay there until it is charged above it
+    e_low = np.full(m, min(inp.e_min_kwh, inp.e0_kwh))
     cost = np.zeros(n_cols)
     cost[:m] = dt * (inp.import_eur_per_kwh + inp.wear_eur_per_kwh)
     cost[m : 2 * m] = dt * (-inp.export_eur_per_kwh + inp.wear_eur_per_kwh)
@@ -333,6 +333,8 @@ class EvSolver:
         h = self._cache.get(lp.shape)
         if h is None:
             h = new_highs()
+            h.setOptionValue("presolve", "off")  # tiny LPs, warm-started: presolve only costs time
+            h.setOptionValue("simplex_strategy", 1)  # dual simplex: bounds and costs change, the basis stays
             blk = block(lp.shape)
             pass_model(h, blk.csc(), lp.col_cost, lp.col_lower, lp.col_upper, lp.row_lower, lp.row_upper)
             self._cache[lp.shape] = h

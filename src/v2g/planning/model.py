@@ -266,7 +266,9 @@ def _validate_ev(
     if departure <= arrival:
         problems.append(f"{name}.departure_at: {departure.isoformat()} is not after arrival_at {arrival.isoformat()}")
     if departure <= start:
-        problems.append(f"{name}.departure_at: {departure.isoformat()} is before the horizon start {start.isoformat()}")
+        problems.append(
+            f"{name}.departure_at: {departure.isoformat()} is not after the horizon start {start.isoformat()}"
+        )
     if arrival >= end:
         problems.append(f"{name}.arrival_at: {arrival.isoformat()} is after the horizon end {end.isoformat()}")
     if ev.next_arrival_at is not None:
@@ -360,16 +362,27 @@ class AreaStats:
 
 @dataclass(frozen=True, slots=True)
 class ConfidenceCost:
-    """What the bid confidence costs: revenue at the expected capacity versus at the chosen confidence."""
+    """What the bid confidence costs.
+
+    ``expected_revenue_eur``: reserve revenue if the expected available capacity were bid;
+    ``confident_revenue_eur``: if the capacity deliverable at ``confidence`` were bid (before the
+    minimum bid and granularity); ``bid_revenue_eur``: what the bids as placed earn.
+    """
 
     confidence: float
     expected_revenue_eur: float
     bid_revenue_eur: float
+    confident_revenue_eur: float = 0.0
 
     @property
     def cost_eur(self) -> float:
         """Revenue given up to reach the confidence."""
-        return self.expected_revenue_eur - self.bid_revenue_eur
+        return self.expected_revenue_eur - self.confident_revenue_eur
+
+    @property
+    def rounding_cost_eur(self) -> float:
+        """Revenue lost to the minimum bid and the bid granularity."""
+        return self.confident_revenue_eur - self.bid_revenue_eur
 
 
 @dataclass(frozen=True, slots=True)

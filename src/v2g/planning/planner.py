@@ -15,14 +15,14 @@ import multiprocessing
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from v2g.fleet.model import PriceArea
-from v2g.planning.area import AreaOptions, AreaResult, EvSolution, solve_area
+from v2g.planning.area import AreaOptions, AreaResult, EvSolution, same_lp, solve_area
 from v2g.planning.lp import EvInputs, EvLp, EvSolver, FloatArray, LerFactors, make_ev_lp, reachable_energy
 from v2g.planning.model import (
     PRODUCTS,
@@ -147,8 +147,6 @@ def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
 
 
 def _with_target(inputs: EvInputs, target: float) -> EvInputs:
-    from dataclasses import replace
-
     return replace(inputs, e_target_kwh=target)
 
 
@@ -271,7 +269,8 @@ class FleetPlanner:
                 np.array_equal(old_imp, task.import_limit_kw)
                 and np.array_equal(old_exp, task.export_limit_kw)
                 and len(old_lps) == len(lps)
-                and all(lp.index in old_lps and _lp_equal(old_lps[lp.index], lp) for lp in lps)
+                and all(lp.index in old_lps and same_lp(old_lps[lp.index], lp) for lp in lps)
+                and all(old_lps[lp.index].ev_id == lp.ev_id for lp in lps)
             )
             if same:
                 return AreaResult(
@@ -285,8 +284,9 @@ class FleetPlanner:
                     0,
                     old_res.max_violation_kw,
                     ["reused"],
+                    old_res.direction_fixes,
                 )
-            previous = {i: (old_lps[i], sol) for i, sol in old_res.per_ev.items() if i in old_lps}
+            previous = {old_lps[i].ev_id: (old_lps[i], sol) for i, sol in old_res.per_ev.items() if i in old_lps}
         else:
             previous = None
         res = solve_area(
@@ -294,18 +294,6 @@ class FleetPlanner:
         )
         self._state[task.area_id] = (task.import_limit_kw, task.export_limit_kw, {lp.index: lp for lp in lps}, res)
         return res
-
-
-def _lp_equal(a: EvLp, b: EvLp) -> bool:
-    return (
-        a.shape == b.shape
-        and a.a == b.a
-        and np.array_equal(a.col_cost, b.col_cost)
-        and np.array_equal(a.col_lower, b.col_lower)
-        and np.array_equal(a.col_upper, b.col_upper)
-        and np.array_equal(a.row_lower, b.row_lower)
-        and np.array_equal(a.row_upper, b.row_upper)
-    )
 
 
 def plan(
@@ -368,13 +356,15 @@ def _assemble(
                 r = np.maximum(x[3 * m : 3 * m + 3 * lp_h].reshape(3, lp_h), 0.0)
                 reserves[inp.index, :, h0 : h0 + lp_h] = r
             slack = float(x[-1])
+            final = float(x[3 * m - 1])
             if prep.physical_shortfall is not None:
-                shortfalls.append(prep.physical_shortfall)
+                reason = prep.physical_shortfall.reason
+                if slack > SHORTFALL_TOL_KWH:
+                    reason += "; grid area limits"
+                shortfalls.append(replace(prep.physical_shortfall, planned_soc_kwh=final, reason=reason))
             elif slack > SHORTFALL_TOL_KWH:
                 ev = problem.evs[inp.index]
-                shortfalls.append(
-                    TargetShortfall(ev.ev_id, ev.target_soc_kwh, inp.e_target_kwh - slack, "grid area limits")
-                )
+                shortfalls.append(TargetShortfall(ev.ev_id, ev.target_soc_kwh, final, "grid area limits"))
         else:
             if prep.physical_shortfall is not None:
                 shortfalls.append(prep.physical_shortfall)
@@ -389,6 +379,7 @@ def _assemble(
     revenue = np.zeros(len(prepared))
     expected_total = 0.0
     bid_total = 0.0
+    confident_total = 0.0
     prices = np.stack([problem.reserve_prices(p) for p in PRODUCTS])
     avail = np.stack([prep.availability for prep in prepared]) if prepared else np.zeros((0, hours))
     groups: dict[str, list[int]] = {}
@@ -405,6 +396,7 @@ def _assemble(
                 p = avail[idx, hour]
                 expected, deliverable = deliverable_kw(alloc, p, z)
                 expected_total += prices[pi, hour] * expected / 1000.0
+                confident_total += prices[pi, hour] * deliverable / 1000.0
                 mw = math.floor(deliverable / 1000.0 / gran + 1e-9) * gran
                 mw = round(mw, 9)
                 if mw < min_bid - 1e-12:
@@ -463,11 +455,14 @@ def _assemble(
         shortfalls=tuple(shortfalls),
         area_stats=stats,
         lp_objective_eur=lp_obj,
-        confidence_cost=ConfidenceCost(rules.confidence, expected_total, bid_total),
+        confidence_cost=ConfidenceCost(rules.confidence, expected_total, bid_total, confident_total),
         grid_limits_enforced=True,
         status="optimal" if all(r.status == "optimal" for r in results.values()) else "partial",
         wall_s=time.perf_counter() - started,
-        extra={"ev_lps_solved": float(sum(r.ev_lps_solved for r in results.values()))},
+        extra={
+            "ev_lps_solved": float(sum(r.ev_lps_solved for r in results.values())),
+            "direction_fixes": float(sum(r.direction_fixes for r in results.values())),
+        },
     )
 
 
@@ -548,6 +543,8 @@ def solve_monolithic(problem: PlanningProblem, strategy: Strategy = Strategy.V2G
         lps = [make_ev_lp(p.inputs, ler) for p in prepared if p.area_id == area.area_id and p.inputs.b > p.inputs.a]
         if lps:
             parts.append(area_lp(lps, _series(area.import_limit_kw, n), _series(area.export_limit_kw, n)))
+    if not parts:
+        return 0.0, "Optimal"
     mat = sp.block_diag([part[0] for part in parts], format="csc")
     h = new_highs(ipm=True)
     pass_model(

@@ -178,6 +178,7 @@ def generate_problem(
                 max_discharge_kw=pd,
                 charge_efficiency=round(eta, 4),
                 discharge_efficiency=round(eta, 4),
+                availability=(round(float(rng.uniform(0.85, 0.99)), 3),) * 24,
             )
         )
     areas: list[GridAreaLimits] = []
@@ -185,14 +186,15 @@ def generate_problem(
         size = min(evs_per_area, n_evs - j * evs_per_area)
         nominal = 11.0 * size
         if grid == "congested":
-            imp = np.full(n, nominal * rng.uniform(0.15, 0.3))
-            exp = np.full(n, nominal * rng.uniform(0.1, 0.25))
+            # night import and late-evening export both over the limit in about 15-20 quarters
+            imp = np.full(n, nominal * rng.uniform(0.17, 0.2))
+            exp = np.full(n, nominal * rng.uniform(0.03, 0.04))
         else:
+            # about half the areas: a limit below the charging peak around midnight (22:00-02:00 UTC)
             binding = rng.uniform() < 0.5
-            level = rng.uniform(0.4, 0.5) if binding else 1.0
+            level = rng.uniform(0.3, 0.38) if binding else 1.0
             imp = np.full(n, nominal)
-            night = slice(12 * 4, 16 * 4)  # 00:00-04:00 UTC
-            imp[night] = nominal * level
+            imp[40:56] = nominal * level
             exp = np.full(n, nominal)
         areas.append(
             GridAreaLimits(
