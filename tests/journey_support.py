@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -12,7 +13,7 @@ from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.blueprint import Blueprint, load_blueprint
 from v2g.fleet.model import GridArea, PriceArea
-from v2g.services.auth import ensure_organisation_user
+from v2g.services.auth import ensure_organisation_user, hash_password, issue_token
 from v2g.services.journey_handlers import default_registry
 from v2g.services.journeys import JourneyService
 
@@ -38,6 +39,12 @@ SERVING = ["org-inst", "org-ins", "org-tso", "org-bsp", "org-brp", "org-evs", "o
 PRODUCT_BLUEPRINT = Path(__file__).resolve().parents[1] / "blueprints" / "sweden-private-ev.yaml"
 
 
+@cache
+def password_hash() -> str:
+    """One argon2 hash of the test password, shared by every test user (hashing is slow on purpose)."""
+    return hash_password(PASSWORD)
+
+
 @dataclass
 class MovableClock:
     at: datetime = START
@@ -55,7 +62,11 @@ class World:
     clock: MovableClock
     service: JourneyService
     blueprint: Blueprint
-    serving: list[str] = field(default_factory=lambda: ["org-inst", "org-ins", "org-tso", "org-bsp"])
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def bearer(self, username: str) -> dict[str, str]:
+        """Headers with the API token an administrator issued to that actor's user."""
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
 
 
 def load_test_blueprint() -> Blueprint:
@@ -69,19 +80,21 @@ def seed_world(engine: Engine, clock: MovableClock | None = None, blueprint_path
         repo.add_grid_area(GridArea("GA-1", "Area 1", "org-dso", PriceArea.SE3, 800.0, 600.0, 200.0, 2))
         repo.add_grid_area(GridArea("GA-2", "Area 2", "org-dso2", PriceArea.SE4, 800.0, 600.0, 15.0, 0))
     uow = sql_unit_of_work(engine)
+    tokens: dict[str, str] = {}
     with uow() as jrepo:
         for username, (org_id, name, role) in ACTORS.items():
-            ensure_organisation_user(
+            user = ensure_organisation_user(
                 jrepo,
                 organisation_id=org_id,
                 organisation_name=name,
                 role=role,
                 username=username,
-                password=PASSWORD,
+                password_hash=password_hash(),
                 now=clock.now(),
             )
+            tokens[username] = issue_token(jrepo, user, label="test", now=clock.now())
     blueprint = load_blueprint(blueprint_path)
-    return World(engine, clock, JourneyService(uow, clock, blueprint, default_registry()), blueprint)
+    return World(engine, clock, JourneyService(uow, clock, blueprint, default_registry()), blueprint, tokens)
 
 
 def signup_body(cid: str, *, grid_area_id: str = "GA-1", with_owner_login: bool = True) -> dict[str, object]:

@@ -18,6 +18,8 @@ from v2g.api.app import create_app
 from v2g.bootstrap import Container
 from v2g.config import Settings
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def world(engine: Engine) -> World:
@@ -71,7 +73,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert checks["dso_feasibility_indication"]["result"]["queue_position"] == 3
 
     owner = login(client, "owner-c1")
-    installer, dso, insurer, tso = (login(client, n) for n in ("installer", "dso", "insurer", "tso"))
+    installer, dso, insurer, tso = (world.bearer(n) for n in ("installer", "dso", "insurer", "tso"))
 
     # the owner provides the site details; the engine prepares the agreement
     task = open_task(client, owner, "provide_site_details")
@@ -236,8 +238,8 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert kpis["pause_rate"]["ever_paused"] == 1
 
 
-def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient) -> None:
-    agg = login(client, "aggregator")
+def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient, world: World) -> None:
+    agg = world.bearer("aggregator")
     assert client.post("/api/v1/customers", headers=agg, json=signup_body("c1")).status_code == 201
     other = client.post("/api/v1/customers", headers=agg, json=signup_body("c2", grid_area_id="GA-2"))
     assert other.status_code == 201
@@ -250,7 +252,7 @@ def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient) -> N
 
     # other organisation's data: 404 with nothing leaked
     for name in ("aggregator2", "dso2"):
-        who = login(client, name)
+        who = world.bearer(name)
         response = client.get("/api/v1/journeys/j-c1", headers=who)
         assert response.status_code == 404
         assert response.json()["detail"] == "journey 'j-c1' not found"
@@ -261,14 +263,13 @@ def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient) -> N
     assert client.get("/api/v1/journeys/j-c2", headers=owner1).status_code == 404
     event = {"kind": "boot"}
     assert (
-        client.post("/api/v1/chargers/CP-c1/events", headers=login(client, "aggregator2"), json=event).status_code
-        == 404
+        client.post("/api/v1/chargers/CP-c1/events", headers=world.bearer("aggregator2"), json=event).status_code == 404
     )
     assert client.post("/api/v1/chargers/CP-c1/events", headers=owner1, json=event).status_code == 403
     assert [j["id"] for j in client.get("/api/v1/journeys", headers=owner1).json()] == ["j-c1"]
-    dso = login(client, "dso")
+    dso = world.bearer("dso")
     assert [j["id"] for j in client.get("/api/v1/journeys", headers=dso).json()] == ["j-c1"]
-    assert [j["id"] for j in client.get("/api/v1/journeys", headers=login(client, "dso2")).json()] == ["j-c2"]
+    assert [j["id"] for j in client.get("/api/v1/journeys", headers=world.bearer("dso2")).json()] == ["j-c2"]
     assert client.get("/api/v1/journeys/j-c2/export", headers=owner1).status_code == 404
     assert (
         client.post("/api/v1/journeys/j-c2/terminate", headers=owner1, json={"reasons": ["other"]}).status_code == 404

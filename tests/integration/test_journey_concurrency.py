@@ -23,6 +23,9 @@ DSO = Principal("user-dso", "org-dso", "dso")
 INSURER = Principal("user-insurer", "org-ins", "insurer")
 
 
+pytestmark = pytest.mark.slow
+
+
 class SlowRepository(SqlJourneyRepository):
     """Holds the journey a little after reading it, so both transactions surely overlap."""
 

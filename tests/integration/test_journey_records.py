@@ -13,7 +13,8 @@ from v2g.adapters.db.journey_repo import AppendOnlyError, SqlJourneyRepository, 
 from v2g.adapters.db.tables.journey import audit_log, journeys, outbox
 from v2g.adapters.notify import LogSender
 from v2g.services.auth import AuthenticationError, login, principal_for_token
-from v2g.services.journey_ports import ForbiddenError, Notification, Principal
+from v2g.services.automation import ServiceContext, ServiceOutcome
+from v2g.services.journey_ports import DuplicateError, ForbiddenError, Notification, Organisation, Principal
 from v2g.services.journeys import StateConflictError
 from v2g.services.notifications import deliver_pending
 
@@ -33,7 +34,11 @@ def test_audit_log_is_append_only(engine: Engine) -> None:
             with engine.begin() as conn, pytest.raises(Exception, match="append-only"):
                 conn.execute(text(statement))
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(audit_log)).scalar() == len(entries)
+        on_journey = select(func.count()).select_from(audit_log).where(audit_log.c.journey_id == "j-c1")
+        assert conn.execute(on_journey).scalar() == len(entries)
+        issued = conn.execute(select(audit_log.c.after).where(audit_log.c.action == "token_issued")).scalars().all()
+    assert len(issued) == len(world.tokens)
+    assert all(set(after) == {"label", "expires_at"} for after in issued)  # never the token itself
 
 
 def test_outbox_delivery_marks_sent_and_failed(engine: Engine) -> None:
@@ -106,3 +111,36 @@ def test_sla_sweep_announces_warning_then_breach_once_each(engine: Engine) -> No
     tracker = world.service.tracker(AGG, "j-c1")
     assert tracker.sla.state.value == "breached"
     assert tracker.waiting_on == ("customer",)
+
+
+def test_a_colliding_write_is_a_conflict_and_saves_nothing(engine: Engine) -> None:
+    world = seed_world(engine)
+    uow = sql_unit_of_work(engine)
+
+    def clash() -> None:
+        with uow() as repo:
+            repo.add_organisation(Organisation("org-new", "New AB", "bsp"))
+            repo.add_organisation(Organisation("org-agg", "Clash AB", "bsp"))
+
+    with pytest.raises(DuplicateError, match="nothing was saved"):
+        clash()
+    with uow() as repo:
+        assert repo.organisation("org-new") is None
+        assert world.service.list_journeys(AGG) == []
+
+
+def test_a_failing_service_waits_with_the_error_and_its_writes_are_undone(engine: Engine) -> None:
+    world = seed_world(engine)
+
+    def broken(ctx: ServiceContext) -> ServiceOutcome:
+        ctx.repo.set_charger("CP-c1", v2g_site_id="HALF-WRITTEN")
+        raise ConnectionError("DSO portal unreachable")
+
+    world.service.registry.register("dso_feasibility_indication", broken, replace=True)
+    view = world.service.sign_up(AGG, _signup("c1"))
+    task = next(t for t in view.tasks if t.service == "dso_feasibility_indication")
+    assert task.status.value == "waiting"
+    assert task.waiting_reason == "dso_feasibility_indication failed: ConnectionError: DSO portal unreachable"
+    assert next(t for t in view.tasks if t.service == "check_vehicle_compatibility").done
+    with sql_unit_of_work(engine)() as repo:
+        assert repo.customer_file("c1").chargers[0].v2g_site_id is None

@@ -14,7 +14,7 @@ from v2g.fleet.model import Charger, ChargerProtocol, Customer, FleetValueError,
 from v2g.journey.eligibility import check_compatibility, compatibility_matrix, fuse_check
 from v2g.journey.model import GateRefusedError, Journey, JourneyError, Task
 from v2g.services.auth import AuthenticationError, hash_password, issue_token, login, principal_for_token
-from v2g.services.journey_ports import ForbiddenError, NotFoundError, Principal
+from v2g.services.journey_ports import DuplicateError, ForbiddenError, NotFoundError, Principal
 from v2g.services.journeys import JourneyService, JourneyView, SignUp, StateConflictError, to_jsonable
 
 router = APIRouter()
@@ -45,6 +45,8 @@ def _errors() -> Iterator[None]:
         raise HTTPException(409, {"message": str(exc).split(":")[0], "unmet": exc.unmet}) from exc
     except StateConflictError as exc:
         raise HTTPException(409, {"message": str(exc), "field": exc.field}) from exc
+    except DuplicateError as exc:
+        raise HTTPException(409, {"message": str(exc).split(":")[0], "field": None}) from exc
     except (JourneyError, FleetValueError, ValueError) as exc:
         field = getattr(exc, "field", None) or str(exc).split(":")[0]
         raise HTTPException(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from v2g.services.journey_ports import JourneyRepository, Principal, User
+from v2g.services.journey_ports import AuditEntry, JourneyRepository, Principal, User
 
 _HASHER = PasswordHasher()
 TOKEN_PREFIX = "v2g_"
@@ -42,7 +42,19 @@ def hash_token(token: str) -> str:
 def issue_token(repo: JourneyRepository, user: User, *, label: str, now: datetime, ttl: timedelta | None = None) -> str:
     """A new bearer token for ``user``; only its hash is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    repo.add_token(hash_token(token), user.id, label, now, now + ttl if ttl else None)
+    expires_at = now + ttl if ttl else None
+    repo.add_token(hash_token(token), user.id, label, now, expires_at)
+    repo.audit(
+        AuditEntry(
+            at=now,
+            user_id=user.id,
+            organisation_id=user.organisation_id,
+            action="token_issued",
+            entity="user",
+            entity_id=user.id,
+            after={"label": label, "expires_at": expires_at.isoformat() if expires_at else None},
+        )
+    )
     return token
 
 
@@ -75,11 +87,18 @@ def ensure_organisation_user(
     organisation_name: str,
     role: str,
     username: str,
-    password: str,
+    password: str | None = None,
     now: datetime,
     customer_id: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
-    """Create the organisation and its user unless they exist (idempotent; for set-up and demos)."""
+    """Create the organisation and its user unless they exist (idempotent; for set-up and demos).
+
+    Give ``password`` or an already computed ``password_hash`` (many users sharing one demo password).
+    """
+    if (password is None) == (password_hash is None):
+        msg = "password: give either password or password_hash"
+        raise ValueError(msg)
     from v2g.services.journey_ports import Organisation
 
     if repo.organisation(organisation_id) is None:
@@ -92,8 +111,19 @@ def ensure_organisation_user(
             username=username,
             display_name=username,
             created_at=now,
-            password_hash=hash_password(password),
+            password_hash=password_hash or hash_password(password or ""),
             customer_id=customer_id,
         )
         repo.add_user(user)
+        repo.audit(
+            AuditEntry(
+                at=now,
+                user_id=None,
+                organisation_id=organisation_id,
+                action="user_created",
+                entity="user",
+                entity_id=user.id,
+                after={"username": username, "role": role, "customer_id": customer_id},
+            )
+        )
     return user

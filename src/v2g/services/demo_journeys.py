@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from v2g.journey.model import GateRefusedError, JourneyStatus, TaskKind
-from v2g.services.auth import ensure_organisation_user
+from v2g.services.auth import ensure_organisation_user, hash_password
 from v2g.services.journey_ports import SYSTEM, UnitOfWork
 from v2g.services.journeys import JourneyService
 
@@ -45,6 +45,7 @@ def seed_demo_journeys(
     clock = _DemoClock(start)
     seeding = JourneyService(uow, clock, service.blueprint, service.registry, service.rules)
     credentials: list[tuple[str, str]] = []
+    demo_hash = hash_password(DEMO_PASSWORD)  # one hash for the shared demo password
     with uow() as repo:
         for org_id, name, role, username in DEMO_ORGANISATIONS:
             ensure_organisation_user(
@@ -53,7 +54,7 @@ def seed_demo_journeys(
                 organisation_name=name,
                 role=role,
                 username=username,
-                password=DEMO_PASSWORD,
+                password_hash=demo_hash,
                 now=start,
             )
             credentials.append((username, DEMO_PASSWORD))
@@ -64,7 +65,7 @@ def seed_demo_journeys(
                 organisation_name=f"Owner {cid}",
                 role="owner",
                 username=f"owner-{cid}",
-                password=DEMO_PASSWORD,
+                password_hash=demo_hash,
                 now=start,
                 customer_id=cid,
             )

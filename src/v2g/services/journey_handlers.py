@@ -12,6 +12,7 @@ from v2g.journey.eligibility import (
     site_fuse_check,
     wallboxes,
 )
+from v2g.journey.model import TaskStatus
 from v2g.services.automation import ServiceContext, ServiceOutcome, ServiceRegistry
 
 
@@ -97,7 +98,7 @@ def dso_feasibility_indication(ctx: ServiceContext) -> ServiceOutcome:
         "preliminary_connection_at": indication.preliminary_connection_at.isoformat(),
         "latest_connection_at": indication.latest_connection_at.isoformat(),
     }
-    if area.dso_org_id:
+    if area.dso_org_id and ctx.task.status is TaskStatus.OPEN:  # once, not on every retry
         ctx.notify(
             "V2G connection request",
             f"Customer site {site.id} in {area.id} requests {requested:.1f} kW export: {indication.reason}.",

@@ -20,6 +20,10 @@ class ForbiddenError(PermissionError):
     """The caller's role may not do this."""
 
 
+class DuplicateError(RuntimeError):
+    """A write collided with an existing row (e.g. two sign-ups with one id at the same moment)."""
+
+
 class ConcurrentUpdateError(RuntimeError):
     """Someone else changed the journey in between; the unit of work is retried."""
 
@@ -114,6 +118,10 @@ class CustomerFile:
 
 class JourneyRepository(Protocol):
     """Storage of journeys, people and their records, inside one transaction."""
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        """A nested transaction: rolled back alone if its block raises."""
+        ...
 
     # organisations, users, tokens, assignments
     def add_organisation(self, org: Organisation) -> None: ...

@@ -33,11 +33,12 @@ from v2g.journey.model import (
 )
 from v2g.journey.rules import JourneyRules, RetentionOffer, load_rules
 from v2g.journey.tracker import StatusTracker, status_tracker
-from v2g.services.automation import ServiceContext, ServiceRegistry
+from v2g.services.automation import ServiceContext, ServiceOutcome, ServiceRegistry
 from v2g.services.journey_ports import (
     SYSTEM,
     AuditEntry,
     ConcurrentUpdateError,
+    DuplicateError,
     ExitFeedback,
     ForbiddenError,
     JourneyRepository,
@@ -232,7 +233,15 @@ class JourneyService:
             if task.kind is not TaskKind.AUTOMATED or task.done or task.stage_id != journey.stage_id:
                 continue
             ctx = ServiceContext(journey, task, repo, self.clock.now(), self.rules, tasks)
-            outcome = self.registry.run(ctx)
+            try:
+                with repo.savepoint():  # a failing handler's writes are undone, the rest stays
+                    outcome = self.registry.run(ctx)
+            except (ConcurrentUpdateError, DuplicateError):
+                raise
+            except Exception as exc:
+                if "database is locked" in str(exc):
+                    raise
+                outcome = ServiceOutcome.waiting(f"{task.service} failed: {type(exc).__name__}: {exc}")
             if outcome.completed:
                 new = task.complete(at=self.clock.now(), by="platform", outcome=outcome.outcome, result=outcome.result)
                 progressed = True

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.db.tables.fleet import chargers, customers, grid_areas, sites
@@ -30,6 +31,7 @@ from v2g.services.journey_ports import (
     AuditEntry,
     ConcurrentUpdateError,
     CustomerFile,
+    DuplicateError,
     ExitFeedback,
     Notification,
     Organisation,
@@ -50,6 +52,9 @@ class SqlJourneyRepository:
         self.conn = conn
         self.fleet = SqlFleetRepository(conn)
         self._locks = conn.dialect.name != "sqlite"
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        return self.conn.begin_nested()
 
     # ------------------------------------------------------------------ organisations, users, tokens
     def add_organisation(self, org: Organisation) -> None:
@@ -395,7 +400,11 @@ def sql_unit_of_work(engine: Engine) -> Any:
 
     @contextmanager
     def uow() -> Iterator[SqlJourneyRepository]:
-        with engine.begin() as conn:
-            yield SqlJourneyRepository(conn)
+        try:
+            with engine.begin() as conn:
+                yield SqlJourneyRepository(conn)
+        except IntegrityError as exc:
+            msg = f"conflicting write, nothing was saved: {exc.orig}"
+            raise DuplicateError(msg) from exc
 
     return uow
