@@ -128,9 +128,11 @@ def market_handlers(store_for: Callable[[ServiceContext], MarketStore], *, bsp_o
         if isinstance(found, ServiceOutcome):
             return found
         ev_id, charger_id, area = found
+        serving = [o.id for o in ctx.repo.serving_organisations(ctx.journey.customer_id) if o.role == "bsp"]
+        bsp = serving[0] if serving else bsp_org_id  # the BSP serving the customer, else the platform's own
         try:
             group, added = join_bidding_group(
-                store_for(ctx), bsp_org_id=bsp_org_id, price_area=area, ev_id=ev_id, charger_id=charger_id, now=ctx.now
+                store_for(ctx), bsp_org_id=bsp, price_area=area, ev_id=ev_id, charger_id=charger_id, now=ctx.now
             )
         except MarketError as exc:
             return ServiceOutcome.waiting(str(exc))

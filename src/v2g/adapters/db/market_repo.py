@@ -75,6 +75,10 @@ class SqlMarketStore:
         ).mappings()
         return [self._group_from_row(dict(r)) for r in rows]
 
+    def all_groups(self) -> list[BiddingGroup]:
+        rows = self.conn.execute(select(bidding_groups).order_by(bidding_groups.c.id)).mappings()
+        return [self._group_from_row(dict(r)) for r in rows]
+
     def set_prequalified(self, group_id: str, product: Product, mw: float) -> None:
         table = bidding_group_capacity
         key = and_(table.c.group_id == group_id, table.c.product == product.value)
