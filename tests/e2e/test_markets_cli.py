@@ -76,3 +76,19 @@ def test_dispatch_replay_prints_the_delivery_report(shared_data: Path) -> None:
     assert abs(figures["delivered_vs_required"] - 1.0) <= 0.02
     assert figures["missed_departure_targets"] == 0
     assert "fcr_n" in result.output
+
+
+@pytest.mark.slow
+def test_markets_season_replays_auctions_on_recorded_prices(shared_data: Path) -> None:
+    prices = shared_data / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"
+    args = ["markets", "season", "--fcr-prices", str(prices), "--first-day", "2021-03-27", "--days", "3"]
+    result = CliRunner().invoke(app, [*args, "--price", "10", "--products", "fcr-n"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["bids"] == 24 + 23 + 24  # 28 March 2021 is the 23-hour day (summer time)
+    assert figures["refused"] == 0
+    assert figures["accepted"] + figures["rejected"] == figures["bids"]
+    assert float(figures["revenue_eur_total"]) > 0
+    bad = CliRunner().invoke(app, [*args, "--products", "mfrr"])
+    assert bad.exit_code == 2
+    assert "only FCR products" in bad.output
