@@ -67,6 +67,8 @@ async def test_ev_leaving_mid_event_is_covered_by_the_others_at_once() -> None:
     result = await dispatcher.ev_left("ev0")
     assert result.setpoints_kw[0] == 0.0
     assert (pool.baseline_p_kw - result.setpoints_kw)[1:].sum() == pytest.approx(16.0)
+    back = await dispatcher.ev_returned("ev0")
+    assert (pool.baseline_p_kw - back.setpoints_kw) == pytest.approx([4.0] * 4)
 
 
 async def test_gateway_names_unknown_and_deactivated_chargers() -> None:

@@ -98,6 +98,11 @@ class CentralDispatcher:
         lost_evs = [self.pool.ev_ids[self.pool.charger_ids.index(c)] for c in lost]
         return DispatchResult(f_hz, required, p, acks, lost_evs)
 
+    async def ev_returned(self, ev_id: str) -> DispatchResult:
+        """An EV (or its charger) is back: it takes its share again from this sample on."""
+        self.pool.set_available(ev_id, True)
+        return await self.on_frequency(self.last_f_hz)
+
     async def ev_left(self, ev_id: str) -> DispatchResult:
         """An EV left (or failed): take it out and re-allocate its share at once."""
         self.pool.set_available(ev_id, False)
