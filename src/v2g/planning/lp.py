@@ -321,24 +321,79 @@ def pass_model(
         raise RuntimeError(msg)
 
 
+def efficiency_entries(shape: BlockShape) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """The matrix entries of a block that depend on the efficiencies.
+
+    Returns rows, columns and two factors per entry: value = ``f_c * eta_c + f_d / eta_d``.
+    """
+    m, h = shape.m, shape.n_hours
+    dt = DT_QUARTER_H
+    ler = shape.ler
+    k = np.arange(m)
+    rows = [k, k]
+    cols = [k, m + k]
+    f_c = [np.full(m, -dt), np.zeros(m)]
+    f_d = [np.zeros(m), np.full(m, dt)]
+    if h:
+        n0, u0, w0 = 3 * m, 3 * m + h, 3 * m + 2 * h
+        j5 = np.repeat(np.arange(h), 5)
+        low = m + 1 + 8 * h + np.arange(5 * h)
+        high = low + 5 * h
+        zero = np.zeros(5 * h)
+        rows += [low, low, high, high]
+        cols += [n0 + j5, u0 + j5, n0 + j5, w0 + j5]
+        f_c += [zero, zero, np.full(5 * h, ler.fcr_n_endurance_h), np.full(5 * h, ler.fcr_d_endurance_h)]
+        f_d += [np.full(5 * h, -ler.fcr_n_endurance_h), np.full(5 * h, -ler.fcr_d_endurance_h), zero, zero]
+    return (
+        np.concatenate(rows).astype(np.int32),
+        np.concatenate(cols).astype(np.int32),
+        np.concatenate(f_c),
+        np.concatenate(f_d),
+    )
+
+
+class _Cached:
+    __slots__ = ("entries", "eta", "highs")
+
+    def __init__(self, highs: highspy.Highs, eta: tuple[float, float], shape: BlockShape) -> None:
+        self.highs = highs
+        self.eta = eta
+        self.entries = efficiency_entries(shape)
+
+
 class EvSolver:
-    """Solves single-EV LPs, keeping one warm-started HiGHS object per block shape."""
+    """Solves single-EV LPs, keeping one warm-started HiGHS object per block structure.
+
+    EVs whose windows have the same length and hour offset share a HiGHS object even when their
+    efficiencies differ: only the efficiency-dependent coefficients are changed, then costs and
+    bounds, and dual simplex starts from the previous optimal basis.
+    """
 
     def __init__(self) -> None:
-        self._cache: dict[BlockShape, highspy.Highs] = {}
+        self._cache: dict[tuple[int, int, int, LerFactors], _Cached] = {}
         self.solved = 0
 
     def solve(self, lp: EvLp) -> tuple[FloatArray, list[int], list[int], float]:
         """Solve one EV; returns column values, column and row basis status codes and objective."""
-        h = self._cache.get(lp.shape)
-        if h is None:
+        shape = lp.shape
+        key = (shape.m, shape.k0, shape.n_hours, shape.ler)
+        eta = (shape.eta_c, shape.eta_d)
+        cached = self._cache.get(key)
+        if cached is None:
             h = new_highs()
             h.setOptionValue("presolve", "off")  # tiny LPs, warm-started: presolve only costs time
             h.setOptionValue("simplex_strategy", 1)  # dual simplex: bounds and costs change, the basis stays
-            blk = block(lp.shape)
+            blk = block(shape)
             pass_model(h, blk.csc(), lp.col_cost, lp.col_lower, lp.col_upper, lp.row_lower, lp.row_upper)
-            self._cache[lp.shape] = h
+            self._cache[key] = _Cached(h, eta, shape)
         else:
+            h = cached.highs
+            if cached.eta != eta:
+                rows, cols, f_c, f_d = cached.entries
+                values = f_c * eta[0] + f_d / eta[1]
+                for r, c, v in zip(rows.tolist(), cols.tolist(), values.tolist(), strict=True):
+                    h.changeCoeff(r, c, v)
+                cached.eta = eta
             nc, nr = len(lp.col_cost), len(lp.row_lower)
             ci = np.arange(nc, dtype=np.int32)
             ri = np.arange(nr, dtype=np.int32)

@@ -457,7 +457,8 @@ def _assemble(
         lp_objective_eur=lp_obj,
         confidence_cost=ConfidenceCost(rules.confidence, expected_total, bid_total, confident_total),
         grid_limits_enforced=True,
-        status="optimal" if all(r.status == "optimal" for r in results.values()) else "partial",
+        # with direction fixes the plan is feasible but no longer the LP optimum (see area.fix_direction)
+        status="feasible" if any(r.direction_fixes for r in results.values()) else "optimal",
         wall_s=time.perf_counter() - started,
         extra={
             "ev_lps_solved": float(sum(r.ev_lps_solved for r in results.values())),
