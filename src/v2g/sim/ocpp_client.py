@@ -13,14 +13,13 @@ import asyncio
 import base64
 import contextlib
 import itertools
-import json
 import logging
 import random
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import ocpp.v16
@@ -160,7 +159,6 @@ class _Sim2x(_SimMixin):
     @on("GetCompositeSchedule")
     async def on_composite(self, duration: int, evse_id: int, **_: Any) -> Any:
         now = self.sim.clock()
-        profile = self.sim.wallbox.active_profile(now)
         periods = [{"start_period": 0, "limit": round(self.sim.wallbox.requested_p_kw(now) * 1000.0, 1)}]
         schedule = {
             "evse_id": evse_id,
@@ -169,7 +167,6 @@ class _Sim2x(_SimMixin):
             "charging_rate_unit": "W",
             "charging_schedule_period": periods,
         }
-        del profile
         return self._call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
 
     @on("GetVariables")
@@ -666,14 +663,3 @@ async def connect_with_retry(sim: SimCharger, attempts: int = 5, delay_s: float 
                 raise
             log.debug("charger[%s]: connect failed (%s), retrying", sim.charger_id, exc)
             await asyncio.sleep(delay_s * (attempt + 1))
-
-
-def parse_frame(text: str) -> list[Any]:
-    """Decode one OCPP-J frame (tests)."""
-    value = json.loads(text)
-    assert isinstance(value, list)
-    return value
-
-
-def shift(at: datetime, seconds: float) -> datetime:
-    return at + timedelta(seconds=seconds)

@@ -23,7 +23,7 @@ from typing import Any
 
 from v2g.sim.battery import Battery, BatterySpec
 
-MAX_STEP_S = 1.0
+MAX_STEP_S = 1.0  # integration step; the 1 s resolution of the FCR power log
 
 
 @dataclass(frozen=True, slots=True)

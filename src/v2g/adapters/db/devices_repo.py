@@ -423,6 +423,10 @@ class SqlDeviceStore:
             elif s.measurand == "Energy.Active.Export.Register":
                 values["energy_export_wh"] = s.value * (1000.0 if s.unit == "kWh" else 1.0)
             values["measured_at"] = s.measured_at
+        conn.execute(
+            insert_ignore(conn, charger_state),
+            [{"charger_id": cid, "online": False, "ev_connected": False} for cid in latest],
+        )
         state = charger_state.c
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for charger_id, values in latest.items():

@@ -51,7 +51,7 @@ class CsmsConfig:
     response_timeout_s: float = 10.0
     profile_validity: timedelta = timedelta(minutes=30)
     default_departure_h: float = 8.0
-    validate_schemas: bool = True
+    validate_outbound: bool = False  # inbound messages are always validated
     send_test_profile_on_first_boot: bool = True
     compression: bool = False  # permessage-deflate costs CPU per frame; enable for metered links
 
@@ -103,6 +103,7 @@ class CsmsServer:
             ping_interval=None,
             max_size=2**20,
             reuse_port=reuse_port,
+            backlog=4096,  # thousands of chargers reconnect at once after an outage
             compression="deflate" if self.config.compression else None,
         )
         self._jobs.append(asyncio.create_task(self._liveness_job(), name="csms-liveness"))
