@@ -229,6 +229,7 @@ def test_one_customer_from_awareness_to_termination(client: TestClient, world: W
     assert any(e["action"] == "task_override" and e["user_id"] == "user-aggregator" for e in audit)
     notes = client.get(f"/api/v1/journeys/{jid}/notifications", headers=owner).json()
     assert {"email", "sms", "app"} <= {n["channel"] for n in notes}
+    assert "Done: Inspect and approve installation (approved)" in [n["subject"] for n in notes]
     tso_notes = client.get(f"/api/v1/journeys/{jid}/notifications", headers=tso).json()
     assert any("V2G unit joining" in n["subject"] for n in tso_notes)
 
@@ -298,6 +299,16 @@ def test_refusals_wrong_role_other_org_and_bad_payloads(client: TestClient, worl
     response = client.post("/api/v1/customers", headers=agg, json=bad)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "site", "grid_area_id"]
+    response = client.post("/api/v1/customers", headers=agg, json=signup_body("c:6"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "customer_id"]
+    task_id = client.get("/api/v1/tasks", headers=owner1).json()[0]["id"]
+    response = client.post(f"/api/v1/tasks/{task_id}/complete", headers=owner1, json={"evidence": ["not", "a", "map"]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "evidence"]
+    response = client.post(f"/api/v1/tasks/{task_id}/complete", headers=owner1, json={"evidence": {}, "extra": 1})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "extra"]
     dup = client.post("/api/v1/customers", headers=agg, json=signup_body("c1"))
     assert dup.status_code == 409
     assert client.get("/api/v1/journeys", headers={"Authorization": "Bearer nope"}).status_code == 401

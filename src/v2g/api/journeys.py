@@ -19,7 +19,7 @@ from v2g.services.journeys import JourneyService, JourneyView, SignUp, StateConf
 
 router = APIRouter()
 T = TypeVar("T")
-Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,54}$")]  # room for the prefixes of derived ids (org-owner-...)
 
 
 # ------------------------------------------------------------------------------------ plumbing

@@ -492,6 +492,31 @@ class JourneyService:
                 before={"status": task.status.value},
                 after={"status": done.status.value, "outcome": done.outcome, "evidence": done.evidence},
             )
+            # the owner's app and the aggregator follow every step (the tracker's "what happened")
+            outcome_text = f" ({done.outcome})" if done.outcome else ""
+            for user in repo.owner_users(journey.customer_id):
+                repo.notify(
+                    Notification(
+                        now,
+                        "app",
+                        f"Done: {task.title}{outcome_text}",
+                        f"{task.actor_id} completed '{task.title}'{outcome_text}.",
+                        journey.id,
+                        recipient_user_id=user.id,
+                    )
+                )
+            for org in repo.serving_organisations(journey.customer_id):
+                if org.role == STAFF_ROLE and org.id != who.organisation_id:
+                    repo.notify(
+                        Notification(
+                            now,
+                            "app",
+                            f"Done: {task.title}{outcome_text}",
+                            f"{task.actor_id} completed '{task.title}'{outcome_text}.",
+                            journey.id,
+                            recipient_organisation_id=org.id,
+                        )
+                    )
             settled = self._settle(repo, journey, who)
             saved = self._save(repo, journey, settled)
             return JourneyView(saved, repo.tasks(journey.id))
