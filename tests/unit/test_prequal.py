@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ RULES = default_rules()
 T0 = datetime(2026, 11, 25, 4, tzinfo=UTC)
 
 
+@functools.cache  # each distinct group is driven through its test programme once per session
 def run(product: Product, *, sine: bool = False, **unit: float) -> PrequalResult:
     g = build_twin_group("g1", units=6, start_at=T0, **unit)  # type: ignore[arg-type]
     return asyncio.run(
