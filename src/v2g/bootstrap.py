@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Engine
 
+from v2g.adapters.db.devices_repo import SqlCredentialStore
 from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
+from v2g.adapters.db.market_repo import SqlMarketStore
 from v2g.adapters.db.migrate import ensure_schema_current
+from v2g.adapters.ocpp.credentials import Argon2Hasher
+from v2g.blueprint import load_blueprint
 from v2g.config import Settings
+from v2g.services.automation import ServiceContext, ServiceRegistry
+from v2g.services.device_handlers import device_handlers
+from v2g.services.journey_handlers import default_registry
+from v2g.services.journeys import JourneyService
+from v2g.services.markets import market_handlers
+from v2g.services.ports import Clock
+from v2g.units import utc_now
+
+BSP_ORG_ID = "bsp"  # the organisation acting as balancing service provider (actor bsp)
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return utc_now()
 
 
 @dataclass
@@ -17,12 +39,44 @@ class Container:
 
     settings: Settings
     engine: Engine
+    clock: Clock = field(default_factory=SystemClock)
+    registry: ServiceRegistry = field(default_factory=default_registry)
+    journeys: JourneyService | None = None
 
 
-def bootstrap(settings: Settings | None = None, *, check_schema: bool = True) -> Container:
+def _market_store(ctx: ServiceContext) -> SqlMarketStore:
+    """Market storage on the journey's own connection (one transaction per task)."""
+    repo = ctx.repo
+    if not isinstance(repo, SqlJourneyRepository):  # pragma: no cover - wiring error
+        msg = "market services need the SQL journey repository"
+        raise TypeError(msg)
+    return SqlMarketStore(repo.conn)
+
+
+def _credential_store(ctx: ServiceContext) -> SqlCredentialStore:
+    """Charger credentials on the journey's own connection (one transaction per task)."""
+    repo = ctx.repo
+    if not isinstance(repo, SqlJourneyRepository):  # pragma: no cover - wiring error
+        msg = "device services need the SQL journey repository"
+        raise TypeError(msg)
+    return SqlCredentialStore(repo.conn)
+
+
+def bootstrap(settings: Settings | None = None, *, check_schema: bool = True, clock: Clock | None = None) -> Container:
     """Build the container; refuse an unmigrated or newer schema unless ``check_schema`` is off."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     if check_schema:
         ensure_schema_current(engine)
-    return Container(settings=settings, engine=engine)
+    container = Container(settings=settings, engine=engine, clock=clock or SystemClock())
+    # Areas register the automated-service handlers they own here, one call each, e.g.
+    # container.registry.register("verify_connectivity", handler, replace=True)
+    for name, handler in market_handlers(_market_store, bsp_org_id=BSP_ORG_ID).items():
+        container.registry.register(name, handler, replace=True)
+    for name, handler in device_handlers(_credential_store, Argon2Hasher()).items():
+        container.registry.register(name, handler, replace=True)
+    if settings.blueprint_path.is_file():
+        container.journeys = JourneyService(
+            sql_unit_of_work(engine), container.clock, load_blueprint(settings.blueprint_path), container.registry
+        )
+    return container

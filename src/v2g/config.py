@@ -9,7 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "v2g.sqlite3"
-DEFAULT_BLUEPRINT = PROJECT_ROOT / "blueprints" / "sweden-private-ev.yaml"
+BLUEPRINTS_DIR = PROJECT_ROOT / "blueprints"
+DEFAULT_BLUEPRINT = BLUEPRINTS_DIR / "sweden-private-ev.yaml"
 
 
 class Settings(BaseSettings):
@@ -26,4 +27,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     blueprint_path: Path = DEFAULT_BLUEPRINT
+    blueprints_dir: Path = Field(default=BLUEPRINTS_DIR, description="folder of blueprint YAML files served by the API")
     demo_chargers: int = Field(default=50, ge=0, description="simulated chargers started by `v2g demo`")
+    ocpp_port: int = Field(default=8180, ge=0, le=65535, description="CSMS WebSocket port (/ocpp/{charger_id})")
+    ocpp_tls_cert: Path | None = Field(default=None, description="PEM certificate: enables TLS (security profile 2)")
+    ocpp_tls_key: Path | None = Field(default=None, description="PEM private key of ocpp_tls_cert")
+    telemetry_retention_days: float = Field(default=14.0, gt=0, description="keep 1 s power logs this long (FCR)")

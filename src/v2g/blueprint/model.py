@@ -118,7 +118,8 @@ class Item(_Strict):
     service: Identifier | None = Field(default=None, description="Platform service for automated items.")
     evidence: tuple[NonEmptyText, ...] = Field(default=(), description="What a manual item must attach.")
     outcomes: tuple[Identifier, ...] = Field(
-        default=(), description="Allowed outcomes of a manual item (e.g. approved, rejected); empty = done."
+        default=(),
+        description="Allowed outcomes of a manual or automated item (e.g. approved, rejected); empty = done.",
     )
     kpi: Identifier | None = Field(default=None, description="KPI that measures a fact/metric.")
     origin: Origin = Origin.SEED
@@ -207,3 +208,21 @@ class Blueprint(_Strict):
             if stage.id == stage_id:
                 return i
         raise KeyError(stage_id)
+
+    def lane(self, lane_id: str) -> Lane:
+        """The lane with this id (KeyError if unknown)."""
+        for lane in self.lanes:
+            if lane.id == lane_id:
+                return lane
+        raise KeyError(lane_id)
+
+    def cell_of(self, item_id: str) -> Cell:
+        """The cell holding the item with this id (KeyError if unknown)."""
+        for cell, item in self.items():
+            if item.id == item_id:
+                return cell
+        raise KeyError(item_id)
+
+    def gates_for(self, stage_id: str, on: Literal["entry", "exit"]) -> list[Gate]:
+        """The gates to enter (``on="entry"``) or to leave (``on="exit"``) a stage."""
+        return [gate for gate in self.gates if gate.stage == stage_id and gate.on == on]

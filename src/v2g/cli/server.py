@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import text
 
 from v2g.adapters.db.demo_seed import seed_demo
 from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.adapters.db.migrate import SchemaNotCurrentError, upgrade
 from v2g.api.app import create_app
 from v2g.bootstrap import bootstrap
+from v2g.cli.runtime import run_platform
 from v2g.config import Settings
 from v2g.log import configure_logging
+from v2g.services.demo_journeys import seed_demo_journeys
 
 
 def serve(
@@ -41,10 +45,14 @@ def demo(
     added = seed_demo(engine)
     typer.echo(f"database {engine.url.render_as_string(hide_password=True)} migrated; {added} demo customers added")
     container = bootstrap(settings)
-    _run(settings, create_app(container), host, port)
+    if container.journeys is not None:
+        with container.engine.connect() as conn:
+            customer_ids = list(conn.execute(text("SELECT id FROM customers ORDER BY id")).scalars())
+        credentials = seed_demo_journeys(sql_unit_of_work(container.engine), container.journeys, customer_ids)
+        typer.echo("demo logins (demo database only): " + ", ".join(f"{u} / {p}" for u, p in credentials[:11]))
+        typer.echo(f"  ... and owner-<customer id> / {credentials[-1][1]} for each demo owner")
+    _run(settings, create_app(container), host, port, demo=True)
 
 
-def _run(settings: Settings, app: object, host: str | None, port: int | None) -> None:
-    bind_host, bind_port = host or settings.host, port or settings.port
-    typer.echo(f"V2G platform serving on http://{bind_host}:{bind_port}  (API docs: /docs)")
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level=settings.log_level.lower())  # type: ignore[arg-type]
+def _run(settings: Settings, app: FastAPI, host: str | None, port: int | None, *, demo: bool = False) -> None:
+    run_platform(settings, app, host, port, demo=demo)

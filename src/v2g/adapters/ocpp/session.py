@@ -1,0 +1,255 @@
+"""What every OCPP version's CSMS session shares: frame checks, exactly-once replies, commands.
+
+A session is one ``ocpp`` ``ChargePoint`` per WebSocket connection. The version packages
+(``v16``, ``v201``, ``v21``) subclass :class:`CsmsSession` together with the library's
+``ChargePoint`` of their version and translate messages into the platform's events
+(:mod:`v2g.services.devices`) and the platform's profile plans into messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from ocpp.routing import after as _after
+from ocpp.routing import on as _on
+
+from v2g.services.devices import ChargingNeeds, MeterSample, ProfileKind, ProfilePlan, TransactionEventIn
+from v2g.services.ports import FrequencyCurvePoint
+
+if TYPE_CHECKING:
+    from v2g.adapters.ocpp.server import CsmsServer
+
+log = logging.getLogger("v2g.ocpp")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on(action: str, *, skip_schema_validation: bool = False) -> Callable[[F], F]:
+    """Typed wrapper of ``ocpp.routing.on``: the handler answering a CALL ``action``."""
+    return cast("Callable[[F], F]", _on(action, skip_schema_validation=skip_schema_validation))
+
+
+def after(action: str) -> Callable[[F], F]:
+    """Typed wrapper of ``ocpp.routing.after``: runs once the reply to ``action`` was sent."""
+    return cast("Callable[[F], F]", _after(action))
+
+
+REPLY_CACHE_SIZE = 256
+
+# Profile ids and stack levels the platform uses on every charger (all TxDefaultProfile, so they
+# need no running transaction): the fail-safe default at the bottom, plans above it, immediate
+# setpoints and frequency response on top. Expiring upper profiles fall back to the default.
+DEFAULT_PROFILE_ID, DEFAULT_STACK = 1001, 0
+PLAN_PROFILE_ID, PLAN_STACK = 1002, 1
+SETPOINT_PROFILE_ID, SETPOINT_STACK = 1003, 2
+FREQUENCY_PROFILE_ID, FREQUENCY_STACK = 1004, 3
+TEST_PROFILE_ID, TEST_STACK = 1005, 4
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """A charger's answer: ``status`` is the OCPP status (lower case) or offline / timeout / error."""
+
+    status: str
+    detail: str = ""
+
+
+def parse_measured_at(text: str | None, fallback: datetime) -> datetime:
+    """An OCPP timestamp as aware UTC (``Z`` accepted); the receive time when absent."""
+    if not text:
+        return fallback
+    from v2g.units import parse_utc
+
+    return parse_utc(text, field="timestamp")
+
+
+class CsmsSession:
+    """Version-independent part of a CSMS-side connection (mixed into the library's ChargePoint)."""
+
+    protocol: str = ""
+    format_error_code: str = "FormatViolation"
+    message_type_error_code: str = "ProtocolError"
+    id: str
+    _connection: Any
+    _response_timeout: float
+
+    def __init__(self, charger_id: str, connection: Any, server: CsmsServer, *, response_timeout: float) -> None:
+        super().__init__(charger_id, connection, response_timeout=response_timeout)  # type: ignore[call-arg]
+        self.server = server
+        self.booted = False
+        self.synced = False
+        self.discharge_supported = False
+        self._replies: OrderedDict[str, str] = server.reply_cache(charger_id)
+        self._current_uid: str | None = None
+        self.duplicates = 0
+        self.rejected_frames = 0
+
+    async def call(
+        self,
+        payload: Any,
+        suppress: bool = True,
+        unique_id: str | None = None,
+        skip_schema_validation: bool | None = None,
+    ) -> Any:
+        """The library's ``call``; the platform's own requests skip schema validation unless configured.
+
+        Inbound CALLs are always validated. Outbound requests are built by the translators and are
+        validated by the simulator's charge points in the interop tests; skipping the check on the
+        hot path halves the CPU cost of a setpoint fan-out.
+        """
+        skip = (not self.server.config.validate_outbound) if skip_schema_validation is None else skip_schema_validation
+        return await super().call(payload, suppress, unique_id, skip)  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ inbound frames
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        """Check the frame, answer duplicates from the reply cache, then let the library route it."""
+        self.server.touch(self.id)
+        try:
+            msg = json.loads(raw_msg)
+        except (ValueError, UnicodeDecodeError):
+            await self._reject("-1", self.format_error_code, "Message is not valid JSON")
+            return
+        if not isinstance(msg, list) or len(msg) < 3 or not isinstance(msg[0], int) or isinstance(msg[0], bool):
+            uid = msg[1] if isinstance(msg, list) and len(msg) > 1 and isinstance(msg[1], str) else "-1"
+            await self._reject(uid, "ProtocolError", "Frame must be a JSON array [MessageTypeId, MessageId, ...]")
+            return
+        if not isinstance(msg[1], str) or not msg[1] or len(msg[1]) > 36:
+            await self._reject("-1", "ProtocolError", "MessageId must be a non-empty string of at most 36 characters")
+            return
+        uid = msg[1]
+        if msg[0] == 2:
+            if len(msg) != 4 or not isinstance(msg[2], str):
+                await self._reject(uid, "ProtocolError", "CALL must be [2, MessageId, Action, Payload]")
+                return
+            if not isinstance(msg[3], dict):
+                await self._reject(uid, self.format_error_code, "CALL payload must be a JSON object")
+                return
+            if msg[2] not in self.route_map:  # type: ignore[attr-defined]
+                # answered here for every version: ocpp 2.1.0 sends no reply at all for 2.1
+                known = hasattr(self._call, msg[2])  # type: ignore[attr-defined]
+                code = "NotImplemented" if known else "NotSupported"
+                await self._reject(
+                    uid, code, f"{msg[2]} is not {'handled' if known else 'an action of ' + self.protocol}"
+                )
+                return
+            cached = self._replies.get(uid)
+            if cached is not None:
+                self.duplicates += 1
+                self.server.stats["duplicate_calls"] += 1
+                await self._connection.send(cached)
+                return
+            self._current_uid = uid
+            try:
+                await super().route_message(raw_msg)  # type: ignore[misc]
+            finally:
+                self._current_uid = None
+            if not self.synced:
+                self.synced = True  # a BootNotification re-syncs from its own @after hook
+                if msg[2] != "BootNotification":
+                    self.server.spawn(self.server.resync(self))
+            return
+        if msg[0] in (3, 4):
+            await super().route_message(raw_msg)  # type: ignore[misc]
+            return
+        if not await self.handle_other_message_type(msg):
+            await self._reject(uid, self.message_type_error_code, f"MessageTypeId {msg[0]} is not supported")
+
+    async def handle_other_message_type(self, msg: list[Any]) -> bool:
+        """Version hook for message types beyond CALL/CALLRESULT/CALLERROR (OCPP 2.1 SEND)."""
+        return False
+
+    async def _reject(self, uid: str, code: str, description: str) -> None:
+        self.rejected_frames += 1
+        self.server.stats["rejected_frames"] += 1
+        log.warning("charger[%s]: frame rejected (%s): %s", self.id, code, description)
+        await self._connection.send(json.dumps([4, uid, code, description, {}]))
+
+    async def _send(self, message: str) -> None:
+        uid = self._current_uid
+        if uid is not None and message[:2] in ("[3", "[4"):
+            self._replies[uid] = message
+            while len(self._replies) > REPLY_CACHE_SIZE:
+                self._replies.popitem(last=False)
+        await self._connection.send(message)
+
+    # ------------------------------------------------------------------ helpers for translators
+    def sample(
+        self,
+        *,
+        evse_id: int,
+        measurand: str,
+        measured_at: datetime,
+        value: float,
+        unit: str,
+        transaction_id: str | None = None,
+        context: str | None = None,
+    ) -> MeterSample:
+        return MeterSample(self.id, evse_id, measurand, measured_at, value, unit, transaction_id, context)
+
+    async def submit(self, samples: Sequence[MeterSample], events: Sequence[TransactionEventIn] = ()) -> None:
+        """Store telemetry durably before the reply goes out (group commit with other chargers)."""
+        if samples or events:
+            await self.server.writer.submit(samples, events)
+
+    async def needs_received(self, needs: ChargingNeeds) -> None:
+        await self.server.needs_received(self, needs)
+
+    # ------------------------------------------------------------------ commands (per version)
+    async def install_plan(self, plan: ProfilePlan, *, profile_id: int, stack_level: int) -> CommandResult:
+        raise NotImplementedError
+
+    async def install_default(self, p_kw: float) -> CommandResult:
+        raise NotImplementedError
+
+    async def apply_setpoint(self, p_kw: float, valid_to: datetime, max_charge_kw: float) -> CommandResult:
+        raise NotImplementedError
+
+    async def frequency_curve(self, curve: Sequence[FrequencyCurvePoint], valid_to: datetime | None) -> CommandResult:
+        return CommandResult("unsupported", f"{self.protocol} has no local frequency mode")
+
+    async def clear_profiles(self, profile_id: int | None = None) -> CommandResult:
+        raise NotImplementedError
+
+    async def set_available(self, available: bool) -> CommandResult:
+        raise NotImplementedError
+
+    async def reset(self, hard: bool = False) -> CommandResult:
+        raise NotImplementedError
+
+    async def trigger(self, message: str) -> CommandResult:
+        raise NotImplementedError
+
+    async def composite_schedule(self, duration_s: int) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def get_variable(self, component: str, variable: str) -> str | None:
+        raise NotImplementedError
+
+    async def set_variable(self, component: str, variable: str, value: str) -> CommandResult:
+        raise NotImplementedError
+
+    async def read_discharge_support(self) -> bool:
+        """Whether the charger declares discharge support (the device model, 2.x only)."""
+        return False
+
+    def plan_kind(self) -> ProfileKind:
+        from v2g.fleet.model import ChargerProtocol
+        from v2g.services.devices import profile_kind
+
+        return profile_kind(ChargerProtocol(self.protocol), self.discharge_supported)
+
+
+def status_of(response: Any) -> CommandResult:
+    """The OCPP ``status`` of a response, lower-cased, with any reason text."""
+    status = str(getattr(response, "status", "unknown"))
+    info = getattr(response, "status_info", None)
+    detail = ""
+    if isinstance(info, dict):
+        detail = " ".join(str(v) for v in (info.get("reason_code"), info.get("additional_info")) if v)
+    return CommandResult(status.lower(), detail)

@@ -1,0 +1,187 @@
+"""Market operations over HTTP: bidding groups, bids (submission refused with the rule broken),
+commitments and delivery records.
+
+Access by role and organisation: a BSP sees and changes only its own groups (others answer 404,
+without leaking that they exist); the aggregator operator and the TSO read every group; nobody
+else reads anything here. Only the owning BSP submits bids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine
+
+from v2g.adapters.db.market_repo import SqlMarketStore
+from v2g.api.journeys import Who
+from v2g.fleet.model import PriceArea
+from v2g.markets.bids import Bid, BiddingGroup
+from v2g.markets.rules import Product, default_rules
+from v2g.services.journey_ports import Principal
+from v2g.services.markets import submit
+
+router = APIRouter(prefix="/markets", tags=["markets"])
+READERS = {"bsp", "aggregator_operator", "tso"}
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.container.engine
+    return engine
+
+
+@contextmanager
+def _store(request: Request) -> Iterator[SqlMarketStore]:
+    with _engine(request).begin() as conn:
+        yield SqlMarketStore(conn)
+
+
+def _now(request: Request) -> datetime:
+    now: datetime = request.app.state.container.clock.now()
+    return now
+
+
+def _require_reader(who: Principal) -> None:
+    if who.role not in READERS:
+        raise HTTPException(403, f"role {who.role!r} may not read market data")
+
+
+def _visible_group(store: SqlMarketStore, who: Principal, group_id: str) -> BiddingGroup:
+    _require_reader(who)
+    group = store.group(group_id)
+    if group is None or (who.role == "bsp" and group.bsp_org_id != who.organisation_id):
+        raise HTTPException(404, f"bidding group {group_id!r} not found")
+    return group
+
+
+def _group_out(g: BiddingGroup) -> dict[str, Any]:
+    return {
+        "id": g.id,
+        "bsp_org_id": g.bsp_org_id,
+        "price_area": g.price_area.value,
+        "control_mode": g.control_mode.value,
+        "active": g.active,
+        "prequalified_mw": {p.value: mw for p, mw in g.prequalified_mw.items()},
+        "members": len(g.ev_ids),
+    }
+
+
+def _bid_out(b: Bid) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "product": b.product.value,
+        "price_area": b.price_area.value,
+        "delivery_start_at": b.delivery_start_at.isoformat(),
+        "volume_mw": b.volume_mw,
+        "price_eur_per_mw_h": str(b.price_eur_per_mw_h),
+        "status": b.status.value,
+        "auction": b.auction,
+    }
+
+
+@router.get("/groups")
+def list_groups(request: Request, who: Who) -> list[dict[str, Any]]:
+    """Bidding groups the caller may see."""
+    _require_reader(who)
+    with _store(request) as store:
+        groups = store.groups_of(who.organisation_id) if who.role == "bsp" else store.all_groups()
+        return [_group_out(g) for g in groups]
+
+
+@router.get("/groups/{group_id}")
+def get_group(request: Request, who: Who, group_id: str) -> dict[str, Any]:
+    """One bidding group."""
+    with _store(request) as store:
+        return _group_out(_visible_group(store, who, group_id))
+
+
+@router.get("/groups/{group_id}/bids")
+def list_bids(request: Request, who: Who, group_id: str) -> list[dict[str, Any]]:
+    """The group's bids with their status."""
+    with _store(request) as store:
+        _visible_group(store, who, group_id)
+        return [_bid_out(b) for b in store.bids(group_id)]
+
+
+class BidIn(BaseModel):
+    """One bid as submitted over the API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,96}$")]
+    product: Product
+    price_area: PriceArea
+    delivery_start_at: datetime
+    volume_mw: float
+    price_eur_per_mw_h: Decimal
+
+
+@router.post("/groups/{group_id}/bids")
+def submit_group_bids(request: Request, who: Who, group_id: str, bids: list[BidIn]) -> dict[str, Any]:
+    """Submit bids for the group; each refused bid comes back with the rule broken, the field and why."""
+    with _store(request) as store:
+        group = _visible_group(store, who, group_id)
+        if who.role != "bsp":
+            raise HTTPException(403, f"role {who.role!r} may not submit bids; the group's BSP does")
+        try:
+            domain = [
+                Bid(b.id, group.id, b.product, b.price_area, b.delivery_start_at, b.volume_mw, b.price_eur_per_mw_h)
+                for b in bids
+            ]
+        except ValueError as exc:
+            raise HTTPException(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]) from exc
+        result = submit(store, domain, default_rules(), now=_now(request))
+        return {
+            "submitted": [_bid_out(b) for b in result.submitted],
+            "refused": [
+                {"id": b.id, "rule": e.rule, "field": e.field_name, "message": str(e)} for b, e in result.refused
+            ],
+        }
+
+
+@router.get("/groups/{group_id}/commitments")
+def list_commitments(request: Request, who: Who, group_id: str, days: int = 7) -> list[dict[str, Any]]:
+    """Commitments (accepted bids) from ``days`` ago onwards."""
+    with _store(request) as store:
+        _visible_group(store, who, group_id)
+        now = _now(request)
+        items = store.commitments(group_id, now - timedelta(days=days), now + timedelta(days=8))
+        return [
+            {
+                "id": c.id,
+                "bid_id": c.bid_id,
+                "product": c.product.value,
+                "start_at": c.start_at.isoformat(),
+                "end_at": c.end_at.isoformat(),
+                "mw": c.mw,
+                "price_eur_per_mw_h": str(c.price_eur_per_mw_h),
+                "payment_eur": str(c.payment_eur),
+            }
+            for c in items
+        ]
+
+
+@router.get("/groups/{group_id}/delivery")
+def list_delivery(request: Request, who: Who, group_id: str) -> list[dict[str, Any]]:
+    """Delivery verification per hour and product."""
+    with _store(request) as store:
+        _visible_group(store, who, group_id)
+        return [
+            {
+                "product": r.product.value,
+                "hour_start_at": r.hour_start_at.isoformat(),
+                "committed_mw": r.committed_mw,
+                "required_mwh": r.required_mwh,
+                "delivered_mwh": r.delivered_mwh,
+                "availability": r.availability,
+                "undelivered_fraction": r.undelivered_fraction,
+                "capacity_payment_eur": str(r.capacity_payment_eur),
+                "repayment_eur": str(r.repayment_eur),
+            }
+            for r in store.delivery(group_id)
+        ]

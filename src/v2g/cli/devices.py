@@ -1,0 +1,174 @@
+"""`v2g charger ...` operator commands, `v2g csms` and `v2g sim chargers ...`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import typer
+
+from v2g.adapters.db.devices_repo import SqlDeviceStore
+from v2g.adapters.db.engine import make_engine
+from v2g.adapters.ocpp.credentials import Argon2Hasher
+from v2g.adapters.ocpp.provisioning import PROTOCOLS, provision_simulated, read_credentials, write_credentials
+from v2g.adapters.ocpp.server import CsmsServer
+from v2g.config import Settings
+from v2g.log import configure_logging
+from v2g.services.devices import DeviceError, register_charger
+from v2g.sim.fleet import start_fleet
+from v2g.units import utc_now
+
+charger_app = typer.Typer(help="Chargers: register, inspect, telemetry retention.", no_args_is_help=True)
+sim_app = typer.Typer(help="The digital twin: simulated wallboxes with EVs.", no_args_is_help=True)
+
+
+@contextmanager
+def _store() -> Iterator[SqlDeviceStore]:
+    engine = make_engine(Settings().database_url)
+    try:
+        yield SqlDeviceStore(engine)
+    finally:
+        engine.dispose()
+
+
+@charger_app.command("register")
+def register(
+    site: str = typer.Option(..., help="Site id the wallbox is installed at."),
+    protocol: str = typer.Option("2.1", help="1.6, 2.0.1 or 2.1."),
+    vendor: str = typer.Option("Generic", help="Vendor."),
+    model: str = typer.Option("BiDi", help="Model."),
+    max_charge_kw: float = typer.Option(11.0, help="Charging rating, kW."),
+    max_discharge_kw: float = typer.Option(11.0, help="Discharging rating, kW (0: charge-only)."),
+    security_profile: int = typer.Option(2, help="1 basic auth, 2 TLS + basic auth."),
+    charger_id: str = typer.Option(None, "--id", help="Charger id (generated if omitted)."),
+) -> None:
+    """Register a wallbox: id, password (shown once) and V2G site id."""
+    if protocol not in PROTOCOLS:
+        typer.echo(f"error: protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        with _store() as store:
+            reg = register_charger(
+                store,
+                Argon2Hasher(),
+                site_id=site,
+                vendor=vendor,
+                model=model,
+                protocol=PROTOCOLS[protocol],
+                max_charge_kw=max_charge_kw,
+                max_discharge_kw=max_discharge_kw,
+                charger_id=charger_id,
+                security_profile=security_profile,
+            )
+    except (DeviceError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps({"charger_id": reg.charger.id, "password": reg.password, "v2g_site_id": reg.v2g_site_id}))
+
+
+@charger_app.command("state")
+def state(charger_id: str = typer.Argument(..., help="Charger id.")) -> None:
+    """Latest state of a charger and the EV behind it."""
+    try:
+        with _store() as store:
+            data = store.state(charger_id)
+    except LookupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(data, default=str, indent=2))
+
+
+@charger_app.command("purge-telemetry")
+def purge_telemetry(
+    days: float = typer.Option(None, help="Keep this many days (default V2G_TELEMETRY_RETENTION_DAYS, 14)."),
+) -> None:
+    """Retention job: delete telemetry older than the retention window."""
+    keep = days if days is not None else Settings().telemetry_retention_days
+    with _store() as store:
+        deleted = store.purge_telemetry(utc_now() - timedelta(days=keep))
+    typer.echo(f"deleted {deleted} telemetry rows older than {keep:g} days")
+
+
+def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """TLS for security profile 2 when a certificate is configured."""
+    if settings.ocpp_tls_cert is None:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(settings.ocpp_tls_cert, settings.ocpp_tls_key)
+    return ctx
+
+
+def csms(
+    host: str = typer.Option(None, help="Bind address (default V2G_HOST)."),
+    port: int = typer.Option(None, help="Port (default V2G_OCPP_PORT)."),
+) -> None:
+    """Run the CSMS alone: the OCPP endpoint /ocpp/{charger_id} for 1.6, 2.0.1 and 2.1."""
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def main() -> None:
+        server = CsmsServer(
+            SqlDeviceStore(make_engine(settings.database_url)), ssl_context=server_ssl_context(settings)
+        )
+        bound = await server.start(host or settings.host, port if port is not None else settings.ocpp_port)
+        scheme = "wss" if server.ssl_context else "ws"
+        typer.echo(f"CSMS listening on {scheme}://{host or settings.host}:{bound}/ocpp/{{charger_id}}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop()
+
+    asyncio.run(main())
+
+
+@sim_app.command("chargers")
+def sim_chargers(
+    n: int = typer.Option(10, "--n", min=1, help="Number of simulated wallboxes."),
+    url: str = typer.Option(None, help="CSMS base URL, e.g. ws://127.0.0.1:8180/ocpp."),
+    protocol: str = typer.Option("2.1", help="1.6, 2.0.1 or 2.1."),
+    credentials: str | None = typer.Option(None, help="CSV of charger_id,password,... (else provision in the DB)."),
+    save_credentials: str | None = typer.Option(None, help="Write the provisioned credentials to this CSV."),
+    duration: float = typer.Option(0.0, help="Seconds to run (0: until interrupted)."),
+    meter_interval: float = typer.Option(10.0, help="Seconds between meter values."),
+    seed: int = typer.Option(0, help="Random seed of the EV behaviour."),
+) -> None:
+    """Run N simulated bidirectional wallboxes with EVs against a CSMS."""
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    if protocol not in PROTOCOLS:
+        typer.echo(f"error: protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}", err=True)
+        raise typer.Exit(2)
+    base_url = url or f"ws://{settings.host}:{settings.ocpp_port}/ocpp"
+    if credentials is not None:
+        creds = read_credentials(Path(credentials))[:n]
+    else:
+        with _store() as store:
+            creds = provision_simulated(store, n, protocol)
+        if save_credentials is not None:
+            write_credentials(Path(save_credentials), creds)
+
+    async def main() -> None:
+        run = await start_fleet(creds, base_url, protocol, seed=seed, meter_interval_s=meter_interval)
+        typer.echo(json.dumps({"started": len(run.chargers), "failed": len(run.failed), **run.summary()}))
+        for charger_id, reason in run.failed[:5]:
+            typer.echo(f"  failed: {charger_id}: {reason}", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if duration > 0:
+            loop.call_later(duration, stop.set)
+        await stop.wait()
+        typer.echo(json.dumps(run.summary()))
+        await run.stop()
+
+    asyncio.run(main())

@@ -1,0 +1,188 @@
+"""Delivery verification: delivered response (1 s meter data) against the response the measured
+frequency required, per hour and product; availability, deviation, energy, the financial
+consequence, each EV's contribution, and the real-time telemetry the TSO asks for.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+
+from v2g.dispatch.pool import FloatArray
+from v2g.markets.commitments import Commitment
+from v2g.markets.rules import FCR_PRODUCTS, MarketRules, Product
+from v2g.units import money
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """Verification of one product in one hour."""
+
+    group_id: str
+    product: Product
+    hour_start_at: datetime
+    committed_mw: float
+    required_mwh: float  # |required response| integrated
+    delivered_mwh: float  # delivered response, counted in the required direction
+    availability: float  # share of seconds with enough reserve maintained
+    mean_abs_deviation_mw: float
+    undelivered_fraction: float
+    capacity_payment_eur: Decimal
+    repayment_eur: Decimal
+    ev_contribution_mwh: dict[str, float]
+
+    @property
+    def delivered_ratio(self) -> float:
+        """Delivered over required energy (1.0 when nothing was required)."""
+        return self.delivered_mwh / self.required_mwh if self.required_mwh > 0 else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class SecondSample:
+    """Per-second aggregate of a verification window (frequency and response in kW)."""
+
+    f_hz: float
+    required_kw: Mapping[Product, float]
+    delivered_kw: float
+    held_kw: Mapping[Product, float]
+
+
+def verify_hour(
+    *,
+    group_id: str,
+    hour_start_at: datetime,
+    commitments: Sequence[Commitment],
+    f_hz: FloatArray,
+    delivered_kw_by_ev: FloatArray,
+    ev_ids: Sequence[str],
+    held_kw: Mapping[Product, FloatArray],
+    rules: MarketRules,
+) -> list[DeliveryRecord]:
+    """Verify one hour of 1 s data.
+
+    ``f_hz`` has one sample per second; ``delivered_kw_by_ev`` has shape (seconds, EVs) and holds
+    each EV's delivered response (grid-positive: baseline power minus measured power); ``held_kw``
+    gives, per product, the reserve maintained by available EVs each second. The delivered total
+    is shared between products in proportion to their required response each second.
+    """
+    seconds = len(f_hz)
+    if delivered_kw_by_ev.shape != (seconds, len(ev_ids)):
+        msg = f"delivered_kw_by_ev: shape {delivered_kw_by_ev.shape}, expected ({seconds}, {len(ev_ids)})"
+        raise ValueError(msg)
+    dt_h = 1.0 / 3600.0
+    committed = {p: sum(c.mw for c in commitments if c.product is p) * 1000.0 for p in FCR_PRODUCTS}
+    fractions = {p: np.array([rules[p].response_fraction(float(f)) for f in f_hz]) for p in FCR_PRODUCTS}
+    required = {p: committed[p] * fractions[p] for p in FCR_PRODUCTS}
+    required_total = sum((required[p] for p in FCR_PRODUCTS), np.zeros(seconds))
+    delivered_total = delivered_kw_by_ev.sum(axis=1)
+    np.where(required_total == 0, 1.0, required_total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_by_product = {
+            p: np.where(
+                np.abs(required_total) > 1e-9, required[p] / np.where(required_total == 0, 1, required_total), 0.0
+            )
+            for p in FCR_PRODUCTS
+        }
+    tol = rules.verification.deviation_tolerance_fraction
+    records: list[DeliveryRecord] = []
+    for product in FCR_PRODUCTS:
+        c_kw = committed[product]
+        if c_kw <= 0:
+            continue
+        req = required[product]
+        delivered = delivered_total * share_by_product[product]
+        sign = np.sign(req)
+        req_abs = np.abs(req)
+        delivered_in_dir = np.clip(delivered * sign, 0.0, None)
+        counted = np.minimum(delivered_in_dir, req_abs * (1 + tol) + 1e-9)
+        shortfall = np.maximum(req_abs * (1 - tol) - delivered_in_dir, 0.0)
+        held = held_kw.get(product, np.full(seconds, c_kw))
+        availability = float(np.mean(held >= c_kw * (1 - 1e-9))) if seconds else 1.0
+        required_mwh = float(req_abs.sum() * dt_h / 1000.0)
+        delivered_mwh = float(counted.sum() * dt_h / 1000.0)
+        shortfall_ratio = float(shortfall.sum() / req_abs.sum()) if req_abs.sum() > 0 else 0.0
+        undelivered = min(1.0, max(1.0 - availability, shortfall_ratio))
+        payment = money(sum((c.payment_eur for c in commitments if c.product is product), Decimal(0)))
+        ver = rules.verification
+        repay = money(
+            payment * Decimal(repr(undelivered)) * Decimal(repr(ver.repayment_fraction + ver.sanction_fraction))
+        )
+        per_ev = (delivered_kw_by_ev * share_by_product[product][:, None] * sign[:, None]).sum(axis=0)
+        contribution = {ev: float(v * dt_h / 1000.0) for ev, v in zip(ev_ids, per_ev, strict=True) if abs(v) > 0}
+        records.append(
+            DeliveryRecord(
+                group_id=group_id,
+                product=product,
+                hour_start_at=hour_start_at,
+                committed_mw=c_kw / 1000.0,
+                required_mwh=required_mwh,
+                delivered_mwh=delivered_mwh,
+                availability=availability,
+                mean_abs_deviation_mw=float(np.mean(np.abs(delivered - req))) / 1000.0 if seconds else 0.0,
+                undelivered_fraction=undelivered,
+                capacity_payment_eur=payment,
+                repayment_eur=repay,
+                ev_contribution_mwh=contribution,
+            )
+        )
+    return records
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """Real-time signals for the TSO (at least every 10 s): per product and flags."""
+
+    at: datetime
+    group_id: str
+    maintained_mw: dict[Product, float]
+    status: str  # "available", "reduced", "unavailable"
+    remaining_endurance_up_min: float
+    remaining_endurance_down_min: float
+    nem_active: bool
+    aem_active: bool
+
+
+def telemetry(
+    *,
+    at: datetime,
+    group_id: str,
+    maintained_kw: Mapping[Product, float],
+    committed_kw: Mapping[Product, float],
+    endurance_up_min: FloatArray,
+    endurance_down_min: FloatArray,
+    weights_kw: FloatArray,
+    nem_active: bool,
+    aem_active: bool,
+) -> Telemetry:
+    """One telemetry message; endurance is the reserve-weighted fleet value."""
+    total = float(weights_kw.sum())
+
+    def weighted(values: FloatArray) -> float:
+        if total <= 0:
+            return 0.0
+        return float(np.minimum(values, 24 * 60.0).dot(weights_kw) / total)
+
+    shortfall = any(maintained_kw.get(p, 0.0) + 1e-6 < kw for p, kw in committed_kw.items() if kw > 0)
+    nothing = all(maintained_kw.get(p, 0.0) <= 0 for p in FCR_PRODUCTS)
+    status = "unavailable" if nothing else "reduced" if shortfall else "available"
+    return Telemetry(
+        at=at,
+        group_id=group_id,
+        maintained_mw={p: maintained_kw.get(p, 0.0) / 1000.0 for p in FCR_PRODUCTS},
+        status=status,
+        remaining_endurance_up_min=weighted(endurance_up_min),
+        remaining_endurance_down_min=weighted(endurance_down_min),
+        nem_active=nem_active,
+        aem_active=aem_active,
+    )
+
+
+def telemetry_gaps(times: Sequence[datetime], rules: MarketRules) -> list[tuple[datetime, datetime]]:
+    """Intervals between telemetry messages longer than the TSO allows."""
+    limit = timedelta(seconds=rules.verification.telemetry_max_interval_s)
+    return [(a, b) for a, b in itertools.pairwise(times) if b - a > limit]

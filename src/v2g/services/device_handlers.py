@@ -1,0 +1,71 @@
+"""The device layer's automated services for the journey engine (registered in ``bootstrap.py``).
+
+* ``generate_box_site_id``: the charger gets its V2G site id and, if it has none yet, OCPP
+  credentials (security profile 2); the password is delivered once to the installer organisation
+  serving the customer and stored only as a hash.
+* ``verify_connectivity``: the journey's handler, fed by the CSMS, which reports ``boot`` and
+  ``test_profile_accepted`` through ``JourneyService.record_device_event``.
+* ``deactivate_charger``: the charger is marked inactive in the same transaction; the CSMS then
+  clears its profiles, makes it Inoperative and closes the connection (and refuses it afterwards).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Protocol
+
+from v2g.services import journey_handlers
+from v2g.services.automation import Handler, ServiceContext, ServiceOutcome
+from v2g.services.devices import CredentialHasher
+
+SECURITY_PROFILE = 2
+
+
+class CredentialStore(Protocol):
+    """Charger credentials on the journey's own transaction."""
+
+    def has_credentials(self, charger_id: str) -> bool: ...
+
+    def add_credentials(self, charger_id: str, password_hash: str, security_profile: int) -> None: ...
+
+
+def device_handlers(
+    store_for: Callable[[ServiceContext], CredentialStore], hasher: CredentialHasher
+) -> dict[str, Handler]:
+    """Handlers by service name, to register in the journey engine's registry."""
+
+    def generate_box_site_id(ctx: ServiceContext) -> ServiceOutcome:
+        outcome = journey_handlers.generate_box_site_id(ctx)
+        if not outcome.completed:
+            return outcome
+        charger_id = str(outcome.result["charger_id"])
+        store = store_for(ctx)
+        issued = False
+        if not store.has_credentials(charger_id):
+            installers = [o for o in ctx.repo.serving_organisations(ctx.journey.customer_id) if o.role == "installer"]
+            if not installers:
+                return ServiceOutcome.waiting(
+                    "no installer organisation serves the customer to receive the credentials"
+                )
+            password = secrets.token_urlsafe(24)
+            store.add_credentials(charger_id, hasher.hash(password), SECURITY_PROFILE)
+            issued = True
+            for org in installers:
+                ctx.notify(
+                    "Charger OCPP credentials",
+                    f"Charger {charger_id}: connect to /ocpp/{charger_id} over TLS with basic auth, "
+                    f"user {charger_id}, password {password} (shown once).",
+                    organisation_id=org.id,
+                )
+        return ServiceOutcome.done(
+            {**outcome.result, "credentials_issued": issued, "security_profile": SECURITY_PROFILE}
+        )
+
+    def deactivate_charger(ctx: ServiceContext) -> ServiceOutcome:
+        outcome = journey_handlers.deactivate_charger(ctx)
+        return ServiceOutcome.done(
+            {**outcome.result, "remote": "the CSMS clears profiles, sets Inoperative and disconnects live chargers"}
+        )
+
+    return {"generate_box_site_id": generate_box_site_id, "deactivate_charger": deactivate_charger}

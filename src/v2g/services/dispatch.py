@@ -1,0 +1,119 @@
+"""Real-time dispatch use cases: central (setpoints per frequency sample) and local (curves per charger).
+
+Both send through the :class:`~v2g.services.ports.ChargerGateway` port. A charger that does not
+accept its setpoint is taken out of the pool at once and its share re-allocated to the others in
+the same call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from v2g.dispatch.ler import EnergyState, LerManager
+from v2g.dispatch.pool import FloatArray, ReservePool, allocate, local_curve, setpoints_kw
+from v2g.dispatch.response import curve_breakpoints_hz, mfrr_required_kw, required_response_kw
+from v2g.markets.rules import MarketRules, Product
+from v2g.services.ports import Ack, AckStatus, ChargerGateway, FrequencyCurvePoint, Setpoint
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchResult:
+    """What one frequency sample led to."""
+
+    f_hz: float
+    required_kw: dict[Product, float]
+    setpoints_kw: FloatArray
+    acks: list[Ack]
+    lost: list[str]  # EVs taken out of the pool because their charger did not accept
+
+
+class CentralDispatcher:
+    """Central mode: the platform measures frequency and sends setpoints to every charger."""
+
+    def __init__(
+        self,
+        pool: ReservePool,
+        committed_kw: Mapping[Product, float],
+        gateway: ChargerGateway,
+        rules: MarketRules,
+        *,
+        ler: LerManager | None = None,
+        valid_until: datetime | None = None,
+    ) -> None:
+        self.pool = pool
+        self.committed_kw = dict(committed_kw)
+        self.gateway = gateway
+        self.rules = rules
+        self.ler = ler
+        self.valid_until = valid_until  # setpoints hold until then (e.g. the end of the delivery hour)
+        self.last_f_hz = 50.0
+        self.shift_kw = np.zeros(len(pool))
+        self.effective: dict[Product, FloatArray] | None = None
+        self.mfrr_kw = 0.0
+        self.mfrr_elapsed_s = 0.0
+
+    def activate_mfrr(self, kw: float, elapsed_s: float = 0.0) -> None:
+        """The TSO activated an mFRR bid (``kw > 0`` up); it ramps in over the full activation time."""
+        self.mfrr_kw = kw
+        self.mfrr_elapsed_s = elapsed_s
+
+    def plan(self, f_hz: float) -> tuple[dict[Product, float], FloatArray]:
+        """Required response and setpoints for ``f_hz`` (no I/O)."""
+        required = required_response_kw(self.committed_kw, f_hz, self.rules)
+        if self.mfrr_kw:
+            required[Product.MFRR] = mfrr_required_kw(self.mfrr_kw, self.mfrr_elapsed_s, self.rules)
+        base = self.pool.baseline_p_kw + self.shift_kw
+        response = allocate(self.pool, required, baseline_p_kw=base, reserve_kw=self.effective)
+        return required, setpoints_kw(self.pool, response, baseline_p_kw=base)
+
+    def update_energy(self, energy: EnergyState, f_hz: float) -> None:
+        """Run NEM/AEM for this sample (once per second)."""
+        if self.ler is not None:
+            self.shift_kw, self.effective = self.ler.update(self.pool, energy, f_hz)
+
+    async def on_frequency(self, f_hz: float, dt_s: float = 0.0) -> DispatchResult:
+        """Answer one frequency sample (``dt_s`` after the previous one): allocate, send, re-allocate
+        around chargers that did not accept."""
+        self.last_f_hz = f_hz
+        self.mfrr_elapsed_s += dt_s
+        required, p = self.plan(f_hz)
+        idx = np.nonzero(self.pool.available)[0]
+        acks = await self.gateway.send_setpoints(
+            [Setpoint(self.pool.charger_ids[i], float(p[i]), self.valid_until) for i in idx]
+        )
+        lost = [a.charger_id for a in acks if a.status is not AckStatus.ACCEPTED]
+        if lost:
+            by_charger = {c: i for i, c in enumerate(self.pool.charger_ids)}
+            for charger_id in lost:
+                self.pool.available[by_charger[charger_id]] = False
+            required, p = self.plan(f_hz)
+            idx = np.nonzero(self.pool.available)[0]
+            acks += await self.gateway.send_setpoints(
+                [Setpoint(self.pool.charger_ids[i], float(p[i]), self.valid_until) for i in idx]
+            )
+        lost_evs = [self.pool.ev_ids[self.pool.charger_ids.index(c)] for c in lost]
+        return DispatchResult(f_hz, required, p, acks, lost_evs)
+
+    async def ev_returned(self, ev_id: str) -> DispatchResult:
+        """An EV (or its charger) is back: it takes its share again from this sample on."""
+        self.pool.set_available(ev_id, True)
+        return await self.on_frequency(self.last_f_hz)
+
+    async def ev_left(self, ev_id: str) -> DispatchResult:
+        """An EV left (or failed): take it out and re-allocate its share at once."""
+        self.pool.set_available(ev_id, False)
+        return await self.on_frequency(self.last_f_hz)
+
+
+async def configure_local(pool: ReservePool, gateway: ChargerGateway, rules: MarketRules) -> list[Ack]:
+    """Local mode: give every available charger its own frequency-to-power curve (OCPP 2.1 LocalFrequency)."""
+    grid = [49.0, *curve_breakpoints_hz(rules), 51.0]
+    acks = []
+    for i in np.nonzero(pool.available)[0]:
+        curve = [FrequencyCurvePoint(f, p) for f, p in local_curve(pool, int(i), rules, grid)]
+        acks.append(await gateway.configure_frequency_curve(pool.charger_ids[int(i)], curve))
+    return acks

@@ -1,0 +1,84 @@
+"""What market operations need from storage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from v2g.dispatch.verification import DeliveryRecord
+from v2g.markets.bids import Bid, BiddingGroup, BidRuleError
+from v2g.markets.commitments import Commitment
+from v2g.markets.rules import Product
+from v2g.markets.simulator import ClearingResult
+from v2g.prequal.report import PrequalResult
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    """An EV (with its charger) in a bidding group."""
+
+    group_id: str
+    ev_id: str
+    charger_id: str
+    joined_at: datetime
+    left_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPrequal:
+    """A stored pre-qualification outcome."""
+
+    group_id: str
+    product: Product
+    passed: bool
+    qualified_capacity_kw: float
+    started_at: datetime
+
+
+class MarketStore(Protocol):
+    """Bidding groups, bids, commitments, delivery records and pre-qualification results."""
+
+    def add_group(self, group: BiddingGroup, created_at: datetime) -> None: ...
+
+    def group(self, group_id: str) -> BiddingGroup | None: ...
+
+    def groups_of(self, bsp_org_id: str) -> list[BiddingGroup]: ...
+
+    def set_prequalified(self, group_id: str, product: Product, mw: float) -> None: ...
+
+    def deactivate_group(self, group_id: str, at: datetime) -> None: ...
+
+    def add_member(self, member: GroupMember) -> bool: ...
+
+    def members(self, group_id: str, *, active_only: bool = True) -> list[GroupMember]: ...
+
+    def group_of_ev(self, ev_id: str) -> GroupMember | None: ...
+
+    def remove_member(self, group_id: str, ev_id: str, at: datetime) -> bool: ...
+
+    def bids(self, group_id: str) -> list[Bid]: ...
+
+    def save_bids(self, bids: Sequence[Bid], refused: Sequence[tuple[Bid, BidRuleError]] = ()) -> None: ...
+
+    def save_commitments(self, commitments: Sequence[Commitment]) -> None: ...
+
+    def commitments(self, group_id: str, start_at: datetime, end_at: datetime) -> list[Commitment]: ...
+
+    def save_delivery(self, records: Sequence[DeliveryRecord]) -> None: ...
+
+    def delivery(self, group_id: str) -> list[DeliveryRecord]: ...
+
+    def save_prequal(self, result: PrequalResult) -> None: ...
+
+    def prequal_results(self, group_id: str) -> list[StoredPrequal]: ...
+
+
+class TsoMarket(Protocol):
+    """A market adapter: where submitted bids are cleared (the TSO's platform, or the simulator).
+
+    :class:`v2g.markets.simulator.TsoMarketSimulator` implements it against recorded prices.
+    """
+
+    def clear(self, bids: Sequence[Bid], auction: str) -> ClearingResult: ...

@@ -1,0 +1,130 @@
+"""The markets API: every role sees and changes only what its role and organisation allow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, time, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from tests.journey_support import TEST_BLUEPRINT, World, seed_world
+from v2g.adapters.db.market_repo import SqlMarketStore
+from v2g.api.app import create_app
+from v2g.bootstrap import Container
+from v2g.config import Settings
+from v2g.fleet.model import PriceArea
+from v2g.markets.bids import BiddingGroup, ControlMode
+from v2g.markets.rules import Product, default_rules
+
+
+@pytest.fixture
+def world(engine: Engine) -> World:
+    w = seed_world(engine)
+    with engine.begin() as conn:
+        store = SqlMarketStore(conn)
+        now = w.clock.now()
+        store.add_group(
+            BiddingGroup("own", "org-bsp", PriceArea.SE3, ControlMode.LOCAL, {Product.FCR_N: 1.0}, ("ev1", "ev2")), now
+        )
+        store.add_group(
+            BiddingGroup("theirs", "org-other", PriceArea.SE4, ControlMode.CENTRAL, {Product.FCR_N: 1.0}), now
+        )
+    return w
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    settings = Settings(database_url=str(world.engine.url), blueprint_path=TEST_BLUEPRINT)
+    container = Container(settings=settings, engine=world.engine, clock=world.clock, journeys=world.service)
+    with TestClient(create_app(container)) as test_client:
+        yield test_client
+
+
+def delivery_hour(world: World) -> str:
+    rules = default_rules()
+    local_day = world.clock.now().astimezone(rules.tz).date() + timedelta(days=2)
+    return datetime.combine(local_day, time(10, 0), tzinfo=rules.tz).isoformat()
+
+
+def test_bsp_sees_and_bids_only_for_its_own_groups(client: TestClient, world: World) -> None:
+    bsp = world.bearer("bsp")
+    groups = client.get("/api/v1/markets/groups", headers=bsp).json()
+    assert [g["id"] for g in groups] == ["own"]
+    assert client.get("/api/v1/markets/groups/theirs", headers=bsp).status_code == 404
+    assert client.get("/api/v1/markets/groups/theirs/bids", headers=bsp).status_code == 404
+    body = [
+        {
+            "id": "b1",
+            "product": "fcr_n",
+            "price_area": "SE3",
+            "delivery_start_at": delivery_hour(world),
+            "volume_mw": 0.5,
+            "price_eur_per_mw_h": "12.50",
+        },
+        {
+            "id": "b2",
+            "product": "fcr_n",
+            "price_area": "SE3",
+            "delivery_start_at": delivery_hour(world),
+            "volume_mw": 0.05,
+            "price_eur_per_mw_h": "12.50",
+        },
+    ]
+    answer = client.post("/api/v1/markets/groups/own/bids", headers=bsp, json=body)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert [b["id"] for b in result["submitted"]] == ["b1"]
+    assert result["refused"][0]["rule"] == "min_volume"
+    assert result["refused"][0]["field"] == "volume_mw"
+    assert "bid[b2].volume_mw" in result["refused"][0]["message"]
+    stored = client.get("/api/v1/markets/groups/own/bids", headers=bsp).json()
+    assert {b["id"]: b["status"] for b in stored} == {"b1": "submitted", "b2": "refused"}
+    assert client.post("/api/v1/markets/groups/theirs/bids", headers=bsp, json=body).status_code == 404
+
+
+def test_tso_and_aggregator_read_everything_but_cannot_bid(client: TestClient, world: World) -> None:
+    for who in ("tso", "aggregator"):
+        headers = world.bearer(who)
+        assert {g["id"] for g in client.get("/api/v1/markets/groups", headers=headers).json()} == {"own", "theirs"}
+        assert client.get("/api/v1/markets/groups/theirs/delivery", headers=headers).status_code == 200
+        refused = client.post("/api/v1/markets/groups/own/bids", headers=headers, json=[])
+        assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("who", ["installer", "dso", "insurer", "brp", "ev_supplier", "energy_supplier"])
+def test_other_roles_see_nothing(client: TestClient, world: World, who: str) -> None:
+    answer = client.get("/api/v1/markets/groups", headers=world.bearer(who))
+    assert answer.status_code == 403
+    assert "may not read market data" in answer.json()["detail"]
+
+
+def test_no_token_no_data_and_bad_bids_name_the_field(client: TestClient, world: World) -> None:
+    assert client.get("/api/v1/markets/groups").status_code == 401
+    bad = [
+        {
+            "id": "b3",
+            "product": "fcr-x",
+            "price_area": "SE3",
+            "delivery_start_at": delivery_hour(world),
+            "volume_mw": 0.5,
+            "price_eur_per_mw_h": "1",
+        }
+    ]
+    answer = client.post("/api/v1/markets/groups/own/bids", headers=world.bearer("bsp"), json=bad)
+    assert answer.status_code == 422
+    assert "product" in answer.text
+    naive = [
+        {
+            "id": "b4",
+            "product": "fcr_n",
+            "price_area": "SE3",
+            "delivery_start_at": "2026-12-01T10:00:00",
+            "volume_mw": 0.5,
+            "price_eur_per_mw_h": "1",
+        }
+    ]
+    answer = client.post("/api/v1/markets/groups/own/bids", headers=world.bearer("bsp"), json=naive)
+    assert answer.status_code == 422
+    assert "bid[b4].delivery_start_at" in answer.text

@@ -1,0 +1,148 @@
+"""Price and frequency feeds: real data layouts, API response shapes, replay speed and live UDP input."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from v2g.adapters.feeds.frequency import CsvFrequencyReplay, FrequencySample, UdpFrequencyInput
+from v2g.adapters.feeds.prices import (
+    FeedError,
+    StaticPriceSource,
+    parse_entsoe_xml,
+    parse_mimer_fcr_csv,
+    parse_nordpool_json,
+    parse_price_csv,
+    quarter_prices,
+)
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
+
+
+def test_shared_price_csv(shared_data: Path) -> None:
+    lines = (shared_data / "prices" / "se_dayahead_hourly_2016_2023.csv").read_text().splitlines()[:49]
+    points = parse_price_csv("\n".join(lines))
+    assert len(points) == 48 * 4
+    first = points[0]
+    assert first.start_at == datetime(2015, 12, 31, 23, tzinfo=UTC)
+    assert first.end_at - first.start_at == timedelta(hours=1)
+    se3 = [p for p in points if p.area == "SE3"]
+    quarters = quarter_prices(se3)
+    assert len(quarters) == 48 * 4
+    assert quarters[first.start_at + timedelta(minutes=45)] == se3[0].price
+    window = StaticPriceSource(points).prices(first.start_at, first.start_at + timedelta(hours=2))
+    assert len(window) == 8
+
+
+def test_price_csv_errors_name_line_and_field() -> None:
+    with pytest.raises(FeedError, match="line 3: SE3 'abc' is not a number"):
+        parse_price_csv("utc_start,SE1,SE2,SE3,SE4\n2020-01-01T00:00Z,1,2,3,4\n2020-01-01T01:00Z,1,2,abc,4\n")
+    with pytest.raises(FeedError, match="line 2: utc_start"):
+        parse_price_csv("utc_start,SE1,SE2,SE3,SE4\nyesterday,1,2,3,4\n")
+
+
+def test_entsoe_a03_quarter_hours() -> None:
+    points = parse_entsoe_xml((FIXTURES / "entsoe_a44_se3.xml").read_text())
+    assert [p.area for p in points] == ["SE3"] * 4
+    assert [p.price for p in points] == [41.27, 39.80, 39.80, -1.05]  # position 3 repeats position 2 (A03)
+    assert points[0].start_at == datetime(2025, 10, 1, 22, 0, tzinfo=UTC)
+    assert points[3].end_at == datetime(2025, 10, 1, 23, 0, tzinfo=UTC)
+
+
+def test_entsoe_acknowledgement_and_garbage() -> None:
+    ack = (
+        '<Acknowledgement_MarketDocument xmlns="urn:iec62325.351:tc57wg16:451-1:acknowledgementdocument:7:0">'
+        "<Reason><code>999</code><text>No matching data found</text></Reason></Acknowledgement_MarketDocument>"
+    )
+    with pytest.raises(FeedError, match="No matching data found"):
+        parse_entsoe_xml(ack)
+    with pytest.raises(FeedError, match="not well-formed"):
+        parse_entsoe_xml("<nope")
+
+
+def test_nordpool_matches_entsoe() -> None:
+    nordpool = parse_nordpool_json((FIXTURES / "nordpool_dayahead_se3_se4.json").read_bytes())
+    se3 = [p for p in nordpool if p.area == "SE3"]
+    entsoe = parse_entsoe_xml((FIXTURES / "entsoe_a44_se3.xml").read_text())
+    assert [(p.start_at, p.price) for p in se3] == [(p.start_at, p.price) for p in entsoe]
+    with pytest.raises(FeedError, match=r"multiAreaEntries\[0\]: missing field"):
+        parse_nordpool_json('{"multiAreaEntries": [{"deliveryStart": "2025-10-01T22:00:00Z"}]}')
+
+
+def test_mimer_fcr_csv() -> None:
+    points = parse_mimer_fcr_csv((FIXTURES / "mimer_fcr_2024-03-10.csv").read_text(encoding="utf-8"))
+    assert len(points) == 6  # the all-zero hour is a period without data
+    first = {p.product: p.price for p in points if p.start_at == datetime(2024, 3, 9, 23, tzinfo=UTC)}
+    assert first == {"fcr_n": 25.40, "fcr_d_up": 3.10, "fcr_d_down": 9.85}
+    with pytest.raises(FeedError, match="line 2: Period"):
+        parse_mimer_fcr_csv("Period;FCR-N Pris (EUR/MW)\n10/03/2024;1,0\n")
+
+
+async def test_frequency_replay_at_1000x(shared_data: Path, tmp_path: Path) -> None:
+    source = shared_data / "frequency" / "nordic_frequency_1s_2015-01-01_05.csv.gz"
+    replay = CsvFrequencyReplay(source, speed=1000.0, limit=500)
+    started = asyncio.get_running_loop().time()
+    samples = [s async for s in replay.samples()]
+    elapsed = asyncio.get_running_loop().time() - started
+    assert len(samples) == 500
+    span = (samples[-1].at - samples[0].at).total_seconds()
+    assert span >= 499
+    assert elapsed >= span / 1000.0 * 0.9  # paced, not dumped
+    assert all(49.0 < s.f_hz < 51.0 for s in samples)
+    small = tmp_path / "f.csv.gz"
+    with gzip.open(small, "wt") as fh:
+        fh.write("utc,f_hz\n2015-01-01T00:00:00Z,50.01\n2015-01-01T00:00:01Z,\n2015-01-01T00:00:02Z,49.98\n")
+    blanks = CsvFrequencyReplay(small, speed=1000.0)
+    assert [s.f_hz async for s in blanks.samples()] == [50.01, 49.98]
+    assert blanks.skipped == 1
+    with pytest.raises(FeedError, match="speed"):
+        CsvFrequencyReplay(small, speed=5000.0)
+
+
+async def test_udp_frequency_input() -> None:
+    feed = UdpFrequencyInput(max_rate_hz=1e9)
+    port = await feed.start()
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.sendto(b"2026-11-25T10:00:00Z,49.952", ("127.0.0.1", port))
+        sock.sendto(b'{"at": "2026-11-25T10:00:00.100Z", "f_hz": 49.95}', ("127.0.0.1", port))
+        sock.sendto(b"garbage", ("127.0.0.1", port))
+        sock.sendto(b"2026-11-25T10:00:00.2Z,61.0", ("127.0.0.1", port))
+        sock.close()
+        stream = feed.samples()
+        first = await asyncio.wait_for(anext(stream), 2.0)
+        second = await asyncio.wait_for(anext(stream), 2.0)
+        assert first == FrequencySample(datetime(2026, 11, 25, 10, 0, tzinfo=UTC), 49.952)
+        assert second.f_hz == 49.95
+        for _ in range(50):
+            if len(feed.rejected) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert len(feed.rejected) == 2
+        assert "outside" in feed.rejected[1]
+    finally:
+        feed.close()
+
+
+async def test_udp_input_thins_to_max_rate() -> None:
+    feed = UdpFrequencyInput(max_rate_hz=10.0)
+    port = await feed.start()
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(5):
+            sock.sendto(f"2026-11-25T10:00:00.0{i}Z,50.0{i}".encode(), ("127.0.0.1", port))
+        sock.close()
+        first = await asyncio.wait_for(anext(feed.samples()), 2.0)
+        assert first.f_hz == 50.0
+        for _ in range(50):
+            if feed.thinned == 4:
+                break
+            await asyncio.sleep(0.02)
+        assert feed.thinned == 4  # 5 datagrams within 100 ms: one passes at 10 Hz
+    finally:
+        feed.close()

@@ -1,0 +1,224 @@
+"""Allocation, re-allocation when EVs leave, NEM/AEM, local curves and delivery verification."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from v2g.dispatch.ler import EnergyState, LerManager, endurance_min
+from v2g.dispatch.pool import ReservePool, UnknownEvError, allocate, local_curve, setpoints_kw
+from v2g.dispatch.response import required_response_kw
+from v2g.dispatch.verification import telemetry, telemetry_gaps, verify_hour
+from v2g.fleet.model import PriceArea
+from v2g.markets.commitments import Commitment
+from v2g.markets.rules import Product, default_rules
+
+RULES = default_rules()
+T0 = datetime(2026, 11, 25, 10, tzinfo=UTC)
+
+
+def pool(n: int = 4, reserve: float = 5.0, baseline: float = 2.0) -> ReservePool:
+    return ReservePool.build(
+        [f"ev{i}" for i in range(n)],
+        [f"cp{i}" for i in range(n)],
+        {Product.FCR_N: [reserve] * n, Product.FCR_D_UP: [reserve] * n},
+        [baseline] * n,
+        [-11.0] * n,
+        [11.0] * n,
+    )
+
+
+def test_required_response_per_product() -> None:
+    req = required_response_kw({Product.FCR_N: 100.0, Product.FCR_D_UP: 200.0}, 49.7, RULES)
+    assert req == pytest.approx({Product.FCR_N: 100.0, Product.FCR_D_UP: 100.0, Product.FCR_D_DOWN: 0.0})
+
+
+def test_allocation_is_proportional_and_meets_the_requirement() -> None:
+    p = pool()
+    p.reserve_kw[Product.FCR_N][:] = [1.0, 2.0, 3.0, 4.0]
+    response = allocate(p, {Product.FCR_N: 5.0})
+    assert response.sum() == pytest.approx(5.0)
+    assert response == pytest.approx([0.5, 1.0, 1.5, 2.0])
+    assert setpoints_kw(p, response) == pytest.approx(2.0 - response)
+
+
+def test_reallocation_when_an_ev_leaves_mid_event() -> None:
+    p = pool()
+    before = allocate(p, {Product.FCR_N: 16.0})
+    assert before == pytest.approx([4.0] * 4)
+    p.set_available("ev1", False)
+    after = allocate(p, {Product.FCR_N: 16.0})
+    assert after[1] == 0.0
+    assert after.sum() == pytest.approx(16.0)
+    assert setpoints_kw(p, after)[1] == 0.0
+
+
+def test_reallocation_respects_power_limits_and_spreads_the_residual() -> None:
+    p = pool(n=3, reserve=5.0, baseline=0.0)
+    p.p_min_kw[0] = -2.0  # EV 0 can only give 2 kW up
+    response = allocate(p, {Product.FCR_N: 15.0})
+    assert response[0] == pytest.approx(2.0)
+    assert response.sum() == pytest.approx(15.0)
+    assert (response <= p.baseline_p_kw - p.p_min_kw + 1e-9).all()
+
+
+def test_more_than_the_fleet_can_give_is_capped_not_invented() -> None:
+    p = pool(n=2, reserve=5.0, baseline=0.0)
+    response = allocate(p, {Product.FCR_N: 100.0})
+    assert response == pytest.approx([11.0, 11.0])
+
+
+def test_unknown_ev_is_named() -> None:
+    with pytest.raises(UnknownEvError, match="'ghost' holds no reserve"):
+        pool().set_available("ghost", False)
+
+
+def test_local_curve_matches_central_response() -> None:
+    p = pool(n=1, reserve=5.0, baseline=2.0)
+    curve = dict(local_curve(p, 0, RULES, [49.5, 49.7, 49.9, 50.0, 50.1]))
+    assert curve[50.0] == pytest.approx(2.0)
+    assert curve[49.9] == pytest.approx(2.0 - 5.0)
+    assert curve[49.7] == pytest.approx(2.0 - 5.0 - 2.5)
+    assert curve[50.1] == pytest.approx(2.0 + 5.0)
+    for f, p_kw in curve.items():
+        central = setpoints_kw(
+            p, allocate(p, required_response_kw({Product.FCR_N: 5.0, Product.FCR_D_UP: 5.0}, f, RULES))
+        )
+        assert central[0] == pytest.approx(p_kw)
+
+
+def energy(soc: float, n: int = 1) -> EnergyState:
+    return EnergyState(np.full(n, soc), np.full(n, 10.0), np.full(n, 60.0), 1.0, 1.0)
+
+
+def fcr_n_pool(c_kw: float = 6.0) -> ReservePool:
+    return ReservePool.build(["ev"], ["cp"], {Product.FCR_N: [c_kw]}, [0.0], [-11.0], [11.0])
+
+
+def test_endurance_per_direction() -> None:
+    up, down = endurance_min(fcr_n_pool(6.0), energy(13.0))
+    assert up[0] == pytest.approx(30.0)  # 3 kWh at 6 kW
+    assert down[0] == pytest.approx(470.0)
+
+
+def test_fcr_n_nem_switches_on_below_30_and_off_at_57_5_minutes() -> None:
+    p, ler = fcr_n_pool(6.0), LerManager(RULES, 1)
+    shift, _ = ler.update(p, energy(10.0 + 6.0 * 31 / 60), 50.0)  # 31 min up
+    assert not ler.nem_n[0]
+    assert shift[0] == 0.0
+    shift, _ = ler.update(p, energy(10.0 + 6.0 * 29 / 60), 50.0)  # 29 min: on, charge at 0.34 C
+    assert ler.nem_n[0]
+    assert shift[0] == pytest.approx(0.34 * 6.0)
+    shift, _ = ler.update(p, energy(10.0 + 6.0 * 50 / 60), 50.0)  # 50 min: still on (hysteresis)
+    assert ler.nem_n[0]
+    shift, _ = ler.update(p, energy(10.0 + 6.0 * 58 / 60), 50.0)  # 58 min: off
+    assert not ler.nem_n[0]
+    assert shift[0] == 0.0
+
+
+def test_nem_restores_towards_the_exhausted_direction() -> None:
+    p, ler = fcr_n_pool(6.0), LerManager(RULES, 1)
+    shift, _ = ler.update(p, energy(60.0 - 6.0 * 20 / 60), 50.0)  # 20 min of down-regulation left
+    assert shift[0] == pytest.approx(-0.34 * 6.0)  # discharge to make room
+
+
+def test_aem_suspends_the_exhausted_direction_with_hysteresis() -> None:
+    p, ler = fcr_n_pool(6.0), LerManager(RULES, 1)
+    _, eff = ler.update(p, energy(10.0 + 6.0 * 4 / 60), 49.95)  # 4 min up
+    assert ler.aem_up[0]
+    assert eff[Product.FCR_N][0] == 0.0
+    _, eff = ler.update(p, energy(10.0 + 6.0 * 8 / 60), 49.95)  # 8 min: still AEM
+    assert ler.aem_up[0]
+    _, eff = ler.update(p, energy(10.0 + 6.0 * 11 / 60), 49.95)  # 11 min: off
+    assert not ler.aem_up[0]
+    assert eff[Product.FCR_N][0] == 6.0
+
+
+def test_fcr_d_nem_only_in_the_normal_state() -> None:
+    p = ReservePool.build(["ev"], ["cp"], {Product.FCR_D_UP: [10.0]}, [0.0], [-11.0], [11.0])
+    ler = LerManager(RULES, 1)
+    state = energy(10.0 + 10.0 * 15 / 60)  # 15 min < 20 min
+    shift, _ = ler.update(p, state, 50.0)
+    assert ler.nem_d[0]
+    assert shift[0] == pytest.approx(0.2 * 10.0)
+    disturbed = LerManager(RULES, 1)
+    for _ in range(300):
+        shift, _ = disturbed.update(p, state, 49.8)  # 5-min mean outside the normal band
+    assert not disturbed.nem_d[0]
+    assert shift[0] == 0.0
+
+
+def commitment(product: Product, mw: float) -> Commitment:
+    return Commitment("c", "b", "g", product, PriceArea.SE3, T0, T0 + timedelta(hours=1), mw, Decimal("20.00"))
+
+
+def test_verification_full_delivery_and_shortfall() -> None:
+    f = np.full(3600, 49.95)  # FCR-N at 50 %
+    c = [commitment(Product.FCR_N, 0.1)]
+    ok = np.full((3600, 2), 25.0)  # 2 EVs, 50 kW total = 50 % of 100 kW
+    rec = verify_hour(
+        group_id="g",
+        hour_start_at=T0,
+        commitments=c,
+        f_hz=f,
+        delivered_kw_by_ev=ok,
+        ev_ids=["a", "b"],
+        held_kw={},
+        rules=RULES,
+    )[0]
+    assert rec.required_mwh == pytest.approx(0.05)
+    assert rec.delivered_ratio == pytest.approx(1.0)
+    assert rec.repayment_eur == Decimal("0.00")
+    assert rec.ev_contribution_mwh == pytest.approx({"a": 0.025, "b": 0.025})
+    half = ok.copy()
+    half[:, 1] = 0.0
+    held = {Product.FCR_N: np.full(3600, 100.0)}
+    held[Product.FCR_N][:1800] = 50.0  # half the hour only half the reserve was maintained
+    rec = verify_hour(
+        group_id="g",
+        hour_start_at=T0,
+        commitments=c,
+        f_hz=f,
+        delivered_kw_by_ev=half,
+        ev_ids=["a", "b"],
+        held_kw=held,
+        rules=RULES,
+    )[0]
+    assert rec.delivered_ratio == pytest.approx(0.5)
+    assert rec.availability == pytest.approx(0.5)
+    assert rec.undelivered_fraction == pytest.approx(0.5, abs=0.03)
+    assert rec.capacity_payment_eur == Decimal("2.00")
+    assert Decimal("0.9") <= rec.repayment_eur <= Decimal("1.1")
+    with pytest.raises(ValueError, match="delivered_kw_by_ev: shape"):
+        verify_hour(
+            group_id="g",
+            hour_start_at=T0,
+            commitments=c,
+            f_hz=f,
+            delivered_kw_by_ev=ok[:10],
+            ev_ids=["a", "b"],
+            held_kw={},
+            rules=RULES,
+        )
+
+
+def test_telemetry_flags_and_gaps() -> None:
+    t = telemetry(
+        at=T0,
+        group_id="g",
+        maintained_kw={Product.FCR_N: 80.0},
+        committed_kw={Product.FCR_N: 100.0},
+        endurance_up_min=np.array([30.0, 60.0]),
+        endurance_down_min=np.array([90.0, 90.0]),
+        weights_kw=np.array([1.0, 1.0]),
+        nem_active=True,
+        aem_active=False,
+    )
+    assert t.status == "reduced"
+    assert t.remaining_endurance_up_min == pytest.approx(45.0)
+    assert t.nem_active
+    times = [T0, T0 + timedelta(seconds=10), T0 + timedelta(seconds=21)]
+    assert telemetry_gaps(times, RULES) == [(times[1], times[2])]
