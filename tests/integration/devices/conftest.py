@@ -95,8 +95,8 @@ def ev_battery(soc_kwh: float = 30.0) -> Battery:
     return Battery(spec, soc_kwh=soc_kwh)
 
 
-async def wait_for(predicate: Callable[[], bool], limit_s: float = 5.0) -> None:
-    """Poll ``predicate`` until true or fail after ``limit_s``."""
+async def wait_for(predicate: Callable[[], bool], limit_s: float = 20.0) -> None:
+    """Poll ``predicate`` until true or fail after ``limit_s`` (generous: a bound, not a speed check)."""
     deadline = asyncio.get_running_loop().time() + limit_s
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:

@@ -77,8 +77,11 @@ async def test_reconnect_resyncs_profiles(platform: Platform) -> None:
         await sim.heartbeat()  # the first message of the new connection triggers the re-sync
         await wait_for(lambda: PLAN_PROFILE_ID in sim.wallbox.profiles and DEFAULT_PROFILE_ID in sim.wallbox.profiles)
         assert sim.wallbox.requested_p_kw(utc_now()) == pytest.approx(-10.0)
-        purposes = [p["purpose"] for p in platform.store.profiles(reg.charger.id)]
-        assert "plan_resync" in purposes
+
+        def resync_recorded() -> bool:  # the platform records the profile once the charger's answer is stored
+            return "plan_resync" in [p["purpose"] for p in platform.store.profiles(reg.charger.id)]
+
+        await wait_for(resync_recorded)
     finally:
         await sim.stop()
 
