@@ -88,6 +88,9 @@ class CsmsServer:
         # (charger_id, kind, detail) with kind "boot" or "test_profile_accepted": the journey's
         # ``verify_connectivity`` waits for both; callbacks run in a worker thread
         self.on_device_event: list[Callable[[str, str, str], Any]] = []
+        # (charger_id, online): awaited after a connection is accepted and after it ends; the
+        # multi-worker registry (``routing.py``) records which worker holds which charger
+        self.on_connection: list[Callable[[str, bool], Coroutine[Any, Any, None]]] = []
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
@@ -194,6 +197,7 @@ class CsmsServer:
         await asyncio.to_thread(self.store.mark_connected, charger_id, str(protocol), now)
         self.stats["connections"] += 1
         try:
+            await self._connection_event(charger_id, True)
             await session.start()  # type: ignore[attr-defined]
         except ConnectionClosed:
             pass
@@ -202,6 +206,14 @@ class CsmsServer:
                 del self.sessions[charger_id]
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self.store.mark_disconnected, charger_id, utc_now())
+                await self._connection_event(charger_id, False)
+
+    async def _connection_event(self, charger_id: str, online: bool) -> None:
+        for callback in self.on_connection:
+            try:
+                await callback(charger_id, online)
+            except Exception:
+                log.exception("charger[%s]: connection event (online=%s) not delivered", charger_id, online)
 
     def _new_session(self, protocol: str, charger_id: str, connection: ServerConnection) -> CsmsSession:
         timeout = self.config.response_timeout_s
