@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from sqlalchemy import Engine
 
 from tests.integration.devices.conftest import TEST_CONFIG, Platform, seed_site, wait_for
@@ -22,7 +27,7 @@ from v2g.adapters.ocpp.server import CsmsServer
 from v2g.fleet.schedule import PowerSchedule
 from v2g.services.devices import ChargerRegistration
 from v2g.services.ports import AckStatus, FrequencyCurvePoint, Setpoint
-from v2g.sim.ocpp_client import SimCharger
+from v2g.sim.ocpp_client import SimCharger, connect_with_retry
 from v2g.units import utc_now
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -188,3 +193,69 @@ async def test_a_malformed_batch_is_refused_with_the_field_named(cluster: Cluste
     assert json.loads(reply.data)["error"].startswith("RoutingError: items[0]: not a valid setpoints item")
     [ack] = await cluster.router.send_setpoints([Setpoint("nobody", 1.0)])  # the worker is still serving
     assert ack.status is AckStatus.OFFLINE
+
+
+@pytest.mark.slow
+async def test_cli_worker_pool_spreads_chargers_and_survives_a_killed_worker(platform_db: str, engine: Engine) -> None:
+    """``v2g csms --workers 2`` as real processes; one is killed, the pool restarts it, chargers come back."""
+    from v2g.adapters.ocpp.provisioning import provision_simulated
+    from v2g.cli.csms_workers import free_port, ready_subject
+    from v2g.sim.fleet import start_fleet
+
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    store = SqlDeviceStore(engine)
+    creds = provision_simulated(store, N_CHARGERS, "2.1", prefix="POOL")
+    port = free_port("127.0.0.1")
+    env = {
+        **os.environ,
+        "V2G_DATABASE_URL": platform_db,
+        "V2G_NATS_NAMESPACE": namespace,
+        "V2G_OCPP_WORKERS": "2",
+        "V2G_LOG_LEVEL": "WARNING",
+    }
+    cli = [str(Path(sys.executable).parent / "v2g"), "csms", "--host", "127.0.0.1", "--port", str(port)]
+    router = RoutedChargerGateway(await _nats(), timeout_s=10.0, namespace=namespace)
+    await router.start()
+    ready: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_ready(msg: Msg) -> None:
+        await ready.put(msg.data.decode())
+
+    await router.nc.subscribe(ready_subject(namespace), cb=on_ready)
+    proc = await asyncio.create_subprocess_exec(
+        *cli, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    fleet = None
+    try:
+        started = {await asyncio.wait_for(ready.get(), 30), await asyncio.wait_for(ready.get(), 30)}
+        fleet = await start_fleet(creds, f"ws://127.0.0.1:{port}/ocpp", "2.1", plug_in=False, meter_loop=False)
+        ids = [c.charger_id for c in creds]
+        assert len(fleet.chargers) == N_CHARGERS, fleet.failed
+        await router.wait_registered(ids, timeout_s=20)
+        workers = set(router.where.values())
+        assert workers == started, f"all connections went to one worker: {workers}"
+        acks = await router.send_setpoints([Setpoint(cid, 4.0) for cid in ids])
+        assert all(a.status is AckStatus.ACCEPTED for a in acks), acks
+
+        victim = sorted(workers)[0]
+        os.kill(int(victim.rsplit("-", 1)[1]), signal.SIGKILL)
+        orphans = [sim for sim in fleet.chargers if router.where[sim.charger_id] == victim]
+        await wait_for(lambda: not any(sim.connected.is_set() for sim in orphans), limit_s=10)
+        acks = await router.send_setpoints([Setpoint(sim.charger_id, 4.0) for sim in orphans])
+        assert all(a.status is AckStatus.OFFLINE for a in acks), acks
+        restarted = await asyncio.wait_for(ready.get(), 30)  # the pool replaced the dead worker
+        assert restarted not in started
+        await asyncio.gather(*(connect_with_retry(sim, attempts=40, delay_s=0.25) for sim in orphans))
+        await wait_for(lambda: all(router.where[s.charger_id] != victim for s in orphans), limit_s=20)
+        acks = await router.send_setpoints([Setpoint(cid, -2.0) for cid in ids])
+        assert all(a.status is AckStatus.ACCEPTED for a in acks), acks
+    finally:
+        if fleet is not None:
+            await fleet.stop()
+        proc.send_signal(signal.SIGTERM)
+        output = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
+        with contextlib.suppress(Exception):
+            await router.nc.jetstream().delete_key_value(registry_bucket(namespace))
+        await router.close()
+    assert proc.returncode == 0, output
+    assert "2 workers on ws://127.0.0.1" in output
