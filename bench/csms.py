@@ -265,8 +265,7 @@ async def multi_worker_main(args: argparse.Namespace) -> dict[str, Any]:
         if sum(s["booted"] for s in st) >= hello["connected"] and not any(s["pending_tasks"] for s in st):
             break
         await asyncio.sleep(0.2)
-    while len(router.where) < hello["connected"]:  # the registry mirror catches up with the workers
-        await asyncio.sleep(0.1)
+    await router.wait_count(hello["connected"], timeout_s=120)  # the registry mirror catches up
     sync_s = time.perf_counter() - t_sync
     ids = list(router.where)
     per_worker = {w: sum(1 for x in router.where.values() if x == w) for w in worker_ids}

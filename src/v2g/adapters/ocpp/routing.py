@@ -324,6 +324,16 @@ class RoutedChargerGateway:
 
         await asyncio.wait_for(until(), timeout=timeout_s)
 
+    async def wait_count(self, n: int, timeout_s: float = 30.0) -> None:
+        """Until at least ``n`` chargers are held by some worker."""
+
+        async def until() -> None:
+            while len(self.where) < n:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout=timeout_s)
+
     async def _route(self, op: str, items: Sequence[tuple[str, Any]]) -> list[Ack]:
         """Group by worker, one request per worker (chunked under the payload limit); acks in input order."""
         by_worker: defaultdict[str, list[int]] = defaultdict(list)
