@@ -27,6 +27,7 @@ from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.ocpp.routing import DEFAULT_NAMESPACE, CsmsWorkerNode
 from v2g.adapters.ocpp.server import CsmsConfig, CsmsServer
+from v2g.config import Settings
 
 log = logging.getLogger("v2g.ocpp.workers")
 
@@ -46,6 +47,20 @@ class WorkerSpec:
     profile_validity_s: float = 1800.0
     tls_cert: str | None = None
     tls_key: str | None = None
+
+
+def worker_spec(settings: Settings, index: int, host: str, port: int) -> WorkerSpec:
+    """Worker ``index`` as configured by the platform settings."""
+    return WorkerSpec(
+        index,
+        settings.database_url,
+        host,
+        port,
+        settings.nats_url,
+        namespace=settings.nats_namespace,
+        tls_cert=str(settings.ocpp_tls_cert) if settings.ocpp_tls_cert else None,
+        tls_key=str(settings.ocpp_tls_key) if settings.ocpp_tls_key else None,
+    )
 
 
 def worker_id(index: int, pid: int | None = None) -> str:

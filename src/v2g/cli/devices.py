@@ -138,23 +138,10 @@ def csms(
 
 def _csms_pool(settings: Settings, host: str, port: int, n_workers: int) -> None:
     """Several worker processes on one port; commands reach them over NATS (``settings.nats_url``)."""
-    from v2g.cli.csms_workers import WorkerPool, WorkerSpec, free_port
+    from v2g.cli.csms_workers import WorkerPool, free_port, worker_spec
 
     bound = port or free_port(host)
-    specs = [
-        WorkerSpec(
-            i,
-            settings.database_url,
-            host,
-            bound,
-            settings.nats_url,
-            namespace=settings.nats_namespace,
-            tls_cert=str(settings.ocpp_tls_cert) if settings.ocpp_tls_cert else None,
-            tls_key=str(settings.ocpp_tls_key) if settings.ocpp_tls_key else None,
-        )
-        for i in range(n_workers)
-    ]
-    pool = WorkerPool(specs)
+    pool = WorkerPool([worker_spec(settings, i, host, bound) for i in range(n_workers)])
     stop = False
 
     def _stop(*_: object) -> None:

@@ -96,8 +96,12 @@ async def _connect(cluster: Cluster, n: int) -> list[ChargerRegistration]:
 
 
 async def test_chargers_spread_over_both_workers_and_fan_out_is_one_message_per_worker(cluster: Cluster) -> None:
+    events: list[tuple[str, str]] = []
+    cluster.router.on_device_event.append(lambda cid, kind, _detail: events.append((cid, kind)))
     regs = await _connect(cluster, N_CHARGERS)
     ids = [r.charger.id for r in regs]
+    # the installation journey hears of every boot and accepted test profile, whichever worker saw it
+    await wait_for(lambda: {(cid, k) for cid in ids for k in ("boot", "test_profile_accepted")} <= set(events))
     held = [set(s.sessions) for s in cluster.servers]
     assert all(held), f"the kernel gave every connection to one worker: {held}"
     assert held[0] | held[1] == set(ids)

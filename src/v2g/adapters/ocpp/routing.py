@@ -67,6 +67,11 @@ def worker_subject(worker_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     return f"{namespace}.csms.worker.{worker_id}"
 
 
+def events_subject(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Device events (``boot``, ``test_profile_accepted``) from every worker to the platform."""
+    return f"{namespace}.csms.events"
+
+
 def registry_bucket(namespace: str = DEFAULT_NAMESPACE) -> str:
     return f"{namespace}_csms_chargers"
 
@@ -146,6 +151,14 @@ class CsmsWorkerNode:
     async def start(self) -> None:
         self._kv = await registry(self.nc, self.namespace)
         self.server.on_connection.append(self._connection)
+        loop = asyncio.get_running_loop()
+        subject = events_subject(self.namespace)
+
+        def forward(charger_id: str, kind: str, detail: str) -> None:  # runs in a thread (CsmsServer.device_event)
+            event = json.dumps({"charger_id": charger_id, "kind": kind, "detail": detail, "worker": self.worker_id})
+            asyncio.run_coroutine_threadsafe(self.nc.publish(subject, event.encode()), loop).result(timeout=10)
+
+        self.server.on_device_event.append(forward)
         self._sub = await self.nc.subscribe(worker_subject(self.worker_id, self.namespace), cb=self._on_request)
 
     async def stop(self) -> None:
@@ -253,6 +266,8 @@ class RoutedChargerGateway:
         self._synced = asyncio.Event()
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # (charger_id, kind, detail) forwarded from the workers; callbacks run in a worker thread
+        self.on_device_event: list[Callable[[str, str, str], Any]] = []
 
     @classmethod
     async def connect(
@@ -267,6 +282,7 @@ class RoutedChargerGateway:
         kv = await registry(self.nc, self.namespace)
         watcher = await kv.watchall()
         self._watch_task = asyncio.create_task(self._watch(watcher), name="csms-registry-watch")
+        await self.nc.subscribe(events_subject(self.namespace), cb=self._on_event)
         await asyncio.wait_for(self._synced.wait(), timeout=self.timeout_s)
 
     async def close(self) -> None:
@@ -302,6 +318,19 @@ class RoutedChargerGateway:
                 if moved and schedule is not None:  # a new connection: bring it the current plan
                     self._spawn(self._resend(schedule))
             self._changed.set()
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            event = json.loads(msg.data)
+            args = (str(event["charger_id"]), str(event["kind"]), str(event["detail"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("device event dropped: %s: %r", exc, msg.data[:200])
+            return
+        for callback in self.on_device_event:
+            try:
+                await asyncio.to_thread(callback, *args)
+            except Exception:
+                log.exception("charger[%s]: device event %s not delivered", args[0], args[1])
 
     async def _resend(self, schedule: PowerSchedule) -> None:
         from v2g.units import utc_now
