@@ -220,7 +220,7 @@ async def multi_worker_main(args: argparse.Namespace) -> dict[str, Any]:
     import uuid
 
     from v2g.adapters.ocpp.routing import RoutedChargerGateway, registry_bucket
-    from v2g.cli.csms_workers import WorkerPool, WorkerSpec, free_port, ready_subject
+    from v2g.cli.csms_workers import WorkerPool, WorkerSpec, free_port, start_workers
 
     raise_open_file_limit(args.chargers + 512)
     tmp = tempfile.mkdtemp(prefix="v2g-bench-")
@@ -240,15 +240,8 @@ async def multi_worker_main(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.workers)
     ]
     router = await RoutedChargerGateway.connect(nats_url, timeout_s=120.0, namespace=namespace)
-    ready: asyncio.Queue[str] = asyncio.Queue()
-
-    async def on_ready(msg: Any) -> None:
-        await ready.put(msg.data.decode())
-
-    await router.nc.subscribe(ready_subject(namespace), cb=on_ready)
     pool = WorkerPool(specs, restart=False)
-    pool.start()
-    worker_ids = [await asyncio.wait_for(ready.get(), 120) for _ in specs]
+    worker_ids = await start_workers(pool, router.nc, namespace)
 
     async def statuses() -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(router.worker_status(w) for w in worker_ids)))

@@ -22,6 +22,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
@@ -116,6 +118,21 @@ async def _serve_worker(spec: WorkerSpec) -> None:
     with contextlib.suppress(Exception):
         await nc.drain()
     engine.dispose()
+
+
+async def start_workers(pool: WorkerPool, nc: NatsClient, namespace: str, timeout_s: float = 120.0) -> list[str]:
+    """Start the pool and wait until every worker listens; returns the worker ids."""
+    ready: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_ready(msg: Msg) -> None:
+        await ready.put(msg.data.decode())
+
+    sub = await nc.subscribe(ready_subject(namespace), cb=on_ready)
+    try:
+        pool.start()
+        return [await asyncio.wait_for(ready.get(), timeout_s) for _ in pool.specs]
+    finally:
+        await sub.unsubscribe()
 
 
 class WorkerPool:

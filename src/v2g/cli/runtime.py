@@ -24,7 +24,7 @@ from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.provisioning import provision_simulated
 from v2g.adapters.ocpp.routing import RoutedChargerGateway
 from v2g.adapters.ocpp.server import CsmsServer
-from v2g.cli.csms_workers import WorkerPool, free_port, worker_spec
+from v2g.cli.csms_workers import WorkerPool, free_port, start_workers, worker_spec
 from v2g.cli.devices import server_ssl_context
 from v2g.config import Settings
 from v2g.fleet.schedule import PowerSchedule
@@ -82,7 +82,7 @@ async def _main(settings: Settings, app: FastAPI, host: str, port: int, demo: bo
         router = await RoutedChargerGateway.connect(settings.nats_url, namespace=settings.nats_namespace)
         if journeys is not None:
             router.on_device_event.append(lambda cid, kind, detail: _report(journeys, cid, kind, detail))
-        pool.start()
+        await start_workers(pool, router.nc, settings.nats_namespace)
         app.state.charger_gateway = router
         supervisor = asyncio.create_task(_supervise(pool))
     else:
