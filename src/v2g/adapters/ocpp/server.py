@@ -54,6 +54,7 @@ class CsmsConfig:
     validate_outbound: bool = False  # inbound messages are always validated
     send_test_profile_on_first_boot: bool = True
     compression: bool = False  # permessage-deflate costs CPU per frame; enable for metered links
+    handshake_timeout_s: float = 60.0  # thousands of chargers reconnecting at once queue for their handshakes
 
 
 class CsmsServer:
@@ -107,6 +108,7 @@ class CsmsServer:
             max_size=2**20,
             reuse_port=reuse_port,
             backlog=4096,  # thousands of chargers reconnect at once after an outage
+            open_timeout=self.config.handshake_timeout_s,
             compression="deflate" if self.config.compression else None,
         )
         self._jobs.append(asyncio.create_task(self._liveness_job(), name="csms-liveness"))
