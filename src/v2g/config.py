@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     blueprints_dir: Path = Field(default=BLUEPRINTS_DIR, description="folder of blueprint YAML files served by the API")
     demo_chargers: int = Field(default=50, ge=0, description="simulated chargers started by `v2g demo`")
     ocpp_port: int = Field(default=8180, ge=0, le=65535, description="CSMS WebSocket port (/ocpp/{charger_id})")
+    ocpp_workers: int = Field(
+        default=1, ge=1, le=64, description="CSMS worker processes on the OCPP port (more than 1 needs NATS)"
+    )
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS: command routing between CSMS workers")
+    nats_namespace: str = Field(
+        default="v2g",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="prefix of the CSMS subjects and registry bucket on NATS",
+    )
     ocpp_tls_cert: Path | None = Field(default=None, description="PEM certificate: enables TLS (security profile 2)")
     ocpp_tls_key: Path | None = Field(default=None, description="PEM private key of ocpp_tls_cert")
     telemetry_retention_days: float = Field(default=14.0, gt=0, description="keep 1 s power logs this long (FCR)")

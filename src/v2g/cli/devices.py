@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -108,10 +109,15 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
 def csms(
     host: str = typer.Option(None, help="Bind address (default V2G_HOST)."),
     port: int = typer.Option(None, help="Port (default V2G_OCPP_PORT)."),
+    workers: int = typer.Option(None, min=1, max=64, help="Worker processes (default V2G_OCPP_WORKERS, 1)."),
 ) -> None:
     """Run the CSMS alone: the OCPP endpoint /ocpp/{charger_id} for 1.6, 2.0.1 and 2.1."""
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    n_workers = workers if workers is not None else settings.ocpp_workers
+    if n_workers > 1:
+        _csms_pool(settings, host or settings.host, port if port is not None else settings.ocpp_port, n_workers)
+        return
 
     async def main() -> None:
         server = CsmsServer(
@@ -128,6 +134,31 @@ def csms(
         await server.stop()
 
     asyncio.run(main())
+
+
+def _csms_pool(settings: Settings, host: str, port: int, n_workers: int) -> None:
+    """Several worker processes on one port; commands reach them over NATS (``settings.nats_url``)."""
+    from v2g.cli.csms_workers import WorkerPool, free_port, worker_spec
+
+    bound = port or free_port(host)
+    pool = WorkerPool([worker_spec(settings, i, host, bound) for i in range(n_workers)])
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    pool.start()
+    scheme = "wss" if settings.ocpp_tls_cert else "ws"
+    typer.echo(f"CSMS: {n_workers} workers on {scheme}://{host}:{bound}/ocpp/{{charger_id}}, routing over NATS")
+    try:
+        while not stop:
+            time.sleep(0.5)
+            pool.check()
+    finally:
+        pool.stop()
 
 
 @sim_app.command("chargers")

@@ -22,11 +22,14 @@ from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.provisioning import provision_simulated
+from v2g.adapters.ocpp.routing import RoutedChargerGateway
 from v2g.adapters.ocpp.server import CsmsServer
+from v2g.cli.csms_workers import WorkerPool, free_port, start_workers, worker_spec
 from v2g.cli.devices import server_ssl_context
 from v2g.config import Settings
 from v2g.fleet.schedule import PowerSchedule
 from v2g.services.devices import summarise_acks
+from v2g.services.ports import ChargerGateway
 from v2g.sim.fleet import FleetRun, start_fleet
 from v2g.units import QUARTER, floor_quarter, to_local, utc_now
 
@@ -46,7 +49,7 @@ def demo_schedule(ev_id: str, charger_id: str, start_at: datetime, quarters: int
     return PowerSchedule(ev_id, start_at, p_kw, charger_id=charger_id)
 
 
-async def _follow_plan(gateway: OcppChargerGateway, charger_ids: list[str]) -> None:
+async def _follow_plan(gateway: ChargerGateway, charger_ids: list[str]) -> None:
     while True:
         start = floor_quarter(utc_now())
         acks = await gateway.send_schedules([demo_schedule(f"ev-{cid}", cid, start) for cid in charger_ids])
@@ -69,14 +72,27 @@ def run_platform(settings: Settings, app: FastAPI, host: str | None, port: int |
 
 async def _main(settings: Settings, app: FastAPI, host: str, port: int, demo: bool) -> None:
     store = SqlDeviceStore(make_engine(settings.database_url))
-    csms = CsmsServer(store, ssl_context=server_ssl_context(settings))
-    ocpp_port = await csms.start(host, settings.ocpp_port)
-    app.state.csms = csms
     journeys = getattr(getattr(app.state, "container", None), "journeys", None)
-    if journeys is not None:
-        csms.on_device_event.append(lambda cid, kind, detail: _report(journeys, cid, kind, detail))
-    app.state.charger_gateway = OcppChargerGateway(csms)
-    scheme = "wss" if csms.ssl_context else "ws"
+    csms: CsmsServer | None = None
+    pool: WorkerPool | None = None
+    router: RoutedChargerGateway | None = None
+    if settings.ocpp_workers > 1:  # worker processes on the OCPP port, commands routed over NATS
+        ocpp_port = settings.ocpp_port or free_port(host)
+        pool = WorkerPool([worker_spec(settings, i, host, ocpp_port) for i in range(settings.ocpp_workers)])
+        router = await RoutedChargerGateway.connect(settings.nats_url, namespace=settings.nats_namespace)
+        if journeys is not None:
+            router.on_device_event.append(lambda cid, kind, detail: _report(journeys, cid, kind, detail))
+        await start_workers(pool, router.nc, settings.nats_namespace)
+        app.state.charger_gateway = router
+        supervisor = asyncio.create_task(_supervise(pool))
+    else:
+        csms = CsmsServer(store, ssl_context=server_ssl_context(settings))
+        ocpp_port = await csms.start(host, settings.ocpp_port)
+        app.state.csms = csms
+        if journeys is not None:
+            csms.on_device_event.append(lambda cid, kind, detail: _report(journeys, cid, kind, detail))
+        app.state.charger_gateway = OcppChargerGateway(csms)
+    scheme = "wss" if settings.ocpp_tls_cert else "ws"
     typer.echo(f"V2G platform serving on http://{host}:{port}  (API docs: /docs)")
     typer.echo(f"CSMS (OCPP 1.6 / 2.0.1 / 2.1) on {scheme}://{host}:{ocpp_port}/ocpp/{{charger_id}}")
     fleet: FleetRun | None = None
@@ -98,4 +114,16 @@ async def _main(settings: Settings, app: FastAPI, host: str, port: int, demo: bo
                 await task
         if fleet is not None:
             await fleet.stop()
-        await csms.stop()
+        if csms is not None:
+            await csms.stop()
+        if pool is not None and router is not None:
+            supervisor.cancel()
+            await asyncio.to_thread(pool.stop)
+            await router.close()
+
+
+async def _supervise(pool: WorkerPool) -> None:
+    """Restart CSMS workers that died (their chargers reconnect to the others meanwhile)."""
+    while True:
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(pool.check)

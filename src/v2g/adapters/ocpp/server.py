@@ -54,6 +54,7 @@ class CsmsConfig:
     validate_outbound: bool = False  # inbound messages are always validated
     send_test_profile_on_first_boot: bool = True
     compression: bool = False  # permessage-deflate costs CPU per frame; enable for metered links
+    handshake_timeout_s: float = 60.0  # thousands of chargers reconnecting at once queue for their handshakes
 
 
 class CsmsServer:
@@ -88,6 +89,9 @@ class CsmsServer:
         # (charger_id, kind, detail) with kind "boot" or "test_profile_accepted": the journey's
         # ``verify_connectivity`` waits for both; callbacks run in a worker thread
         self.on_device_event: list[Callable[[str, str, str], Any]] = []
+        # (charger_id, online): awaited after a connection is accepted and after it ends; the
+        # multi-worker registry (``routing.py``) records which worker holds which charger
+        self.on_connection: list[Callable[[str, bool], Coroutine[Any, Any, None]]] = []
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
@@ -104,6 +108,7 @@ class CsmsServer:
             max_size=2**20,
             reuse_port=reuse_port,
             backlog=4096,  # thousands of chargers reconnect at once after an outage
+            open_timeout=self.config.handshake_timeout_s,
             compression="deflate" if self.config.compression else None,
         )
         self._jobs.append(asyncio.create_task(self._liveness_job(), name="csms-liveness"))
@@ -194,6 +199,7 @@ class CsmsServer:
         await asyncio.to_thread(self.store.mark_connected, charger_id, str(protocol), now)
         self.stats["connections"] += 1
         try:
+            await self._connection_event(charger_id, True)
             await session.start()  # type: ignore[attr-defined]
         except ConnectionClosed:
             pass
@@ -202,6 +208,14 @@ class CsmsServer:
                 del self.sessions[charger_id]
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self.store.mark_disconnected, charger_id, utc_now())
+                await self._connection_event(charger_id, False)
+
+    async def _connection_event(self, charger_id: str, online: bool) -> None:
+        for callback in self.on_connection:
+            try:
+                await callback(charger_id, online)
+            except Exception:
+                log.exception("charger[%s]: connection event (online=%s) not delivered", charger_id, online)
 
     def _new_session(self, protocol: str, charger_id: str, connection: ServerConnection) -> CsmsSession:
         timeout = self.config.response_timeout_s
