@@ -131,11 +131,29 @@ def profile_from_16(profile: dict[str, Any], now: datetime) -> SimProfile:
 
 
 class _SimMixin:
+    """Handlers every simulated wallbox answers the same way, whatever its OCPP version."""
+
     sim: SimCharger
+    _call_result: Any
 
     async def _delay(self) -> None:
         if self.sim.faults.reply_delay_s > 0:
             await asyncio.sleep(self.sim.faults.reply_delay_s)
+
+    @on("Reset")
+    async def on_reset(self, type: str, **_: Any) -> Any:
+        self.sim.command(f"Reset:{type}")
+        return self._call_result.Reset(status="Accepted")
+
+    @on("TriggerMessage")
+    async def on_trigger(self, requested_message: str, **_: Any) -> Any:
+        self.sim.command(f"TriggerMessage:{requested_message}")
+        known = {"Heartbeat", "MeterValues", "StatusNotification", "BootNotification"}
+        return self._call_result.TriggerMessage(status="Accepted" if requested_message in known else "NotImplemented")
+
+    @after("TriggerMessage")
+    async def after_trigger(self, requested_message: str, **_: Any) -> None:
+        await self.sim.send_triggered(requested_message)
 
 
 class _Sim2x(_SimMixin):
@@ -202,21 +220,6 @@ class _Sim2x(_SimMixin):
         self.sim.command(f"ChangeAvailability:{operational_status}")
         self.sim.wallbox.available = operational_status == "Operative"
         return self._call_result.ChangeAvailability(status="Accepted")
-
-    @on("Reset")
-    async def on_reset(self, type: str, **_: Any) -> Any:
-        self.sim.command(f"Reset:{type}")
-        return self._call_result.Reset(status="Accepted")
-
-    @on("TriggerMessage")
-    async def on_trigger(self, requested_message: str, **_: Any) -> Any:
-        self.sim.command(f"TriggerMessage:{requested_message}")
-        known = {"Heartbeat", "MeterValues", "StatusNotification", "BootNotification"}
-        return self._call_result.TriggerMessage(status="Accepted" if requested_message in known else "NotImplemented")
-
-    @after("TriggerMessage")
-    async def after_trigger(self, requested_message: str, **_: Any) -> None:
-        await self.sim.send_triggered(requested_message)
 
 
 class _Sim201(_Sim2x, ocpp.v201.ChargePoint):  # type: ignore[misc]
@@ -287,21 +290,6 @@ class _Sim16(_SimMixin, ocpp.v16.ChargePoint):  # type: ignore[misc]
         self.sim.command(f"ChangeAvailability:{type}")
         self.sim.wallbox.available = type == "Operative"
         return self._call_result.ChangeAvailability(status="Accepted")
-
-    @on("Reset")
-    async def on_reset(self, type: str, **_: Any) -> Any:
-        self.sim.command(f"Reset:{type}")
-        return self._call_result.Reset(status="Accepted")
-
-    @on("TriggerMessage")
-    async def on_trigger(self, requested_message: str, **_: Any) -> Any:
-        self.sim.command(f"TriggerMessage:{requested_message}")
-        known = {"Heartbeat", "MeterValues", "StatusNotification", "BootNotification"}
-        return self._call_result.TriggerMessage(status="Accepted" if requested_message in known else "NotImplemented")
-
-    @after("TriggerMessage")
-    async def after_trigger(self, requested_message: str, **_: Any) -> None:
-        await self.sim.send_triggered(requested_message)
 
 
 _CLASSES: dict[str, type[Any]] = {"ocpp1.6": _Sim16, "ocpp2.0.1": _Sim201, "ocpp2.1": _Sim21}
