@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -74,7 +75,7 @@ async def test_an_overrunning_job_is_not_run_twice_to_catch_up() -> None:
     scheduler = Scheduler(clock)
     scheduler.add(Job("slow", timedelta(minutes=15), slow))
     await scheduler.run(until=START + timedelta(hours=2))
-    gaps = {b - a for a, b in zip(dues, dues[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(dues)}
     assert gaps == {timedelta(minutes=45)}
 
 
