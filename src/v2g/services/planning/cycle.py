@@ -1,0 +1,311 @@
+"""The planning cycle of the operating day: plugged-in EVs and their needs in, plans to the chargers out.
+
+Every quarter hour (a scheduled job) the cycle collects the EVs plugged in now, what is known of
+their needs (ISO 15118 needs, SoC telemetry, the owner's preferences, defaults), the grid areas'
+limits (static records tightened by accepted DSO/utility signals), the prices and the reserve
+commitments already sold, runs the :class:`~v2g.planning.planner.FleetPlanner` and sends each EV's
+schedule through the :class:`ChargerGateway`. Between cycles, a change (plug-in, unplug, new
+needs, a rejected profile, a missed setpoint or a SoC deviation) marks the EV, and the next
+re-plan check re-plans on the same horizon with :meth:`FleetPlanner.replan`, which solves only
+what changed.
+
+The planner runs in a worker thread, so the event loop (CSMS, API, dispatch) keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+
+from v2g.fleet.model import PriceArea
+from v2g.planning.files import plan_to_json
+from v2g.planning.model import (
+    PRODUCTS,
+    EvSession,
+    FleetPlan,
+    GridAreaLimits,
+    PlanningProblem,
+    Product,
+    SiteLimits,
+    Strategy,
+)
+from v2g.planning.planner import FleetPlanner
+from v2g.planning.rules import PlanningRules
+from v2g.services.devices import summarise_acks
+from v2g.services.planning.ports import FleetStateReader, PlanStore, PluggedEv
+from v2g.services.planning.signal_book import GridSignalBook
+from v2g.services.ports import Ack, AckStatus, ChargerGateway, Clock
+from v2g.units import HOUR, QUARTER, floor_hour, floor_quarter
+
+log = logging.getLogger("v2g.planning")
+
+
+class PriceProvider(Protocol):
+    """Day-ahead and reserve prices for a horizon (recorded, replayed or live)."""
+
+    def day_ahead_eur_per_mwh(self, area: PriceArea, start_at: datetime, n_quarters: int) -> tuple[float, ...]: ...
+
+    def reserve_eur_per_mw_h(self, product: Product, start_at: datetime, n_hours: int) -> tuple[float, ...]: ...
+
+
+class CommitmentReader(Protocol):
+    """Reserve capacity already sold (accepted bids), per price area, product and hour."""
+
+    def committed_kw(
+        self, area: PriceArea, start_at: datetime, n_hours: int
+    ) -> Mapping[Product, tuple[float, ...]]: ...
+
+
+SessionBuilder = Callable[[PluggedEv, datetime, datetime], tuple[EvSession, dict[str, str]]]
+"""Builds an EV's planner session from what is known about it: (ev, now, horizon end) -> (session, sources)."""
+
+ProblemHook = Callable[[PlanningProblem, Mapping[PriceArea, Mapping[Product, tuple[float, ...]]]], PlanningProblem]
+"""Adds the reserve commitments to a problem (the planner's commitment input)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CycleConfig:
+    """How the cycle plans: the horizon from the current quarter, the strategy and the change tolerances."""
+
+    horizon: timedelta = timedelta(hours=24)
+    strategy: Strategy = Strategy.V2G_RESERVES
+    soc_tolerance_kwh: float = 2.0  # re-plan an EV whose SoC left the plan's path by more than this
+    setpoint_tolerance_kw: float = 1.5  # ... or whose measured power missed the plan by more than this
+
+
+@dataclass
+class CycleResult:
+    """What one planning run did."""
+
+    at: datetime
+    trigger: str
+    plan: FleetPlan | None
+    problem: PlanningProblem | None
+    acks: list[Ack]
+    sources: dict[str, dict[str, str]]
+    plan_id: int | None = None
+    excluded: dict[str, str] = field(default_factory=dict)
+
+    def status_line(self) -> str:
+        if self.plan is None:
+            return f"{self.trigger}: no EV plugged in"
+        counts = {k.value: v for k, v in summarise_acks(self.acks).items()}
+        bids = sum(1 for b in self.plan.bids if b.mw > 0)
+        discharging = sum(1 for p in self.plan.ev_plans if float(np.min(p.p_kw, initial=0.0)) < 0)
+        return (
+            f"{self.trigger}: {len(self.plan.ev_plans)} EVs planned ({self.plan.status}), "
+            f"{discharging} with discharge, {bids} reserve bids offered, "
+            f"objective {self.plan.objective_eur:.2f} EUR, {len(self.plan.shortfalls)} shortfalls; "
+            f"schedules {counts}"
+        )
+
+
+class PlanningCycle:
+    """Plans the plugged-in fleet and sends the schedules; re-plans what changed in between."""
+
+    def __init__(
+        self,
+        *,
+        fleet: FleetStateReader,
+        prices: PriceProvider,
+        signals: GridSignalBook,
+        plans: PlanStore,
+        gateway: ChargerGateway,
+        clock: Clock,
+        rules: PlanningRules,
+        build_session: SessionBuilder,
+        commitments: CommitmentReader | None = None,
+        with_commitments: ProblemHook | None = None,
+        planner: FleetPlanner | None = None,
+        config: CycleConfig | None = None,
+    ) -> None:
+        self.fleet = fleet
+        self.prices = prices
+        self.signals = signals
+        self.plans = plans
+        self.gateway = gateway
+        self.clock = clock
+        self.rules = rules
+        self.build_session = build_session
+        self.commitments = commitments
+        self.with_commitments = with_commitments
+        self.planner = planner or FleetPlanner()
+        self.config = config or CycleConfig()
+        self.last: CycleResult | None = None
+        self.changed: dict[str, str] = {}  # ev or charger id -> why it needs a new plan
+        self.rejected: dict[str, str] = {}  # charger id -> why it refused its last schedule
+        self._lock = asyncio.Lock()
+        signals.listeners.append(lambda area: self.mark_changed(f"area:{area}", "new grid signal"))
+
+    # ------------------------------------------------------------------ events
+    def mark_changed(self, key: str, reason: str) -> None:
+        """An EV (or a charger, or an area) changed: the next re-plan check plans again."""
+        self.changed.setdefault(key, reason)
+
+    # ------------------------------------------------------------------ jobs
+    async def run(self, due_at: datetime) -> str:
+        """The quarter-hourly job: a fresh plan from the current quarter."""
+        result = await self.plan_now(trigger="planning cycle", start_at=floor_hour(due_at))
+        return result.status_line()
+
+    async def check_changes(self, due_at: datetime) -> str | None:
+        """The re-plan job: detect deviations, and re-plan on the current horizon when anything changed."""
+        self._detect_deviations()
+        if not self.changed or self.last is None or self.last.problem is None:
+            if self.changed and (self.last is None or self.last.problem is None):
+                return (await self.plan_now(trigger="re-plan", start_at=floor_hour(due_at))).status_line()
+            return None
+        reasons = sorted(set(self.changed.values()))
+        result = await self.plan_now(
+            trigger=f"re-plan ({', '.join(reasons)})", start_at=self.last.problem.start_at, reuse=True
+        )
+        return result.status_line()
+
+    # ------------------------------------------------------------------ the use case
+    async def plan_now(self, *, trigger: str, start_at: datetime, reuse: bool = False) -> CycleResult:
+        """Collect, plan, send, store; returns what was done."""
+        async with self._lock:
+            self.changed.clear()
+            now = self.clock.now()
+            evs = await asyncio.to_thread(self.fleet.plugged_in)
+            if not evs:
+                self.last = CycleResult(now, trigger, None, None, [], {})
+                return self.last
+            problem, sources, excluded = await asyncio.to_thread(self.build_problem, evs, start_at, now)
+            if not problem.evs:
+                self.last = CycleResult(now, trigger, None, None, [], sources, excluded=excluded)
+                return self.last
+            replan = reuse and self.last is not None and self.last.problem is not None
+            solve = self.planner.replan if replan else self.planner.plan
+            plan = await asyncio.to_thread(solve, problem, self.config.strategy)
+            schedules = [p.schedule(problem.start_at) for p in plan.ev_plans if p.charger_id]
+            acks = await self.gateway.send_schedules(schedules)
+            for ack in acks:
+                if ack.status is AckStatus.REJECTED:
+                    self.rejected[ack.charger_id] = ack.detail or "schedule rejected"
+                    self.mark_changed(ack.charger_id, "rejected profile")
+                else:
+                    self.rejected.pop(ack.charger_id, None)
+            self.changed = {k: v for k, v in self.changed.items() if v == "rejected profile"}
+            plan_id = await asyncio.to_thread(self._store, plan, problem, trigger, now, sources)
+            self.last = CycleResult(now, trigger, plan, problem, acks, sources, plan_id, excluded)
+            log.info("%s", self.last.status_line())
+            return self.last
+
+    def build_problem(
+        self, evs: Sequence[PluggedEv], start_at: datetime, now: datetime
+    ) -> tuple[PlanningProblem, dict[str, dict[str, str]], dict[str, str]]:
+        """The planner's problem for these EVs from ``start_at`` (a clock hour) over the configured horizon."""
+        n = int(self.config.horizon / HOUR) * 4
+        end_at = start_at + n * QUARTER
+        sessions: list[EvSession] = []
+        sources: dict[str, dict[str, str]] = {}
+        excluded: dict[str, str] = {}
+        for ev in evs:
+            try:
+                session, why = self.build_session(ev, now, end_at)
+            except ValueError as exc:
+                excluded[ev.ev_id] = str(exc)
+                log.warning("EV %s left out of the plan: %s", ev.ev_id, exc)
+                continue
+            session, why = _within_horizon(session, why, floor_quarter(now), end_at)
+            if ev.charger_id in self.rejected:  # a charger that refused its schedule gets charge-only plans
+                session = _charge_only(session)
+                why = {**why, "max_discharge_kw": f"charger refused its schedule: {self.rejected[ev.charger_id]}"}
+            sessions.append(session)
+            sources[ev.ev_id] = why
+        kept = {s.ev_id for s in sessions}
+        evs = [ev for ev in evs if ev.ev_id in kept]
+        sites = {
+            ev.site_id: SiteLimits(ev.site_id, ev.grid_area_id, ev.fuse_limit_kw, (ev.household_peak_kw,)) for ev in evs
+        }
+        area_ids = sorted({ev.grid_area_id for ev in evs})
+        areas = []
+        for limits in self.fleet.area_limits(area_ids):
+            imports = self.signals.import_limits_kw(limits.area_id, limits.import_limit_kw, start_at, n)
+            areas.append(GridAreaLimits(limits.area_id, limits.price_area, imports, (limits.export_limit_kw,) * n))
+        price_areas = sorted({a.price_area for a in areas})
+        day_ahead = {pa: self.prices.day_ahead_eur_per_mwh(pa, start_at, n) for pa in price_areas}
+        n_hours = n // 4
+        reserve = {product: self.prices.reserve_eur_per_mw_h(product, start_at, n_hours) for product in PRODUCTS}
+        problem = PlanningProblem(
+            start_at=start_at,
+            n_intervals=n,
+            evs=tuple(sessions),
+            sites=tuple(sites.values()),
+            grid_areas=tuple(areas),
+            day_ahead_eur_per_mwh=day_ahead,
+            reserve_eur_per_mw_h=reserve,
+            rules=self.rules,
+        )
+        if self.commitments is not None and self.with_commitments is not None:
+            committed = {pa: self.commitments.committed_kw(pa, start_at, n_hours) for pa in price_areas}
+            problem = self.with_commitments(problem, committed)
+        problem.validate()
+        return problem, sources, excluded
+
+    def _store(
+        self, plan: FleetPlan, problem: PlanningProblem, trigger: str, now: datetime, sources: dict[str, Any]
+    ) -> int:
+        body = plan_to_json(plan)
+        body["sources"] = sources
+        return self.plans.save_plan(
+            created_at=now,
+            start_at=problem.start_at,
+            n_intervals=problem.n_intervals,
+            strategy=plan.strategy.value,
+            status=plan.status,
+            trigger=trigger[:200],
+            n_evs=len(plan.ev_plans),
+            objective_eur=float(plan.objective_eur),
+            plan=body,
+        )
+
+    # ------------------------------------------------------------------ deviations
+    def _detect_deviations(self) -> None:
+        """Mark EVs whose SoC or measured power left the last plan, and EVs that arrived or left."""
+        last = self.last
+        evs = self.fleet.plugged_in()
+        planned = {p.ev_id: p for p in last.plan.ev_plans} if last is not None and last.plan is not None else {}
+        current = {ev.ev_id for ev in evs}
+        for ev_id in current - planned.keys():
+            if last is None or ev_id not in last.excluded:
+                self.mark_changed(ev_id, "plug-in")
+        for ev_id in planned.keys() - current:
+            self.mark_changed(ev_id, "departure")
+        if last is None or last.problem is None:
+            return
+        now = self.clock.now()
+        k = int((now - last.problem.start_at) / QUARTER)
+        for ev in evs:
+            p = planned.get(ev.ev_id)
+            if p is None or not 0 <= k < last.problem.n_intervals or ev.soc_percent is None:
+                continue
+            soc_kwh = ev.soc_percent / 100.0 * ev.battery_kwh
+            frac = ((now - last.problem.start_at) - k * QUARTER) / QUARTER
+            planned_soc = float(p.soc_kwh[k] + frac * (p.soc_kwh[k + 1] - p.soc_kwh[k]))
+            if np.isfinite(planned_soc) and abs(soc_kwh - planned_soc) > self.config.soc_tolerance_kwh:
+                self.mark_changed(ev.ev_id, "SoC deviation")
+
+
+def _charge_only(session: EvSession) -> EvSession:
+    return replace(session, max_discharge_kw=0.0)
+
+
+def _within_horizon(
+    session: EvSession, why: dict[str, str], current_quarter: datetime, end_at: datetime
+) -> tuple[EvSession, dict[str, str]]:
+    """The EV's window inside the horizon: it is plugged in from the current quarter (its SoC is the
+    one measured now), and a departure beyond the horizon asks for the target by the horizon's end."""
+    if session.arrival_at < current_quarter:
+        session = replace(session, arrival_at=current_quarter)
+    if session.departure_at > end_at:
+        why = {**why, "departure_at": f"{why.get('departure_at', 'departure')}; target asked by the horizon end"}
+        session = replace(session, departure_at=end_at)
+    return session, why
