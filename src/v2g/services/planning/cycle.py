@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,7 +41,7 @@ from v2g.services.devices import summarise_acks
 from v2g.services.planning.ports import FleetStateReader, PlanStore, PluggedEv
 from v2g.services.planning.signal_book import GridSignalBook
 from v2g.services.ports import Ack, AckStatus, ChargerGateway, Clock
-from v2g.units import HOUR, QUARTER, floor_hour, floor_quarter
+from v2g.units import QUARTER, STOCKHOLM, floor_hour, floor_quarter, to_local
 
 log = logging.getLogger("v2g.planning")
 
@@ -71,10 +71,19 @@ ProblemHook = Callable[[PlanningProblem, Mapping[PriceArea, Mapping[Product, tup
 
 @dataclass(frozen=True, slots=True)
 class CycleConfig:
-    """How the cycle plans: the horizon from the current quarter, the strategy and the change tolerances."""
+    """How the cycle plans: the horizon, the strategy, how often from scratch, and the change tolerances.
 
-    horizon: timedelta = timedelta(hours=24)
+    The horizon runs from the current clock hour to the end of the last local day whose day-ahead
+    prices are published (``prices_published_local``, 13:00 Swedish time for the next day), and is
+    at least ``min_horizon`` long. A fresh plan is made every ``full_plan_every``; in between, the
+    quarter-hourly cycle re-plans only the EVs that changed (their old sessions are kept unchanged,
+    so the planner re-uses their optimum).
+    """
+
     strategy: Strategy = Strategy.V2G_RESERVES
+    prices_published_local: time = time(13, 0)
+    min_horizon: timedelta = timedelta(hours=12)
+    full_plan_every: timedelta = timedelta(hours=1)
     soc_tolerance_kwh: float = 2.0  # re-plan an EV whose SoC left the plan's path by more than this
     setpoint_tolerance_kw: float = 1.5  # ... or whose measured power missed the plan by more than this
 
@@ -149,14 +158,41 @@ class PlanningCycle:
         self.changed.setdefault(key, reason)
 
     # ------------------------------------------------------------------ jobs
+    def horizon_end(self, start_at: datetime, now: datetime) -> datetime:
+        """The end of the last local day with published prices (at least ``min_horizon`` after ``start_at``)."""
+        local = to_local(now)
+        day_end_local = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=STOCKHOLM)
+        if local.time() >= self.config.prices_published_local:
+            day_end_local += timedelta(days=1)
+        end_at = day_end_local.astimezone(UTC)
+        while end_at - start_at < self.config.min_horizon:
+            end_at += timedelta(days=1)
+        return end_at
+
     async def run(self, due_at: datetime) -> str:
-        """The quarter-hourly job: a fresh plan from the current quarter."""
-        result = await self.plan_now(trigger="planning cycle", start_at=floor_hour(due_at))
+        """The quarter-hourly job: a fresh plan every ``full_plan_every``, else a re-plan of what changed."""
+        start_at = floor_hour(due_at)
+        last = self.last.problem if self.last is not None else None
+        fresh = (
+            last is None
+            or start_at >= last.start_at + self.config.full_plan_every
+            or self.horizon_end(start_at, self.clock.now()) != last.end_at
+        )
+        if fresh:
+            result = await self.plan_now(trigger="planning cycle", start_at=start_at)
+        else:
+            await asyncio.to_thread(self._detect_deviations)
+            reasons = sorted(set(self.changed.values()))
+            trigger = f"planning cycle, re-plan ({', '.join(reasons)})" if reasons else "planning cycle, plan holds"
+            if not reasons and self.last is not None and self.last.plan is not None:
+                return f"{trigger}: {len(self.last.plan.ev_plans)} EVs follow plan {self.last.plan_id}"
+            assert last is not None
+            result = await self.plan_now(trigger=trigger, start_at=last.start_at, reuse=True)
         return result.status_line()
 
     async def check_changes(self, due_at: datetime) -> str | None:
         """The re-plan job: detect deviations, and re-plan on the current horizon when anything changed."""
-        self._detect_deviations()
+        await asyncio.to_thread(self._detect_deviations)
         if not self.changed or self.last is None or self.last.problem is None:
             if self.changed and (self.last is None or self.last.problem is None):
                 return (await self.plan_now(trigger="re-plan", start_at=floor_hour(due_at))).status_line()
@@ -177,7 +213,8 @@ class PlanningCycle:
             if not evs:
                 self.last = CycleResult(now, trigger, None, None, [], {})
                 return self.last
-            problem, sources, excluded = await asyncio.to_thread(self.build_problem, evs, start_at, now)
+            keep = self._unchanged(evs) if reuse else set()
+            problem, sources, excluded = await asyncio.to_thread(self.build_problem, evs, start_at, now, keep)
             if not problem.evs:
                 self.last = CycleResult(now, trigger, None, None, [], sources, excluded=excluded)
                 return self.last
@@ -198,16 +235,37 @@ class PlanningCycle:
             log.info("%s", self.last.status_line())
             return self.last
 
+    def _unchanged(self, evs: Sequence[PluggedEv]) -> set[str]:
+        """EVs whose last session still holds (planned last time, nothing about them changed since)."""
+        if self.last is None or self.last.problem is None:
+            return set()
+        planned = {s.ev_id for s in self.last.problem.evs}
+        changed = set(self.changed)
+        return {ev.ev_id for ev in evs if ev.ev_id in planned and not {ev.ev_id, ev.charger_id} & changed}
+
     def build_problem(
-        self, evs: Sequence[PluggedEv], start_at: datetime, now: datetime
+        self, evs: Sequence[PluggedEv], start_at: datetime, now: datetime, keep: set[str] | None = None
     ) -> tuple[PlanningProblem, dict[str, dict[str, str]], dict[str, str]]:
-        """The planner's problem for these EVs from ``start_at`` (a clock hour) over the configured horizon."""
-        n = int(self.config.horizon / HOUR) * 4
-        end_at = start_at + n * QUARTER
+        """The planner's problem for these EVs from ``start_at`` (a clock hour) to the horizon end.
+
+        EVs in ``keep`` get their previous session unchanged (same horizon only).
+        """
+        end_at = self.horizon_end(start_at, now)
+        previous = self.last.problem if self.last is not None else None
+        if keep and previous is not None and previous.start_at == start_at:
+            end_at = previous.end_at
+            old = {s.ev_id: s for s in previous.evs}
+        else:
+            old = {}
+        n = int((end_at - start_at) / QUARTER)
         sessions: list[EvSession] = []
         sources: dict[str, dict[str, str]] = {}
         excluded: dict[str, str] = {}
         for ev in evs:
+            if keep and ev.ev_id in keep and ev.ev_id in old:
+                sessions.append(old[ev.ev_id])
+                sources[ev.ev_id] = (self.last.sources if self.last is not None else {}).get(ev.ev_id, {})
+                continue
             try:
                 session, why = self.build_session(ev, now, end_at)
             except ValueError as exc:
