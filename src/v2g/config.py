@@ -42,3 +42,35 @@ class Settings(BaseSettings):
     ocpp_tls_cert: Path | None = Field(default=None, description="PEM certificate: enables TLS (security profile 2)")
     ocpp_tls_key: Path | None = Field(default=None, description="PEM private key of ocpp_tls_cert")
     telemetry_retention_days: float = Field(default=14.0, gt=0, description="keep 1 s power logs this long (FCR)")
+
+    # ---------------------------------------------------------------- the operating day (runtime jobs)
+    demo_speed: float = Field(
+        default=60.0, gt=0, le=3600, description="`v2g demo`: simulated seconds per real second (60 = a day in 24 min)"
+    )
+    planning_interval_min: int = Field(default=15, ge=1, le=60, description="planning cycle period, minutes")
+    replan_check_s: int = Field(default=60, ge=5, le=3600, description="how often changes are checked for a re-plan")
+    planning_strategy: str = Field(
+        default="v2g-reserves", pattern=r"^(uncontrolled|smart|v2g-spot|v2g-reserves)$", description="planner strategy"
+    )
+    market_lead_min: int = Field(default=30, ge=5, le=720, description="offer reserves this long before a gate closes")
+    tso_market: str = Field(
+        default="simulator", pattern=r"^(simulator|none)$", description="who clears the bids: the TSO market simulator"
+    )
+    bsp_org_id: str = Field(default="bsp", description="the organisation acting as balancing service provider")
+    prices_file: Path | None = Field(
+        default=None, description="day-ahead prices CSV (default: the shipped recorded SE3 excerpt, replayed)"
+    )
+    reserve_prices_file: Path | None = Field(
+        default=None, description="FCR prices, Svk Mimer CSV (default: the shipped recorded excerpt, replayed)"
+    )
+    frequency_source: str = Field(
+        default="",
+        description="grid frequency: '' (none), 'udp://HOST:PORT' (live), or a recorded CSV(.gz) file to replay",
+    )
+    dispatch_mode: str = Field(default="central", pattern=r"^(central|local)$", description="frequency response control")
+    outbox_interval_s: int = Field(default=60, ge=1, le=3600, description="outbox delivery period")
+    sla_sweep_interval_min: int = Field(default=15, ge=1, le=1440, description="SLA sweep period")
+    openadr_vtn_url: str | None = Field(default=None, description="OpenADR 2.0b VTN URL; the VEN starts when set")
+    openadr_ven_name: str = Field(default="v2g-aggregator", description="the VEN's name at the VTN")
+    openadr_min_notice_min: int = Field(default=0, ge=0, description="opt out of limit events notified later than this")
+    openadr_min_limit_kw: float = Field(default=0.0, ge=0, description="opt out of limits below the fleet's minimum")
