@@ -67,7 +67,9 @@ class Settings(BaseSettings):
         default="",
         description="grid frequency: '' (none), 'udp://HOST:PORT' (live), or a recorded CSV(.gz) file to replay",
     )
-    dispatch_mode: str = Field(default="central", pattern=r"^(central|local)$", description="frequency response control")
+    dispatch_mode: str = Field(
+        default="central", pattern=r"^(central|local)$", description="frequency response control"
+    )
     outbox_interval_s: int = Field(default=60, ge=1, le=3600, description="outbox delivery period")
     sla_sweep_interval_min: int = Field(default=15, ge=1, le=1440, description="SLA sweep period")
     openadr_vtn_url: str | None = Field(default=None, description="OpenADR 2.0b VTN URL; the VEN starts when set")

@@ -43,3 +43,15 @@ def test_db_upgrade_then_current(tmp_path: Path) -> None:
     result = runner.invoke(cli_app, ["db", "current"], env=env)
     assert result.exit_code == 0
     assert "up to date" in result.output
+
+
+def test_front_page_links_to_the_api_docs_and_the_blueprint(engine: Engine) -> None:
+    container = bootstrap(Settings(database_url=engine.url.render_as_string(hide_password=False)))
+    client = TestClient(create_app(container))
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for link in ('href="/docs"', 'href="/api/v1/blueprints/sweden-private-ev/render"', 'href="/api/v1/operations"'):
+        assert link in page.text
+    blueprint = client.get("/api/v1/blueprints/sweden-private-ev/render")
+    assert blueprint.status_code == 200

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
 from sqlalchemy import text
 
 import v2g
@@ -14,6 +16,24 @@ from v2g.api.routers import register_routers
 from v2g.bootstrap import Container
 
 log = structlog.get_logger("v2g.api")
+
+LANDING_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>V2G service platform</title>
+<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
+a{color:#0b5cad}code{background:#f2f2f2;padding:0 .25rem}</style></head>
+<body><main>
+<h1>V2G service platform</h1>
+<p>Version {version}. Vehicle-to-grid services for private EV owners: the service blueprint as code, chargers over
+OCPP, fleet planning with Nordic reserves, market operations and the operating day.</p>
+<ul>
+<li><a href="/docs">API documentation</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>)</li>
+<li><a href="/api/v1/blueprints/sweden-private-ev/render">The V2G service blueprint</a> (swimlane)</li>
+<li><a href="/api/v1/operations">Operations</a> (sign in first: <code>POST /api/v1/auth/login</code>)</li>
+<li><a href="/health">Health</a></li>
+</ul>
+</main></body></html>
+"""
 
 
 def create_app(container: Container) -> FastAPI:
@@ -40,6 +60,11 @@ def create_app(container: Container) -> FastAPI:
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return response
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def landing() -> str:
+        """The platform's front page: where the API, its documentation and the blueprint are."""
+        return LANDING_HTML.replace("{version}", html.escape(v2g.__version__))
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:
