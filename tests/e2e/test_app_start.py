@@ -51,7 +51,7 @@ def test_front_page_links_to_the_api_docs_and_the_blueprint(engine: Engine) -> N
     page = client.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    for link in ('href="/docs"', 'href="/api/v1/blueprints/sweden-private-ev/render"', 'href="/api/v1/operations"'):
+    for link in ('href="/docs"', 'href="/api/v1/blueprints/sweden_private_ev/render"', 'href="/api/v1/operations"'):
         assert link in page.text
-    blueprint = client.get("/api/v1/blueprints/sweden-private-ev/render")
+    blueprint = client.get("/api/v1/blueprints/sweden_private_ev/render")
     assert blueprint.status_code == 200

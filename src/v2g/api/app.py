@@ -20,7 +20,7 @@ log = structlog.get_logger("v2g.api")
 LANDING_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>V2G service platform</title>
-<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}
+<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
 a{color:#0b5cad}code{background:#f2f2f2;padding:0 .25rem}</style></head>
 <body><main>
 <h1>V2G service platform</h1>
@@ -28,7 +28,7 @@ a{color:#0b5cad}code{background:#f2f2f2;padding:0 .25rem}</style></head>
 OCPP, fleet planning with Nordic reserves, market operations and the operating day.</p>
 <ul>
 <li><a href="/docs">API documentation</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>)</li>
-<li><a href="/api/v1/blueprints/sweden-private-ev/render">The V2G service blueprint</a> (swimlane)</li>
+<li><a href="/api/v1/blueprints/sweden_private_ev/render">The V2G service blueprint</a> (swimlane)</li>
 <li><a href="/api/v1/operations">Operations</a> (sign in first: <code>POST /api/v1/auth/login</code>)</li>
 <li><a href="/health">Health</a></li>
 </ul>
