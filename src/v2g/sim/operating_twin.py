@@ -1,0 +1,268 @@
+"""The fleet of a twin run: EVs that plug in and leave, follow their schedules and answer setpoints.
+
+It stands in for the real world at the platform's ports: it is the :class:`FleetStateReader` the
+planning cycle reads (which EVs are plugged in, their SoC and ISO 15118 needs) and, through its
+gateway, the :class:`ChargerGateway` the planning cycle and the dispatcher command. Physics is the
+vectorised :class:`~v2g.sim.twin.TwinFleet`; a unit without an EV plugged in is offline (commands
+are answered ``offline`` and its power is zero).
+
+Between commands a unit follows its installed schedule; a setpoint (central dispatch) overrides
+the schedule until it expires, as on a real charger's profile stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from v2g.fleet.model import ChargerProtocol, PriceArea
+from v2g.fleet.schedule import PowerSchedule
+from v2g.services.devices import ChargingNeeds
+from v2g.services.planning.ports import AreaLimits, PluggedEv
+from v2g.services.ports import Ack, AckStatus, Setpoint
+from v2g.sim.twin import TwinFleet, TwinGateway, UnitSpec
+from v2g.units import QUARTER, ensure_utc
+
+
+@dataclass(frozen=True, slots=True)
+class TwinEv:
+    """One household of the twin: its EV, charger and connection point."""
+
+    ev_id: str
+    customer_id: str
+    charger_id: str
+    site_id: str
+    grid_area_id: str
+    price_area: PriceArea
+    protocol: ChargerProtocol
+    battery_kwh: float
+    max_charge_kw: float
+    max_discharge_kw: float
+    min_soc_percent: float = 20.0
+    fuse_limit_kw: float = 17.3  # 3 x 25 A
+    household_peak_kw: float = 0.0
+
+    @property
+    def discharge_supported(self) -> bool:
+        """A 1.6 charger is charge-only; 2.0.1 and 2.1 units of the twin declare V2X support."""
+        return self.protocol is not ChargerProtocol.OCPP16 and self.max_discharge_kw > 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlugSession:
+    """One stay at home: plugged in with ``arrival_soc_kwh``, wants ``target_soc_kwh`` by departure."""
+
+    arrival_at: datetime
+    departure_at: datetime
+    arrival_soc_kwh: float
+    target_soc_kwh: float
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """An EV that left: did it have what its owner asked for?"""
+
+    ev_id: str
+    at: datetime
+    soc_kwh: float
+    target_soc_kwh: float
+
+    @property
+    def met(self) -> bool:
+        return self.soc_kwh >= self.target_soc_kwh - 0.05  # 50 Wh: metering resolution
+
+
+class ScheduleFollowingGateway(TwinGateway):
+    """The twin's gateway: schedules are followed over time; setpoints override them until they expire."""
+
+    def __init__(self, fleet: TwinFleet) -> None:
+        super().__init__(fleet)
+        self.override_until = np.full(len(fleet), np.datetime64("NaT"), dtype="datetime64[us]")
+
+    async def send_schedules(self, schedules: Sequence[PowerSchedule]) -> list[Ack]:
+        acks = await super().send_schedules(schedules)
+        for ack in acks:
+            if ack.status is AckStatus.ACCEPTED:
+                self.override_until[self.fleet.index[ack.charger_id]] = np.datetime64("NaT")
+        return acks
+
+    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> list[Ack]:
+        acks = await super().send_setpoints(setpoints)
+        default_until = self.fleet.now + QUARTER
+        for sp, ack in zip(setpoints, acks, strict=True):
+            if ack.status is AckStatus.ACCEPTED:
+                until = sp.valid_until or default_until
+                self.override_until[self.fleet.index[sp.charger_id]] = np.datetime64(until.replace(tzinfo=None), "us")
+        return acks
+
+    def apply_schedules(self) -> None:
+        """Units that are not under a setpoint take their schedule's value for the current time."""
+        now = self.fleet.now
+        now64 = np.datetime64(now.replace(tzinfo=None), "us")
+        free = np.isnat(self.override_until) | (self.override_until <= now64)
+        idx: list[int] = []
+        values: list[float] = []
+        for cid, schedule in self.schedules.items():
+            i = self.fleet.index[cid]
+            if free[i] and self.fleet.online[i] and not self.fleet.local_mode[i]:
+                idx.append(i)
+                values.append(schedule.at(now))
+        if idx:
+            self.fleet.target_p_kw[np.array(idx)] = np.array(values)
+
+
+@dataclass
+class OperatingTwin:
+    """The households of a twin run over time."""
+
+    evs: Sequence[TwinEv]
+    sessions: dict[str, list[PlugSession]]
+    start_at: datetime
+    areas: Sequence[AreaLimits]
+    fleet: TwinFleet = field(init=False)
+    gateway: ScheduleFollowingGateway = field(init=False)
+    departures: list[Departure] = field(default_factory=list)
+    _current: dict[str, PlugSession] = field(default_factory=dict)
+    _next: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.start_at = ensure_utc(self.start_at, field="start_at")
+        specs = [
+            UnitSpec(
+                charger_id=ev.charger_id,
+                ev_id=ev.ev_id,
+                battery_kwh=ev.battery_kwh,
+                soc_kwh=ev.battery_kwh * 0.5,
+                soc_min_kwh=0.0,
+                p_max_kw=ev.max_charge_kw,
+                p_min_kw=-ev.max_discharge_kw if ev.discharge_supported else 0.0,
+                eta_charge=0.92,
+                eta_discharge=0.92,
+            )
+            for ev in self.evs
+        ]
+        self.fleet = TwinFleet(specs, self.start_at)
+        self.fleet.online[:] = False
+        self.gateway = ScheduleFollowingGateway(self.fleet)
+        self._by_id = {ev.ev_id: ev for ev in self.evs}
+        for ev in self.evs:
+            ordered = sorted(self.sessions.get(ev.ev_id, []), key=lambda s: s.arrival_at)
+            self.sessions[ev.ev_id] = ordered
+            self._next[ev.ev_id] = 0
+        self._events(self.start_at)
+
+    # ------------------------------------------------------------------ the world moves
+    def _events(self, at: datetime) -> None:
+        """Departures and arrivals due at or before ``at``."""
+        for ev in self.evs:
+            i = self.fleet.ev_index[ev.ev_id]
+            current = self._current.get(ev.ev_id)
+            if current is not None and current.departure_at <= at:
+                self.departures.append(
+                    Departure(ev.ev_id, current.departure_at, float(self.fleet.soc_kwh[i]), current.target_soc_kwh)
+                )
+                del self._current[ev.ev_id]
+                self.fleet.online[i] = False
+                self.fleet.p_kw[i] = 0.0
+                self.fleet.target_p_kw[i] = 0.0
+                self.gateway.schedules.pop(ev.charger_id, None)
+            if ev.ev_id in self._current:
+                continue
+            k = self._next[ev.ev_id]
+            sessions = self.sessions[ev.ev_id]
+            while k < len(sessions) and sessions[k].departure_at <= at:
+                k += 1  # a stay that ended before the run reached it
+            if k < len(sessions) and sessions[k].arrival_at <= at:
+                s = sessions[k]
+                self._current[ev.ev_id] = s
+                self.fleet.soc_kwh[i] = s.arrival_soc_kwh
+                self.fleet.online[i] = True
+                self.fleet.local_mode[i] = False
+                k += 1
+            self._next[ev.ev_id] = k
+
+    def next_event_after(self, at: datetime) -> datetime | None:
+        """The next arrival or departure after ``at``."""
+        times = [s.departure_at for s in self._current.values() if s.departure_at > at]
+        for ev in self.evs:
+            k = self._next[ev.ev_id]
+            if k < len(self.sessions[ev.ev_id]):
+                times.append(self.sessions[ev.ev_id][k].arrival_at)
+        future = [t for t in times if t > at]
+        return min(future) if future else None
+
+    def advance_to(self, until: datetime, *, f_hz: float = 50.0, step_s: float = 60.0) -> None:
+        """Move the world to ``until`` in steps of at most ``step_s`` at frequency ``f_hz``."""
+        until = ensure_utc(until, field="until")
+        while self.fleet.now < until:
+            now = self.fleet.now
+            boundary = now - timedelta(seconds=(now.minute % 15) * 60 + now.second, microseconds=now.microsecond)
+            end = min(until, now + timedelta(seconds=step_s), boundary + QUARTER)
+            event = self.next_event_after(now)
+            if event is not None and event < end:
+                end = event
+            self.gateway.apply_schedules()
+            self.fleet.advance((end - now).total_seconds(), f_hz)
+            self._events(self.fleet.now)
+
+    # ------------------------------------------------------------------ FleetStateReader
+    def plugged_in(self) -> list[PluggedEv]:
+        out = []
+        for ev_id, s in sorted(self._current.items()):
+            ev = self._by_id[ev_id]
+            i = self.fleet.ev_index[ev_id]
+            soc_percent = 100.0 * float(self.fleet.soc_kwh[i]) / ev.battery_kwh
+            needs = ChargingNeeds(
+                charger_id=ev.charger_id,
+                evse_id=1,
+                received_at=s.arrival_at,
+                departure_at=s.departure_at,
+                target_soc_percent=round(100.0 * s.target_soc_kwh / ev.battery_kwh, 6),
+                max_charge_kw=ev.max_charge_kw,
+                max_discharge_kw=ev.max_discharge_kw if ev.discharge_supported else 0.0,
+            )
+            out.append(
+                PluggedEv(
+                    ev_id=ev.ev_id,
+                    customer_id=ev.customer_id,
+                    charger_id=ev.charger_id,
+                    site_id=ev.site_id,
+                    grid_area_id=ev.grid_area_id,
+                    price_area=ev.price_area,
+                    battery_kwh=ev.battery_kwh,
+                    ev_max_charge_kw=ev.max_charge_kw,
+                    ev_max_discharge_kw=ev.max_discharge_kw,
+                    charger_max_charge_kw=ev.max_charge_kw,
+                    charger_max_discharge_kw=ev.max_discharge_kw,
+                    protocol=ev.protocol,
+                    discharge_supported=ev.discharge_supported,
+                    v2g_capable=True,
+                    fuse_limit_kw=ev.fuse_limit_kw,
+                    household_peak_kw=ev.household_peak_kw,
+                    online=True,
+                    soc_percent=soc_percent,
+                    soc_measured_at=self.fleet.now,
+                    needs=needs,
+                    plugged_in_at=s.arrival_at,
+                )
+            )
+        return out
+
+    def area_limits(self, area_ids: Sequence[str]) -> list[AreaLimits]:
+        wanted = set(area_ids)
+        return [a for a in self.areas if a.area_id in wanted]
+
+    def limits_kw(self) -> dict[str, tuple[float, float]]:
+        """Each EV's (max discharge kW, max charge kW) for the dispatcher's pool."""
+        return {ev.ev_id: (ev.max_discharge_kw if ev.discharge_supported else 0.0, ev.max_charge_kw) for ev in self.evs}
+
+    @property
+    def energy_in_kwh(self) -> float:
+        return float(self.fleet.energy_in_kwh.sum())
+
+    @property
+    def energy_out_kwh(self) -> float:
+        return float(self.fleet.energy_out_kwh.sum())
