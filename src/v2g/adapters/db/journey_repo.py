@@ -27,16 +27,15 @@ from v2g.adapters.db.tables.journey import (
 )
 from v2g.fleet.model import Charger, Customer, GridArea, Site, Vehicle
 from v2g.journey.model import Journey, JourneyStatus, StageVisit, Task, TaskKind, TaskStatus
-from v2g.services.journey_ports import (
+from v2g.services.actors.ports import (
     AuditEntry,
     ConcurrentUpdateError,
-    CustomerFile,
     DuplicateError,
-    ExitFeedback,
     Notification,
     Organisation,
     User,
 )
+from v2g.services.journey.ports import CustomerFile, ExitFeedback
 
 _UNSET: Any = ...
 
@@ -46,7 +45,7 @@ class AppendOnlyError(RuntimeError):
 
 
 class SqlJourneyRepository:
-    """Implements :class:`v2g.services.journey_ports.JourneyRepository` on one connection."""
+    """Implements :class:`v2g.services.journey.ports.JourneyRepository` on one connection."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -396,7 +395,7 @@ def _sorted_tasks(rows: Any) -> list[Task]:
 
 
 def sql_unit_of_work(engine: Engine) -> Any:
-    """A :data:`v2g.services.journey_ports.UnitOfWork` over ``engine``."""
+    """A :data:`v2g.services.journey.ports.UnitOfWork` over ``engine``."""
 
     @contextmanager
     def uow() -> Iterator[SqlJourneyRepository]:

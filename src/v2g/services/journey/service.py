@@ -33,22 +33,20 @@ from v2g.journey.model import (
 )
 from v2g.journey.rules import JourneyRules, RetentionOffer, load_rules
 from v2g.journey.tracker import StatusTracker, status_tracker
-from v2g.services.automation import ServiceContext, ServiceOutcome, ServiceRegistry
-from v2g.services.journey_ports import (
+from v2g.services.actors.ports import (
     SYSTEM,
     AuditEntry,
     ConcurrentUpdateError,
     DuplicateError,
-    ExitFeedback,
     ForbiddenError,
-    JourneyRepository,
     NotFoundError,
     Notification,
     Organisation,
     Principal,
-    UnitOfWork,
     User,
 )
+from v2g.services.journey.automation import ServiceContext, ServiceOutcome, ServiceRegistry
+from v2g.services.journey.ports import ExitFeedback, JourneyRepository, UnitOfWork
 from v2g.services.ports import Clock
 
 T = TypeVar("T")

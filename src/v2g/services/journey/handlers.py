@@ -13,7 +13,7 @@ from v2g.journey.eligibility import (
     wallboxes,
 )
 from v2g.journey.model import TaskStatus
-from v2g.services.automation import ServiceContext, ServiceOutcome, ServiceRegistry
+from v2g.services.journey.automation import ServiceContext, ServiceOutcome, ServiceRegistry
 
 
 def check_vehicle_compatibility(ctx: ServiceContext) -> ServiceOutcome:
@@ -231,7 +231,7 @@ def remove_v2g_site_id(ctx: ServiceContext) -> ServiceOutcome:
 
 def export_customer_data(ctx: ServiceContext) -> ServiceOutcome:
     """Build the data export and tell the owner it is ready."""
-    from v2g.services.journeys import build_export
+    from v2g.services.journey.service import build_export
 
     data = build_export(ctx.repo, ctx.journey, ctx.now)
     file = ctx.repo.customer_file(ctx.journey.customer_id)
