@@ -31,7 +31,8 @@ from v2g.journey.kpis import KpiInput, compute_kpis
 from v2g.journey.model import Journey, StageVisit
 from v2g.services.actors.ports import SYSTEM
 from v2g.services.journey.handlers import default_registry
-from v2g.services.journey.service import JourneyService, SignUp
+from v2g.services.journey.service import JourneyService
+from v2g.services.journey.values import SignUp
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINT = load_blueprint(ROOT / "blueprints" / "sweden-private-ev.yaml")

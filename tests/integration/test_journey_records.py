@@ -16,7 +16,7 @@ from v2g.services.actors.auth import AuthenticationError, login, principal_for_t
 from v2g.services.actors.outbox import deliver_pending
 from v2g.services.actors.ports import DuplicateError, ForbiddenError, Notification, Organisation, Principal
 from v2g.services.journey.automation import ServiceContext, ServiceOutcome
-from v2g.services.journey.service import StateConflictError
+from v2g.services.journey.values import StateConflictError
 
 
 def test_audit_log_is_append_only(engine: Engine) -> None:

@@ -15,7 +15,9 @@ from v2g.journey.eligibility import check_compatibility, compatibility_matrix, f
 from v2g.journey.model import GateRefusedError, Journey, JourneyError, Task
 from v2g.services.actors.auth import AuthenticationError, hash_password, issue_token, login, principal_for_token
 from v2g.services.actors.ports import DuplicateError, ForbiddenError, NotFoundError, Principal
-from v2g.services.journey.service import JourneyService, JourneyView, SignUp, StateConflictError, to_jsonable
+from v2g.services.journey.export import to_jsonable
+from v2g.services.journey.service import JourneyService
+from v2g.services.journey.values import JourneyView, SignUp, StateConflictError
 
 router = APIRouter()
 T = TypeVar("T")
