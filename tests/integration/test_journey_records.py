@@ -9,7 +9,8 @@ from sqlalchemy import Engine, func, select, text
 
 from tests.integration.test_journey_concurrency import AGG, _signup
 from tests.journey_support import ACTORS, PASSWORD, seed_world
-from v2g.adapters.db.journey_repo import AppendOnlyError, SqlJourneyRepository, sql_unit_of_work
+from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
+from v2g.adapters.db.records_repo import AppendOnlyError
 from v2g.adapters.db.tables.journey import audit_log, journeys, outbox
 from v2g.adapters.notify import LogSender
 from v2g.services.actors.auth import AuthenticationError, login, principal_for_token
