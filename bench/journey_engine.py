@@ -29,9 +29,10 @@ from v2g.fleet.model import Charger, ChargerProtocol, Customer, Site, Vehicle
 from v2g.journey import engine as journey_engine
 from v2g.journey.kpis import KpiInput, compute_kpis
 from v2g.journey.model import Journey, StageVisit
-from v2g.services.journey_handlers import default_registry
-from v2g.services.journey_ports import SYSTEM
-from v2g.services.journeys import JourneyService, SignUp
+from v2g.services.actors.ports import SYSTEM
+from v2g.services.journey.handlers import default_registry
+from v2g.services.journey.service import JourneyService
+from v2g.services.journey.values import SignUp
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINT = load_blueprint(ROOT / "blueprints" / "sweden-private-ev.yaml")

@@ -13,9 +13,9 @@ from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.blueprint import Blueprint, load_blueprint
 from v2g.fleet.model import GridArea, PriceArea
-from v2g.services.auth import ensure_organisation_user, hash_password, issue_token
-from v2g.services.journey_handlers import default_registry
-from v2g.services.journeys import JourneyService
+from v2g.services.actors.auth import ensure_organisation_user, hash_password, issue_token
+from v2g.services.journey.handlers import default_registry
+from v2g.services.journey.service import JourneyService
 
 TEST_BLUEPRINT = Path(__file__).resolve().parent / "data" / "journey-test-blueprint.yaml"
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

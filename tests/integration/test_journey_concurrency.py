@@ -15,8 +15,9 @@ from tests.journey_support import SERVING, START, seed_world
 from v2g.adapters.db.journey_repo import SqlJourneyRepository
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, PriceArea, Site, Vehicle
 from v2g.journey.model import Journey
-from v2g.services.journey_ports import ConcurrentUpdateError, Principal
-from v2g.services.journeys import JourneyService, SignUp
+from v2g.services.actors.ports import ConcurrentUpdateError, Principal
+from v2g.services.journey.service import JourneyService
+from v2g.services.journey.values import SignUp
 
 AGG = Principal("user-aggregator", "org-agg", "aggregator_operator")
 DSO = Principal("user-dso", "org-dso", "dso")

@@ -14,10 +14,10 @@ from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.blueprint import load_blueprint
 from v2g.cli import app
 from v2g.journey.model import JourneyStatus
-from v2g.services.demo_journeys import seed_demo_journeys
-from v2g.services.journey_handlers import default_registry
-from v2g.services.journey_ports import SYSTEM
-from v2g.services.journeys import JourneyService
+from v2g.services.actors.ports import SYSTEM
+from v2g.services.journey.demo import seed_demo_journeys
+from v2g.services.journey.handlers import default_registry
+from v2g.services.journey.service import JourneyService
 
 
 def _seed(engine: Engine, blueprint_path: Path = TEST_BLUEPRINT) -> JourneyService:

@@ -9,14 +9,15 @@ from sqlalchemy import Engine, func, select, text
 
 from tests.integration.test_journey_concurrency import AGG, _signup
 from tests.journey_support import ACTORS, PASSWORD, seed_world
-from v2g.adapters.db.journey_repo import AppendOnlyError, SqlJourneyRepository, sql_unit_of_work
+from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
+from v2g.adapters.db.records_repo import AppendOnlyError
 from v2g.adapters.db.tables.journey import audit_log, journeys, outbox
 from v2g.adapters.notify import LogSender
-from v2g.services.auth import AuthenticationError, login, principal_for_token
-from v2g.services.automation import ServiceContext, ServiceOutcome
-from v2g.services.journey_ports import DuplicateError, ForbiddenError, Notification, Organisation, Principal
-from v2g.services.journeys import StateConflictError
-from v2g.services.notifications import deliver_pending
+from v2g.services.actors.auth import AuthenticationError, login, principal_for_token
+from v2g.services.actors.outbox import deliver_pending
+from v2g.services.actors.ports import DuplicateError, ForbiddenError, Notification, Organisation, Principal
+from v2g.services.journey.automation import ServiceContext, ServiceOutcome
+from v2g.services.journey.values import StateConflictError
 
 
 def test_audit_log_is_append_only(engine: Engine) -> None:

@@ -21,7 +21,7 @@ from v2g.markets.rules import Product, default_rules
 from v2g.markets.simulator import TsoMarketSimulator
 from v2g.prequal.criteria import Requirement
 from v2g.prequal.report import PrequalResult
-from v2g.services.automation import ServiceContext
+from v2g.services.journey.automation import ServiceContext
 from v2g.services.markets import (
     deregister_unit,
     join_bidding_group,

@@ -16,8 +16,8 @@ from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.migrate import upgrade
 from v2g.journey import engine as rules
 from v2g.journey.model import GateRefusedError, JourneyError, JourneyStatus, TaskKind
-from v2g.services.journey_ports import ForbiddenError, Principal
-from v2g.services.journeys import StateConflictError
+from v2g.services.actors.ports import ForbiddenError, Principal
+from v2g.services.journey.values import StateConflictError
 
 pytestmark = pytest.mark.slow
 PRINCIPALS = {role: Principal(f"user-{name}", org, role) for name, (org, _, role) in ACTORS.items() if "2" not in name}

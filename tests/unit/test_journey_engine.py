@@ -14,7 +14,7 @@ from v2g.journey.kpis import KpiInput, compute_kpis
 from v2g.journey.model import GateRefusedError, Journey, JourneyError, JourneyStatus, StageVisit, Task, TaskKind
 from v2g.journey.rules import load_rules
 from v2g.journey.tracker import status_tracker
-from v2g.services.automation import CONTRACT_SERVICES, ServiceOutcome, ServiceRegistry
+from v2g.services.journey.automation import CONTRACT_SERVICES, ServiceOutcome, ServiceRegistry
 
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 RULES = load_rules()

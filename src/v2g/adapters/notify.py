@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from v2g.services.journey_ports import Notification
+from v2g.services.actors.ports import Notification
 
 log = structlog.get_logger("v2g.notify")
 

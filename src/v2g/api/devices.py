@@ -15,8 +15,8 @@ from fastapi import APIRouter, Query, Request
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.api.journeys import Svc, Who, _errors
-from v2g.services.journey_ports import NotFoundError, Principal
-from v2g.services.journeys import JourneyService
+from v2g.services.actors.ports import NotFoundError, Principal
+from v2g.services.journey.service import JourneyService
 from v2g.units import ensure_utc
 
 router = APIRouter(prefix="/chargers", tags=["chargers"])

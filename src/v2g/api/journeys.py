@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, FleetValueError, Site, Vehicle
 from v2g.journey.eligibility import check_compatibility, compatibility_matrix, fuse_check
 from v2g.journey.model import GateRefusedError, Journey, JourneyError, Task
-from v2g.services.auth import AuthenticationError, hash_password, issue_token, login, principal_for_token
-from v2g.services.journey_ports import DuplicateError, ForbiddenError, NotFoundError, Principal
-from v2g.services.journeys import JourneyService, JourneyView, SignUp, StateConflictError, to_jsonable
+from v2g.services.actors.auth import AuthenticationError, hash_password, issue_token, login, principal_for_token
+from v2g.services.actors.ports import DuplicateError, ForbiddenError, NotFoundError, Principal
+from v2g.services.journey.export import to_jsonable
+from v2g.services.journey.service import JourneyService
+from v2g.services.journey.values import JourneyView, SignUp, StateConflictError
 
 router = APIRouter()
 T = TypeVar("T")

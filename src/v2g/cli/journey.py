@@ -8,8 +8,9 @@ import typer
 
 from v2g.bootstrap import bootstrap
 from v2g.journey.model import GateRefusedError, JourneyError
-from v2g.services.journey_ports import NotFoundError, Principal
-from v2g.services.journeys import JourneyService, to_jsonable
+from v2g.services.actors.ports import NotFoundError, Principal
+from v2g.services.journey.export import to_jsonable
+from v2g.services.journey.service import JourneyService
 
 app = typer.Typer(help="Customer journeys through the service blueprint.", no_args_is_help=True)
 OPERATOR = Principal("cli-operator", "platform", "system", display_name="operator command line")

@@ -15,7 +15,7 @@ from v2g.bootstrap import bootstrap
 from v2g.cli.runtime import run_platform
 from v2g.config import Settings
 from v2g.log import configure_logging
-from v2g.services.demo_journeys import seed_demo_journeys
+from v2g.services.journey.demo import seed_demo_journeys
 
 
 def serve(

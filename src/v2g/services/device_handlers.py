@@ -15,9 +15,9 @@ import secrets
 from collections.abc import Callable
 from typing import Protocol
 
-from v2g.services import journey_handlers
-from v2g.services.automation import Handler, ServiceContext, ServiceOutcome
 from v2g.services.devices import CredentialHasher
+from v2g.services.journey import handlers as journey_handlers
+from v2g.services.journey.automation import Handler, ServiceContext, ServiceOutcome
 
 SECURITY_PROFILE = 2
 

@@ -13,7 +13,7 @@ from v2g.markets.bids import Bid, BiddingGroup, BidStatus, ControlMode, Submissi
 from v2g.markets.rules import MarketRules, Product
 from v2g.markets.simulator import ClearingResult
 from v2g.prequal.report import PrequalResult
-from v2g.services.automation import Handler, ServiceContext, ServiceOutcome
+from v2g.services.journey.automation import Handler, ServiceContext, ServiceOutcome
 from v2g.services.market_ports import GroupMember, MarketStore, TsoMarket
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from v2g.journey.model import Journey, Task
 from v2g.journey.rules import JourneyRules
-from v2g.services.journey_ports import JourneyRepository, Notification
+from v2g.services.actors.ports import Notification
+from v2g.services.journey.ports import JourneyRepository
 
 CONTRACT_SERVICES: dict[str, str] = {
     "check_vehicle_compatibility": "journey",

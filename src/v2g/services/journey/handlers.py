@@ -13,7 +13,8 @@ from v2g.journey.eligibility import (
     wallboxes,
 )
 from v2g.journey.model import TaskStatus
-from v2g.services.automation import ServiceContext, ServiceOutcome, ServiceRegistry
+from v2g.services.journey.automation import ServiceContext, ServiceOutcome, ServiceRegistry
+from v2g.services.journey.export import build_export
 
 
 def check_vehicle_compatibility(ctx: ServiceContext) -> ServiceOutcome:
@@ -231,8 +232,6 @@ def remove_v2g_site_id(ctx: ServiceContext) -> ServiceOutcome:
 
 def export_customer_data(ctx: ServiceContext) -> ServiceOutcome:
     """Build the data export and tell the owner it is ready."""
-    from v2g.services.journeys import build_export
-
     data = build_export(ctx.repo, ctx.journey, ctx.now)
     file = ctx.repo.customer_file(ctx.journey.customer_id)
     ctx.notify(

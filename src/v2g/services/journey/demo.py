@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from v2g.journey.model import GateRefusedError, JourneyStatus, TaskKind
-from v2g.services.auth import ensure_organisation_user, hash_password
-from v2g.services.journey_ports import SYSTEM, UnitOfWork
-from v2g.services.journeys import JourneyService
+from v2g.services.actors.auth import ensure_organisation_user, hash_password
+from v2g.services.actors.ports import SYSTEM
+from v2g.services.journey.ports import UnitOfWork
+from v2g.services.journey.service import JourneyService
 
 DEMO_PASSWORD = "v2g-demo-only"
 DEMO_ORGANISATIONS = (

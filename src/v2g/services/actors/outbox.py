@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from v2g.services.journey_ports import Notification, UnitOfWork
+from v2g.services.actors.ports import Notification, OutboxUnitOfWork
 from v2g.services.ports import Clock
 
 
@@ -14,7 +14,7 @@ class Sender(Protocol):
     def send(self, message: Notification) -> None: ...
 
 
-def deliver_pending(uow: UnitOfWork, sender: Sender, clock: Clock, *, limit: int = 100) -> tuple[int, int]:
+def deliver_pending(uow: OutboxUnitOfWork, sender: Sender, clock: Clock, *, limit: int = 100) -> tuple[int, int]:
     """Deliver up to ``limit`` pending messages; return (sent, failed). A failure keeps the error text."""
     sent = failed = 0
     with uow() as repo:

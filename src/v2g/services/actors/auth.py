@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from v2g.services.journey_ports import AuditEntry, JourneyRepository, Principal, User
+from v2g.services.actors.ports import AuditEntry, AuthRepository, Organisation, Principal, User
 
 _HASHER = PasswordHasher()
 TOKEN_PREFIX = "v2g_"
@@ -39,7 +39,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(repo: JourneyRepository, user: User, *, label: str, now: datetime, ttl: timedelta | None = None) -> str:
+def issue_token(repo: AuthRepository, user: User, *, label: str, now: datetime, ttl: timedelta | None = None) -> str:
     """A new bearer token for ``user``; only its hash is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires_at = now + ttl if ttl else None
@@ -58,7 +58,7 @@ def issue_token(repo: JourneyRepository, user: User, *, label: str, now: datetim
     return token
 
 
-def login(repo: JourneyRepository, username: str, password: str, *, now: datetime) -> str:
+def login(repo: AuthRepository, username: str, password: str, *, now: datetime) -> str:
     """Check username and password; return a new token valid for 12 hours."""
     user = repo.user_by_username(username)
     if user is None or not user.active or not user.password_hash or not verify_password(user.password_hash, password):
@@ -67,7 +67,7 @@ def login(repo: JourneyRepository, username: str, password: str, *, now: datetim
     return issue_token(repo, user, label="login", now=now, ttl=timedelta(hours=12))
 
 
-def principal_for_token(repo: JourneyRepository, token: str, *, now: datetime) -> Principal:
+def principal_for_token(repo: AuthRepository, token: str, *, now: datetime) -> Principal:
     """The principal a bearer token stands for."""
     user = repo.user_by_token(hash_token(token), now)
     if user is None or not user.active:
@@ -81,7 +81,7 @@ def principal_for_token(repo: JourneyRepository, token: str, *, now: datetime) -
 
 
 def ensure_organisation_user(
-    repo: JourneyRepository,
+    repo: AuthRepository,
     *,
     organisation_id: str,
     organisation_name: str,
@@ -99,8 +99,6 @@ def ensure_organisation_user(
     if (password is None) == (password_hash is None):
         msg = "password: give either password or password_hash"
         raise ValueError(msg)
-    from v2g.services.journey_ports import Organisation
-
     if repo.organisation(organisation_id) is None:
         repo.add_organisation(Organisation(organisation_id, organisation_name, role))
     user = repo.user_by_username(username)
