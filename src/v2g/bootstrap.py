@@ -16,11 +16,11 @@ from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.blueprint import load_blueprint
 from v2g.config import Settings
 from v2g.services.automation import ServiceContext, ServiceRegistry
-from v2g.services.device_handlers import device_handlers
+from v2g.services.clock import Clock
+from v2g.services.devices.handlers import device_handlers
 from v2g.services.journey_handlers import default_registry
 from v2g.services.journeys import JourneyService
 from v2g.services.markets import market_handlers
-from v2g.services.ports import Clock
 from v2g.units import utc_now
 
 BSP_ORG_ID = "bsp"  # the organisation acting as balancing service provider (actor bsp)

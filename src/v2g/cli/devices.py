@@ -16,12 +16,13 @@ import typer
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.provisioning import PROTOCOLS, provision_simulated, read_credentials, write_credentials
 from v2g.adapters.ocpp.credentials import Argon2Hasher
-from v2g.adapters.ocpp.provisioning import PROTOCOLS, provision_simulated, read_credentials, write_credentials
 from v2g.adapters.ocpp.server import CsmsServer
 from v2g.config import Settings
+from v2g.devices import DeviceError
 from v2g.log import configure_logging
-from v2g.services.devices import DeviceError, register_charger
+from v2g.services.devices.installation import register_charger
 from v2g.sim.fleet import start_fleet
 from v2g.units import utc_now
 
@@ -183,7 +184,7 @@ def sim_chargers(
         creds = read_credentials(Path(credentials))[:n]
     else:
         with _store() as store:
-            creds = provision_simulated(store, n, protocol)
+            creds = provision_simulated(store, n, protocol, hasher=Argon2Hasher(simulated=True))
         if save_credentials is not None:
             write_credentials(Path(save_credentials), creds)
 

@@ -17,7 +17,7 @@ from v2g.dispatch.ler import EnergyState, LerManager
 from v2g.dispatch.pool import FloatArray, ReservePool, allocate, local_curve, setpoints_kw
 from v2g.dispatch.response import curve_breakpoints_hz, mfrr_required_kw, required_response_kw
 from v2g.markets.rules import MarketRules, Product
-from v2g.services.ports import Ack, AckStatus, ChargerGateway, FrequencyCurvePoint, Setpoint
+from v2g.services.devices.ports import Ack, AckStatus, ChargerGateway, FrequencyCurvePoint, Setpoint
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from v2g.journey.model import (
 from v2g.journey.rules import JourneyRules, RetentionOffer, load_rules
 from v2g.journey.tracker import StatusTracker, status_tracker
 from v2g.services.automation import ServiceContext, ServiceOutcome, ServiceRegistry
+from v2g.services.clock import Clock
 from v2g.services.journey_ports import (
     SYSTEM,
     AuditEntry,
@@ -49,7 +50,6 @@ from v2g.services.journey_ports import (
     UnitOfWork,
     User,
 )
-from v2g.services.ports import Clock
 
 T = TypeVar("T")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from v2g.services.clock import Clock
 from v2g.services.journey_ports import Notification, UnitOfWork
-from v2g.services.ports import Clock
 
 
 class Sender(Protocol):

@@ -7,7 +7,7 @@ NOTHING`` on their natural key, so a duplicate or re-sent message is stored exac
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +25,15 @@ from v2g.adapters.db.tables.devices import (
     transaction_events,
 )
 from v2g.adapters.db.tables.fleet import chargers
+from v2g.devices import (
+    ChargerAuth,
+    ChargingNeeds,
+    ConnectivityStatus,
+    MeterSample,
+    TelemetryBatchResult,
+    TransactionEventIn,
+)
 from v2g.fleet.model import Charger, ChargerProtocol
-from v2g.services.devices import ChargingNeeds, ConnectivityStatus, MeterSample, TransactionEventIn
 
 POWER_MEASURANDS = frozenset({"Power.Active.Import", "Power.Active.Export"})
 
@@ -38,25 +45,7 @@ def insert_ignore(conn: Connection, table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-@dataclass(frozen=True, slots=True)
-class ChargerAuth:
-    """What the handshake needs to admit a charger."""
-
-    charger_id: str
-    password_hash: str
-    security_profile: int
-    active: bool
-    protocol: ChargerProtocol
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """What a telemetry batch stored (duplicates are counted, not stored)."""
-
-    samples_stored: int
-    samples_duplicate: int
-    events_stored: int
-    events_duplicate: int
+BatchResult = TelemetryBatchResult  # what a telemetry batch stored (duplicates are counted, not stored)
 
 
 class SqlCredentialStore:

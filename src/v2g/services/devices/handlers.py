@@ -17,7 +17,7 @@ from typing import Protocol
 
 from v2g.services import journey_handlers
 from v2g.services.automation import Handler, ServiceContext, ServiceOutcome
-from v2g.services.devices import CredentialHasher
+from v2g.services.devices.ports import CredentialHasher
 
 SECURITY_PROFILE = 2
 
