@@ -61,10 +61,6 @@ class SupervisorConfig:
         return timedelta(seconds=self.heartbeat_interval_s * self.offline_after_missed_heartbeats)
 
 
-def _spawn_detached(coro: Coroutine[Any, Any, Any]) -> None:
-    asyncio.get_running_loop().create_task(coro)
-
-
 class DeviceSupervisor:
     """Keeps connected chargers in the state the platform wants (see the module docstring)."""
 
@@ -83,7 +79,8 @@ class DeviceSupervisor:
         self.links = links
         self.config = config or SupervisorConfig()
         self.clock: Clock = clock or SystemClock()
-        self.spawn: Spawn = spawn or _spawn_detached
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.spawn: Spawn = spawn or self._spawn
         self.stats: defaultdict[str, int] = stats if stats is not None else defaultdict(int)
         # exceptions of the transport that mean "the connection went away" during a command
         self._interrupted: tuple[type[BaseException], ...] = (TimeoutError, *interrupted)
@@ -95,6 +92,12 @@ class DeviceSupervisor:
         # (charger_id, kind, detail) with kind "boot" or "test_profile_accepted": the journey's
         # ``verify_connectivity`` waits for both; callbacks run in a worker thread
         self.on_device_event: list[Callable[[str, str, str], Any]] = []
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a follow-up in the background (keeps a reference until it is done)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ connection events
     def touch(self, charger_id: str) -> None:
