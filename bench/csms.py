@@ -32,11 +32,12 @@ from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.db.migrate import upgrade
+from v2g.adapters.db.provisioning import provision_simulated
+from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
-from v2g.adapters.ocpp.provisioning import provision_simulated
 from v2g.adapters.ocpp.server import CsmsConfig, CsmsServer
 from v2g.fleet.model import Customer, GridArea, PriceArea, Site
-from v2g.services.ports import AckStatus, Setpoint
+from v2g.services.devices.ports import AckStatus, Setpoint
 from v2g.sim.fleet import SimCredential, raise_open_file_limit, start_fleet
 from v2g.units import utc_now
 
@@ -127,7 +128,9 @@ async def platform_main(args: argparse.Namespace) -> dict[str, Any]:
     seed(engine)
     store = SqlDeviceStore(engine)
     t0 = time.perf_counter()
-    creds = provision_simulated(store, args.chargers, args.protocol, prefix="BENCH")
+    creds = provision_simulated(
+        store, args.chargers, args.protocol, hasher=Argon2Hasher(simulated=True), prefix="BENCH"
+    )
     provision_s = time.perf_counter() - t0
     config = CsmsConfig(heartbeat_interval_s=3600, response_timeout_s=30.0, profile_validity=timedelta(minutes=30))
     server = CsmsServer(store, config)
@@ -231,7 +234,9 @@ async def multi_worker_main(args: argparse.Namespace) -> dict[str, Any]:
     seed(engine)
     store = SqlDeviceStore(engine)
     t0 = time.perf_counter()
-    creds = provision_simulated(store, args.chargers, args.protocol, prefix="BENCH")
+    creds = provision_simulated(
+        store, args.chargers, args.protocol, hasher=Argon2Hasher(simulated=True), prefix="BENCH"
+    )
     provision_s = time.perf_counter() - t0
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     port = free_port("127.0.0.1")

@@ -38,9 +38,9 @@ from v2g.adapters.ocpp.server import CsmsConfig, CsmsServer
 from v2g.dispatch.pool import ReservePool
 from v2g.fleet.model import ChargerProtocol, Customer, GridArea, PriceArea, Site
 from v2g.markets.rules import Product, default_rules
-from v2g.services.devices import register_charger
+from v2g.services.devices.installation import register_charger
+from v2g.services.devices.ports import ChargerGateway
 from v2g.services.dispatch import CentralDispatcher
-from v2g.services.ports import ChargerGateway
 from v2g.sim.battery import Battery, BatterySpec
 from v2g.sim.ocpp_client import SimCharger
 from v2g.sim.replay import make_fleet, read_frequency, replay

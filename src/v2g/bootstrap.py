@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import Engine
 
@@ -15,22 +14,14 @@ from v2g.adapters.db.migrate import ensure_schema_current
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.blueprint import load_blueprint
 from v2g.config import Settings
-from v2g.services.device_handlers import device_handlers
+from v2g.services.clock import Clock, SystemClock
+from v2g.services.devices.handlers import device_handlers
 from v2g.services.journey.automation import ServiceContext, ServiceRegistry
 from v2g.services.journey.handlers import default_registry
 from v2g.services.journey.service import JourneyService
 from v2g.services.markets import market_handlers
-from v2g.services.ports import Clock
-from v2g.units import utc_now
 
 BSP_ORG_ID = "bsp"  # the organisation acting as balancing service provider (actor bsp)
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        return utc_now()
 
 
 @dataclass

@@ -14,7 +14,7 @@ from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.api.app import create_app
 from v2g.bootstrap import Container
 from v2g.config import Settings
-from v2g.services.devices import MeterSample, TransactionEventIn
+from v2g.devices import MeterSample, TransactionEventIn
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from v2g.devices import ProfileKind, plan_from_schedule
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.devices import ProfileKind, plan_from_schedule
 
 T0 = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
 

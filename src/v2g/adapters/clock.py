@@ -1,4 +1,4 @@
-"""Real time sources for the runtime: the system clock and an accelerated clock (demo)."""
+"""An accelerated real-time clock for the demo (the system clock is :class:`v2g.services.clock.SystemClock`)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,6 @@ import time
 from datetime import datetime, timedelta
 
 from v2g.units import ensure_utc, utc_now
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        return utc_now()
-
-    async def sleep_until(self, at: datetime) -> None:
-        delay_s = (ensure_utc(at, field="at") - utc_now()).total_seconds()
-        if delay_s > 0:
-            await asyncio.sleep(delay_s)
 
 
 class AcceleratedClock:

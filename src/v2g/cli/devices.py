@@ -16,14 +16,15 @@ import typer
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.provisioning import PROTOCOLS, provision_simulated, read_credentials, write_credentials
 from v2g.adapters.ocpp.credentials import Argon2Hasher
-from v2g.adapters.ocpp.provisioning import PROTOCOLS, provision_simulated, read_credentials, write_credentials
 from v2g.adapters.ocpp.server import CsmsServer
 from v2g.config import Settings
+from v2g.devices import DeviceError
 from v2g.log import configure_logging
-from v2g.services.devices import DeviceError, register_charger
+from v2g.services.clock import SystemClock
+from v2g.services.devices.installation import register_charger
 from v2g.sim.fleet import start_fleet
-from v2g.units import utc_now
 
 charger_app = typer.Typer(help="Chargers: register, inspect, telemetry retention.", no_args_is_help=True)
 sim_app = typer.Typer(help="The digital twin: simulated wallboxes with EVs.", no_args_is_help=True)
@@ -92,7 +93,7 @@ def purge_telemetry(
     """Retention job: delete telemetry older than the retention window."""
     keep = days if days is not None else Settings().telemetry_retention_days
     with _store() as store:
-        deleted = store.purge_telemetry(utc_now() - timedelta(days=keep))
+        deleted = store.purge_telemetry(SystemClock().now() - timedelta(days=keep))
     typer.echo(f"deleted {deleted} telemetry rows older than {keep:g} days")
 
 
@@ -183,7 +184,7 @@ def sim_chargers(
         creds = read_credentials(Path(credentials))[:n]
     else:
         with _store() as store:
-            creds = provision_simulated(store, n, protocol)
+            creds = provision_simulated(store, n, protocol, hasher=Argon2Hasher(simulated=True))
         if save_credentials is not None:
             write_credentials(Path(save_credentials), creds)
 

@@ -20,16 +20,17 @@ from fastapi import FastAPI
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.provisioning import provision_simulated
+from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
-from v2g.adapters.ocpp.provisioning import provision_simulated
 from v2g.adapters.ocpp.routing import RoutedChargerGateway
 from v2g.adapters.ocpp.server import CsmsServer
 from v2g.cli.csms_workers import WorkerPool, free_port, start_workers, worker_spec
 from v2g.cli.devices import server_ssl_context
 from v2g.config import Settings
+from v2g.devices import summarise_acks
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.devices import summarise_acks
-from v2g.services.ports import ChargerGateway
+from v2g.services.devices.ports import ChargerGateway
 from v2g.sim.fleet import FleetRun, start_fleet
 from v2g.units import QUARTER, floor_quarter, to_local, utc_now
 
@@ -99,7 +100,14 @@ async def _main(settings: Settings, app: FastAPI, host: str, port: int, demo: bo
     tasks: list[asyncio.Task[None]] = []
     try:
         if demo and settings.demo_chargers > 0:
-            creds = await asyncio.to_thread(provision_simulated, store, settings.demo_chargers, "2.1", prefix="DEMO")
+            creds = await asyncio.to_thread(
+                provision_simulated,
+                store,
+                settings.demo_chargers,
+                "2.1",
+                prefix="DEMO",
+                hasher=Argon2Hasher(simulated=True),
+            )
             fleet = await start_fleet(creds, f"{scheme}://{host}:{ocpp_port}/ocpp", "2.1", meter_interval_s=10.0)
             typer.echo(
                 f"demo: {len(fleet.chargers)} simulated wallboxes connected over OCPP 2.1 ({len(fleet.failed)} failed)"

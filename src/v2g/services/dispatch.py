@@ -1,6 +1,6 @@
 """Real-time dispatch use cases: central (setpoints per frequency sample) and local (curves per charger).
 
-Both send through the :class:`~v2g.services.ports.ChargerGateway` port. A charger that does not
+Both send through the :class:`~v2g.services.devices.ports.ChargerGateway` port. A charger that does not
 accept its setpoint is taken out of the pool at once and its share re-allocated to the others in
 the same call.
 """
@@ -17,7 +17,7 @@ from v2g.dispatch.ler import EnergyState, LerManager
 from v2g.dispatch.pool import FloatArray, ReservePool, allocate, local_curve, setpoints_kw
 from v2g.dispatch.response import curve_breakpoints_hz, mfrr_required_kw, required_response_kw
 from v2g.markets.rules import MarketRules, Product
-from v2g.services.ports import Ack, AckStatus, ChargerGateway, FrequencyCurvePoint, Setpoint
+from v2g.services.devices.ports import Ack, AckStatus, ChargerGateway, FrequencyCurvePoint, Setpoint
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from ocpp.routing import on as _on
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from v2g.adapters.ocpp import keyfix
+from v2g.compat import ocpp_keys
 from v2g.sim.wallbox import SimPeriod, SimProfile, Wallbox
 from v2g.units import parse_utc, utc_now
 
@@ -314,7 +314,7 @@ class SimCharger:
         ssl_context: Any = None,
         validate: bool = True,
     ) -> None:
-        keyfix.install()  # the 2.1 key-case fix and memoised key conversion, as on the CSMS side
+        ocpp_keys.install()  # the 2.1 key-case fix and memoised key conversion, as on the CSMS side
         self.charger_id = charger_id
         self.password = password
         self.url = f"{base_url.rstrip('/')}/{charger_id}"

@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from v2g.devices.commands import Ack, AckStatus, Setpoint
+from v2g.devices.events import ChargingNeeds
 from v2g.fleet.model import ChargerProtocol, PriceArea
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.devices import ChargingNeeds
 from v2g.services.planning.ports import AreaLimits, PluggedEv
-from v2g.services.ports import Ack, AckStatus, Setpoint
 from v2g.sim.twin import TwinFleet, TwinGateway, UnitSpec
 from v2g.units import QUARTER, ensure_utc
 

@@ -7,7 +7,7 @@ system stops charging at the top and discharging at the bottom of the energy win
 unit follows its own frequency-to-power curve (OCPP 2.1 LocalFrequency) from the frequency it
 measures itself, after the same delay.
 
-:class:`TwinGateway` implements :class:`v2g.services.ports.ChargerGateway` on the twin, in process,
+:class:`TwinGateway` implements :class:`v2g.services.devices.ports.ChargerGateway` on the twin, in process,
 for fast socket-free studies, replays, pre-qualification runs and tests.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from v2g.dispatch.pool import BoolArray, FloatArray
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.ports import Ack, AckStatus, FrequencyCurvePoint, Setpoint
+from v2g.services.devices.ports import Ack, AckStatus, FrequencyCurvePoint, Setpoint
 
 # Frequencies at which local curves are stored; every FCR curve is piecewise linear on this grid.
 CURVE_GRID_HZ = np.array([47.0, 49.0, 49.5, 49.9, 50.0, 50.1, 50.5, 51.0, 53.0])

@@ -15,8 +15,9 @@ from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.server import CsmsConfig, CsmsServer
+from v2g.devices import ChargerRegistration
 from v2g.fleet.model import ChargerProtocol, Customer, GridArea, PriceArea, Site
-from v2g.services.devices import ChargerRegistration, register_charger
+from v2g.services.devices.installation import register_charger
 from v2g.sim.battery import Battery, BatterySpec
 from v2g.sim.ocpp_client import Faults, SimCharger
 from v2g.sim.wallbox import Wallbox

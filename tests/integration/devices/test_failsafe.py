@@ -13,7 +13,7 @@ from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.ocpp.server import CsmsServer
 from v2g.adapters.ocpp.session import DEFAULT_PROFILE_ID, PLAN_PROFILE_ID
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.ports import AckStatus, Setpoint
+from v2g.services.devices.ports import AckStatus, Setpoint
 from v2g.sim.ocpp_client import Faults
 from v2g.sim.wallbox import fallback_meets_target
 from v2g.units import floor_quarter, utc_now

@@ -10,18 +10,19 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.integration.devices.conftest import SITE_ID, Platform, wait_for
-from v2g.adapters.ocpp.provisioning import provision_simulated, read_credentials, write_credentials
+from v2g.adapters.db.provisioning import provision_simulated, read_credentials, write_credentials
+from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.session import PLAN_PROFILE_ID
 from v2g.cli import app as cli_app
 from v2g.cli.runtime import demo_schedule
-from v2g.services.devices import MeterSample
-from v2g.services.ports import AckStatus
+from v2g.devices import MeterSample
+from v2g.services.devices.ports import AckStatus
 from v2g.sim.fleet import start_fleet
 from v2g.units import floor_quarter, utc_now
 
 
 async def test_provisioned_fleet_follows_the_demo_plan(platform: Platform, tmp_path: Path) -> None:
-    creds = provision_simulated(platform.store, 12, "2.1", prefix="T")
+    creds = provision_simulated(platform.store, 12, "2.1", hasher=Argon2Hasher(simulated=True), prefix="T")
     write_credentials(tmp_path / "creds.csv", creds)
     assert read_credentials(tmp_path / "creds.csv") == creds
     run = await start_fleet(creds, platform.url, "2.1", seed=7, meter_interval_s=0.2)
@@ -47,7 +48,7 @@ async def test_provisioned_fleet_follows_the_demo_plan(platform: Platform, tmp_p
     finally:
         await run.stop()
     # provisioning again re-keys the same chargers instead of duplicating them
-    again = provision_simulated(platform.store, 12, "2.1", prefix="T")
+    again = provision_simulated(platform.store, 12, "2.1", hasher=Argon2Hasher(simulated=True), prefix="T")
     assert [c.charger_id for c in again] == [c.charger_id for c in creds]
     assert again[0].password != creds[0].password
 

@@ -7,9 +7,10 @@ from websockets.exceptions import InvalidStatus
 
 from tests.integration.devices.conftest import HASHER, SITE_ID, Platform, settle, wait_for
 from v2g.adapters.db.fleet_repo import NotFoundError
+from v2g.devices import DeviceError
 from v2g.fleet.model import ChargerProtocol
-from v2g.services.devices import DeviceError, deactivate_charger, register_charger, verify_connectivity
-from v2g.services.ports import AckStatus
+from v2g.services.devices.installation import deactivate_charger, register_charger, verify_connectivity
+from v2g.services.devices.ports import AckStatus
 
 
 async def test_register_verify_deactivate(platform: Platform) -> None:

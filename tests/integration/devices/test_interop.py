@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.devices.conftest import Platform, ev_battery, settle, wait_for
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.ports import AckStatus, FrequencyCurvePoint, Setpoint
+from v2g.services.devices.ports import AckStatus, FrequencyCurvePoint, Setpoint
 from v2g.units import floor_quarter, utc_now
 
 

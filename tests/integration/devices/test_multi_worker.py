@@ -24,9 +24,9 @@ from tests.integration.devices.conftest import TEST_CONFIG, Platform, seed_site,
 from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.ocpp.routing import CsmsWorkerNode, RoutedChargerGateway, RoutingError, registry_bucket
 from v2g.adapters.ocpp.server import CsmsServer
+from v2g.devices import ChargerRegistration
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.devices import ChargerRegistration
-from v2g.services.ports import AckStatus, FrequencyCurvePoint, Setpoint
+from v2g.services.devices.ports import AckStatus, FrequencyCurvePoint, Setpoint
 from v2g.sim.ocpp_client import SimCharger, connect_with_retry
 from v2g.units import utc_now
 
@@ -202,13 +202,14 @@ async def test_a_malformed_batch_is_refused_with_the_field_named(cluster: Cluste
 @pytest.mark.slow
 async def test_cli_worker_pool_spreads_chargers_and_survives_a_killed_worker(platform_db: str, engine: Engine) -> None:
     """``v2g csms --workers 2`` as real processes; one is killed, the pool restarts it, chargers come back."""
-    from v2g.adapters.ocpp.provisioning import provision_simulated
+    from v2g.adapters.db.provisioning import provision_simulated
+    from v2g.adapters.ocpp.credentials import Argon2Hasher
     from v2g.cli.csms_workers import free_port, ready_subject
     from v2g.sim.fleet import start_fleet
 
     namespace = f"t{uuid.uuid4().hex[:10]}"
     store = SqlDeviceStore(engine)
-    creds = provision_simulated(store, N_CHARGERS, "2.1", prefix="POOL")
+    creds = provision_simulated(store, N_CHARGERS, "2.1", hasher=Argon2Hasher(simulated=True), prefix="POOL")
     port = free_port("127.0.0.1")
     env = {
         **os.environ,

@@ -46,7 +46,9 @@ class MemoryPlans:
 
 
 def needs_session(ev: PluggedEv, now: datetime, horizon_end: datetime) -> tuple[EvSession, dict[str, str]]:
-    assert ev.needs is not None and ev.needs.departure_at is not None and ev.needs.target_soc_percent is not None
+    assert ev.needs is not None
+    assert ev.needs.departure_at is not None
+    assert ev.needs.target_soc_percent is not None
     assert ev.soc_percent is not None
     session = EvSession(
         ev_id=ev.ev_id,

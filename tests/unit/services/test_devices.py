@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from v2g.devices import DeviceError, ProfileKind, fallback_p_kw, plan_from_schedule, profile_kind
 from v2g.fleet.model import ChargerProtocol
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.devices import DeviceError, ProfileKind, fallback_p_kw, plan_from_schedule, profile_kind
 
 T0 = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
 

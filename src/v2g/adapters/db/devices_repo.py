@@ -7,7 +7,7 @@ NOTHING`` on their natural key, so a duplicate or re-sent message is stored exac
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +25,16 @@ from v2g.adapters.db.tables.devices import (
     transaction_events,
 )
 from v2g.adapters.db.tables.fleet import chargers
+from v2g.devices import (
+    ChargerAuth,
+    ChargingNeeds,
+    ConnectivityStatus,
+    MeterSample,
+    TelemetryBatchResult,
+    TransactionEventIn,
+)
 from v2g.fleet.model import Charger, ChargerProtocol
-from v2g.services.devices import ChargingNeeds, ConnectivityStatus, MeterSample, TransactionEventIn
+from v2g.services.clock import Clock, SystemClock
 
 POWER_MEASURANDS = frozenset({"Power.Active.Import", "Power.Active.Export"})
 
@@ -38,32 +46,15 @@ def insert_ignore(conn: Connection, table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-@dataclass(frozen=True, slots=True)
-class ChargerAuth:
-    """What the handshake needs to admit a charger."""
-
-    charger_id: str
-    password_hash: str
-    security_profile: int
-    active: bool
-    protocol: ChargerProtocol
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """What a telemetry batch stored (duplicates are counted, not stored)."""
-
-    samples_stored: int
-    samples_duplicate: int
-    events_stored: int
-    events_duplicate: int
+BatchResult = TelemetryBatchResult  # what a telemetry batch stored (duplicates are counted, not stored)
 
 
 class SqlCredentialStore:
     """Charger credentials within the caller's transaction (the journey's automated tasks)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, clock: Clock | None = None) -> None:
         self.conn = conn
+        self.clock: Clock = clock or SystemClock()
 
     def has_credentials(self, charger_id: str) -> bool:
         query = select(charger_credentials.c.charger_id).where(charger_credentials.c.charger_id == charger_id)
@@ -72,7 +63,10 @@ class SqlCredentialStore:
     def add_credentials(self, charger_id: str, password_hash: str, security_profile: int) -> None:
         self.conn.execute(
             charger_credentials.insert().values(
-                charger_id=charger_id, password_hash=password_hash, security_profile=security_profile, created_at=_now()
+                charger_id=charger_id,
+                password_hash=password_hash,
+                security_profile=security_profile,
+                created_at=self.clock.now(),
             )
         )
         self.conn.execute(
@@ -83,8 +77,9 @@ class SqlCredentialStore:
 class SqlDeviceStore:
     """Synchronous store over an engine; the CSMS calls it from worker threads."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()
 
     # ------------------------------------------------------------------ registration / credentials
     def add_charger_with_credentials(self, charger: Charger, password_hash: str, security_profile: int) -> None:
@@ -100,7 +95,7 @@ class SqlDeviceStore:
                     charger_id=charger.id,
                     password_hash=password_hash,
                     security_profile=security_profile,
-                    created_at=_now(),
+                    created_at=self.clock.now(),
                 )
             )
             conn.execute(charger_state.insert().values(charger_id=charger.id, online=False, ev_connected=False))
@@ -115,7 +110,7 @@ class SqlDeviceStore:
                     charger_id=charger_id,
                     password_hash=password_hash,
                     security_profile=security_profile,
-                    created_at=_now(),
+                    created_at=self.clock.now(),
                 )
             )
             conn.execute(
@@ -510,9 +505,3 @@ def _dedupe_samples(samples: Iterable[MeterSample]) -> list[dict[str, Any]]:
     for s in samples:
         rows.setdefault((s.charger_id, s.evse_id, s.measurand, s.measured_at), asdict(s))
     return list(rows.values())
-
-
-def _now() -> datetime:
-    from v2g.units import utc_now
-
-    return utc_now()

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, and_, func, select
 from v2g.adapters.db.tables.devices import charger_state, charging_transactions, ev_charging_needs
 from v2g.adapters.db.tables.fleet import chargers, grid_areas, sites, vehicles
 from v2g.adapters.db.tables.operations import operating_plans
+from v2g.devices.events import ChargingNeeds
 from v2g.fleet.model import ChargerProtocol, PriceArea
-from v2g.services.devices import ChargingNeeds
 from v2g.services.planning.ports import AreaLimits, PluggedEv, StoredPlan
 
 

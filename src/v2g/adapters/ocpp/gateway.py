@@ -1,4 +1,4 @@
-"""The OCPP implementation of :class:`v2g.services.ports.ChargerGateway`.
+"""The OCPP implementation of :class:`v2g.services.devices.ports.ChargerGateway`.
 
 Commands to different chargers run concurrently (one outstanding CALL per charger, as OCPP-J
 requires); a charger without a live session answers ``offline`` at once.
@@ -11,12 +11,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from v2g.adapters.ocpp.server import CsmsServer
-from v2g.adapters.ocpp.session import CommandResult, CsmsSession
+from v2g.adapters.ocpp.session import CsmsSession
+from v2g.devices import (
+    Ack,
+    AckStatus,
+    CommandResult,
+    DeviceError,
+    FrequencyCurvePoint,
+    ProfileKind,
+    Setpoint,
+    plan_from_schedule,
+)
 from v2g.fleet.model import Charger
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.devices import DeviceError, ProfileKind, plan_from_schedule
-from v2g.services.ports import Ack, AckStatus, FrequencyCurvePoint, Setpoint
-from v2g.units import utc_now
 
 _STATUS = {
     "accepted": AckStatus.ACCEPTED,
@@ -58,7 +65,7 @@ class OcppChargerGateway:
 
     async def send_schedules(self, schedules: Sequence[PowerSchedule]) -> list[Ack]:
         """Install planned schedules; a rejection is recorded on the charger and reported in the ack."""
-        now = utc_now()
+        now = self.server.clock.now()
         validity = self.server.config.profile_validity
 
         async def one(schedule: PowerSchedule) -> Ack:
@@ -79,7 +86,7 @@ class OcppChargerGateway:
                 )
             except DeviceError as exc:
                 return Ack(charger_id, AckStatus.REJECTED, str(exc))
-            self.server.schedules[charger_id] = schedule  # re-sent on reconnect and refreshed while valid
+            self.server.supervisor.set_schedule(charger_id, schedule)  # re-sent on reconnect and refreshed while valid
             if session is None:
                 return Ack(charger_id, AckStatus.OFFLINE, "no live connection; the plan is sent on reconnect")
             result = await self.server.install_plan(session, plan, "plan")
@@ -100,7 +107,7 @@ class OcppChargerGateway:
             except LookupError:
                 return Ack(sp.charger_id, AckStatus.REJECTED, "unknown charger")
             p_kw = min(max(sp.p_kw, -charger.max_discharge_kw), charger.max_charge_kw)
-            valid_to = sp.valid_until or utc_now() + default_valid
+            valid_to = sp.valid_until or self.server.clock.now() + default_valid
             result = await session.apply_setpoint(p_kw, valid_to, charger.max_charge_kw)
             extra = ""
             if p_kw < 0 and session.plan_kind().value == "charge_only":
@@ -122,13 +129,13 @@ class OcppChargerGateway:
 
     async def deactivate(self, charger_id: str) -> Ack:
         """Clear profiles, make the charger inoperative and close its connection."""
-        self.server.schedules.pop(charger_id, None)
+        self.server.supervisor.forget(charger_id)
         session = self._session(charger_id)
         if session is None:
             return Ack(charger_id, AckStatus.OFFLINE, "no live connection; refused at its next handshake")
         cleared = await session.clear_profiles()
         availability = await session.set_available(False)
-        await session._connection.close(1000, "charger deactivated")
+        await session.disconnect("charger deactivated")
         detail = f"clear={cleared.status} availability={availability.status}"
         ok = cleared.status == "accepted" and availability.status in ("accepted", "scheduled")
         return Ack(charger_id, AckStatus.ACCEPTED if ok else AckStatus.REJECTED, detail)

@@ -41,8 +41,9 @@ from nats.js.kv import KeyValue
 
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.server import CsmsServer
+from v2g.devices import Ack, AckStatus, FrequencyCurvePoint, Setpoint
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.ports import Ack, AckStatus, FrequencyCurvePoint, Setpoint
+from v2g.services.clock import Clock, SystemClock
 
 log = logging.getLogger("v2g.ocpp.routing")
 
@@ -255,9 +256,12 @@ class CsmsWorkerNode:
 class RoutedChargerGateway:
     """``ChargerGateway`` over several CSMS workers: one routed request per worker and batch."""
 
-    def __init__(self, nc: Client, *, timeout_s: float = 30.0, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(
+        self, nc: Client, *, timeout_s: float = 30.0, namespace: str = DEFAULT_NAMESPACE, clock: Clock | None = None
+    ) -> None:
         self.nc = nc
         self.namespace = namespace
+        self.clock: Clock = clock or SystemClock()
         self._key_to_charger: dict[str, str] = {}
         self.timeout_s = timeout_s
         self.where: dict[str, str] = {}  # charger_id -> worker_id, mirrored from the registry bucket
@@ -333,9 +337,7 @@ class RoutedChargerGateway:
                 log.exception("charger[%s]: device event %s not delivered", args[0], args[1])
 
     async def _resend(self, schedule: PowerSchedule) -> None:
-        from v2g.units import utc_now
-
-        if schedule.end_at > utc_now():
+        if schedule.end_at > self.clock.now():
             await self._route("schedules", [(schedule.charger_id or "", schedule_to_json(schedule))])
 
     def _spawn(self, coro: Awaitable[Any]) -> None:

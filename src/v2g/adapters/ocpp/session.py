@@ -3,27 +3,46 @@
 A session is one ``ocpp`` ``ChargePoint`` per WebSocket connection. The version packages
 (``v16``, ``v201``, ``v21``) subclass :class:`CsmsSession` together with the library's
 ``ChargePoint`` of their version and translate messages into the platform's events
-(:mod:`v2g.services.devices`) and the platform's profile plans into messages.
+(:mod:`v2g.devices`) and the platform's profile plans into messages. A session talks to its
+server only through the small :class:`SessionHost` protocol, and is itself the
+:class:`~v2g.services.devices.ports.ChargerLink` the device supervisor commands.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from ocpp.routing import after as _after
 from ocpp.routing import on as _on
 
-from v2g.services.devices import ChargingNeeds, MeterSample, ProfileKind, ProfilePlan, TransactionEventIn
-from v2g.services.ports import FrequencyCurvePoint
-
-if TYPE_CHECKING:
-    from v2g.adapters.ocpp.server import CsmsServer
+from v2g.devices import (
+    DEFAULT_PROFILE_ID,
+    DEFAULT_STACK,
+    FREQUENCY_PROFILE_ID,
+    FREQUENCY_STACK,
+    PLAN_PROFILE_ID,
+    PLAN_STACK,
+    SETPOINT_PROFILE_ID,
+    SETPOINT_STACK,
+    TEST_PROFILE_ID,
+    TEST_STACK,
+    ChargingNeeds,
+    CommandResult,
+    FrequencyCurvePoint,
+    MeterSample,
+    ProfileKind,
+    ProfilePlan,
+    TransactionEventIn,
+    profile_kind,
+)
+from v2g.fleet.model import ChargerProtocol
+from v2g.services.clock import Clock
+from v2g.services.devices.ports import DeviceStore
 
 log = logging.getLogger("v2g.ocpp")
 
@@ -42,22 +61,72 @@ def after(action: str) -> Callable[[F], F]:
 
 REPLY_CACHE_SIZE = 256
 
-# Profile ids and stack levels the platform uses on every charger (all TxDefaultProfile, so they
-# need no running transaction): the fail-safe default at the bottom, plans above it, immediate
-# setpoints and frequency response on top. Expiring upper profiles fall back to the default.
-DEFAULT_PROFILE_ID, DEFAULT_STACK = 1001, 0
-PLAN_PROFILE_ID, PLAN_STACK = 1002, 1
-SETPOINT_PROFILE_ID, SETPOINT_STACK = 1003, 2
-FREQUENCY_PROFILE_ID, FREQUENCY_STACK = 1004, 3
-TEST_PROFILE_ID, TEST_STACK = 1005, 4
+__all__ = [
+    "DEFAULT_PROFILE_ID",
+    "DEFAULT_STACK",
+    "FREQUENCY_PROFILE_ID",
+    "FREQUENCY_STACK",
+    "PLAN_PROFILE_ID",
+    "PLAN_STACK",
+    "SETPOINT_PROFILE_ID",
+    "SETPOINT_STACK",
+    "TEST_PROFILE_ID",
+    "TEST_STACK",
+    "CommandResult",
+    "CsmsSession",
+    "SessionHost",
+    "after",
+    "on",
+    "parse_measured_at",
+    "status_of",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """A charger's answer: ``status`` is the OCPP status (lower case) or offline / timeout / error."""
+class TelemetrySink(Protocol):
+    """Where sessions submit telemetry (the group-commit writer)."""
 
-    status: str
-    detail: str = ""
+    async def submit(self, samples: Sequence[MeterSample], events: Sequence[TransactionEventIn] = ()) -> None: ...
+
+
+class HostConfig(Protocol):
+    """The settings a session reads."""
+
+    @property
+    def heartbeat_interval_s(self) -> int: ...
+
+    @property
+    def validate_outbound(self) -> bool: ...
+
+
+class SessionHost(Protocol):
+    """What a session needs from the server that accepted it (the CSMS in production)."""
+
+    @property
+    def config(self) -> HostConfig: ...
+
+    @property
+    def store(self) -> DeviceStore: ...
+
+    @property
+    def writer(self) -> TelemetrySink: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def stats(self) -> defaultdict[str, int]: ...
+
+    def reply_cache(self, charger_id: str) -> OrderedDict[str, str]: ...
+
+    def touch(self, charger_id: str) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+    async def booted(self, session: CsmsSession, firmware_version: str | None) -> None: ...
+
+    async def resync(self, session: CsmsSession) -> None: ...
+
+    async def needs_received(self, session: CsmsSession, needs: ChargingNeeds) -> None: ...
 
 
 def parse_measured_at(text: str | None, fallback: datetime) -> datetime:
@@ -79,7 +148,7 @@ class CsmsSession:
     _connection: Any
     _response_timeout: float
 
-    def __init__(self, charger_id: str, connection: Any, server: CsmsServer, *, response_timeout: float) -> None:
+    def __init__(self, charger_id: str, connection: Any, server: SessionHost, *, response_timeout: float) -> None:
         super().__init__(charger_id, connection, response_timeout=response_timeout)  # type: ignore[call-arg]
         self.server = server
         self.booted = False
@@ -160,6 +229,14 @@ class CsmsSession:
         if not await self.handle_other_message_type(msg):
             await self._reject(uid, self.message_type_error_code, f"MessageTypeId {msg[0]} is not supported")
 
+    def now(self) -> datetime:
+        """The current time, from the server's clock."""
+        return self.server.clock.now()
+
+    async def disconnect(self, reason: str, code: int = 1000) -> None:
+        """Close the connection (1000 normal, 1001 going away)."""
+        await self._connection.close(code, reason)
+
     async def handle_other_message_type(self, msg: list[Any]) -> bool:
         """Version hook for message types beyond CALL/CALLRESULT/CALLERROR (OCPP 2.1 SEND)."""
         return False
@@ -239,9 +316,6 @@ class CsmsSession:
         return False
 
     def plan_kind(self) -> ProfileKind:
-        from v2g.fleet.model import ChargerProtocol
-        from v2g.services.devices import profile_kind
-
         return profile_kind(ChargerProtocol(self.protocol), self.discharge_supported)
 
 

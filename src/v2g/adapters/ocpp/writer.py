@@ -14,9 +14,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from v2g.adapters.db.devices_repo import BatchResult, SqlDeviceStore
-from v2g.services.devices import MeterSample, TransactionEventIn
-from v2g.units import utc_now
+from v2g.devices import MeterSample, TelemetryBatchResult, TransactionEventIn
+from v2g.services.clock import Clock, SystemClock
+from v2g.services.devices.ports import TelemetryStore
 
 log = logging.getLogger("v2g.ocpp.writer")
 
@@ -31,8 +31,11 @@ class _Pending:
 class TelemetryWriter:
     """Batches rows from many sessions; flushes every ``max_delay_s`` or at ``max_rows``."""
 
-    def __init__(self, store: SqlDeviceStore, *, max_rows: int = 2000, max_delay_s: float = 0.05) -> None:
+    def __init__(
+        self, store: TelemetryStore, *, max_rows: int = 2000, max_delay_s: float = 0.05, clock: Clock | None = None
+    ) -> None:
         self.store = store
+        self.clock: Clock = clock or SystemClock()
         self.max_rows = max_rows
         self.max_delay_s = max_delay_s
         self._pending = _Pending()
@@ -77,8 +80,8 @@ class TelemetryWriter:
         if not pending.waiters:
             return
         try:
-            result: BatchResult = await asyncio.to_thread(
-                self.store.write_batch, pending.samples, pending.events, utc_now()
+            result: TelemetryBatchResult = await asyncio.to_thread(
+                self.store.write_batch, pending.samples, pending.events, self.clock.now()
             )
         except Exception as exc:
             log.exception("telemetry batch of %d rows failed", len(pending.samples) + len(pending.events))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from v2g.services.actors.ports import Notification, OutboxUnitOfWork
-from v2g.services.ports import Clock
+from v2g.services.clock import Clock
 
 
 class Sender(Protocol):

@@ -25,10 +25,10 @@ from v2g.services.actors.ports import (
     Notification,
     Principal,
 )
+from v2g.services.clock import Clock
 from v2g.services.journey.automation import ServiceRegistry
 from v2g.services.journey.export import to_jsonable
 from v2g.services.journey.ports import JourneyRepository, UnitOfWork
-from v2g.services.ports import Clock
 
 T = TypeVar("T")
 

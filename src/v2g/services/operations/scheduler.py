@@ -18,21 +18,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+
+from v2g.services.clock import RuntimeClock
 
 log = logging.getLogger("v2g.runtime")
 
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday 00:00 UTC: the phase reference of every job
-
-
-class RuntimeClock(Protocol):
-    """A clock the runtime can also wait on (real, accelerated or simulated time)."""
-
-    def now(self) -> datetime: ...
-
-    async def sleep_until(self, at: datetime) -> None:
-        """Return once ``now() >= at`` (at once if that is already so)."""
-        ...
 
 
 JobRun = Callable[[datetime], Awaitable[str | None]]

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from v2g.devices.commands import summarise_acks
 from v2g.fleet.model import PriceArea
 from v2g.planning.files import plan_to_json
 from v2g.planning.model import (
@@ -37,10 +38,10 @@ from v2g.planning.model import (
 )
 from v2g.planning.planner import FleetPlanner
 from v2g.planning.rules import PlanningRules
-from v2g.services.devices import summarise_acks
+from v2g.services.clock import Clock
+from v2g.services.devices.ports import Ack, AckStatus, ChargerGateway
 from v2g.services.planning.ports import FleetStateReader, PlanStore, PluggedEv
 from v2g.services.planning.signal_book import GridSignalBook
-from v2g.services.ports import Ack, AckStatus, ChargerGateway, Clock
 from v2g.units import QUARTER, STOCKHOLM, floor_hour, floor_quarter, to_local
 
 log = logging.getLogger("v2g.planning")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from v2g.devices.events import ChargingNeeds
 from v2g.fleet.model import ChargerProtocol, PriceArea
-from v2g.services.devices import ChargingNeeds
 
 
 @dataclass(frozen=True, slots=True)

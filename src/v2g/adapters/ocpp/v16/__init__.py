@@ -27,8 +27,7 @@ from v2g.adapters.ocpp.session import (
     parse_measured_at,
     status_of,
 )
-from v2g.services.devices import MeterSample, ProfileKind, ProfilePeriod, ProfilePlan, TransactionEventIn
-from v2g.units import utc_now
+from v2g.devices import MeterSample, ProfileKind, ProfilePeriod, ProfilePlan, TransactionEventIn
 
 _tx_ids = itertools.count(int(time.time()) % 1_000_000_000)
 
@@ -48,7 +47,7 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
     @on("BootNotification")
     def on_boot(self, charge_point_vendor: str, charge_point_model: str, **_: Any) -> Any:
         return self._call_result.BootNotification(
-            current_time=_iso(utc_now()), interval=self.server.config.heartbeat_interval_s, status="Accepted"
+            current_time=_iso(self.now()), interval=self.server.config.heartbeat_interval_s, status="Accepted"
         )
 
     @after("BootNotification")
@@ -57,7 +56,7 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
 
     @on("Heartbeat")
     def on_heartbeat(self, **_: Any) -> Any:
-        return self._call_result.Heartbeat(current_time=_iso(utc_now()))
+        return self._call_result.Heartbeat(current_time=_iso(self.now()))
 
     @on("StatusNotification")
     def on_status(self, connector_id: int, error_code: str, status: str, **_: Any) -> Any:
@@ -78,7 +77,7 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
             str(tx_id),
             0,
             "Started",
-            parse_measured_at(timestamp, utc_now()),
+            parse_measured_at(timestamp, self.now()),
             evse_id=connector_id,
             trigger_reason="Authorized",
             id_token=id_tag,
@@ -95,7 +94,7 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
             str(transaction_id),
             1,
             "Ended",
-            parse_measured_at(timestamp, utc_now()),
+            parse_measured_at(timestamp, self.now()),
             trigger_reason="StopAuthorized",
             meter_wh=float(meter_stop),
             stop_reason=kwargs.get("reason", "Local"),
@@ -111,7 +110,7 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
 
     def _samples(self, connector_id: int, meter_values: list[dict[str, Any]], tx_id: str | None) -> list[MeterSample]:
         out: list[MeterSample] = []
-        now = utc_now()
+        now = self.now()
         for mv in meter_values:
             at = parse_measured_at(mv.get("timestamp"), now)
             for sv in mv.get("sampled_value", []):
@@ -180,7 +179,7 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
         return await self._command(request)
 
     async def apply_setpoint(self, p_kw: float, valid_to: datetime, max_charge_kw: float) -> CommandResult:
-        plan = ProfilePlan(self.id, utc_now(), (ProfilePeriod(0, p_kw),), valid_to, ProfileKind.CHARGE_ONLY, p_kw < 0)
+        plan = ProfilePlan(self.id, self.now(), (ProfilePeriod(0, p_kw),), valid_to, ProfileKind.CHARGE_ONLY, p_kw < 0)
         return await self.install_plan(plan, profile_id=SETPOINT_PROFILE_ID, stack_level=SETPOINT_STACK)
 
     async def clear_profiles(self, profile_id: int | None = None) -> CommandResult:

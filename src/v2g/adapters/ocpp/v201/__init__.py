@@ -26,8 +26,7 @@ from v2g.adapters.ocpp.session import (
     parse_measured_at,
     status_of,
 )
-from v2g.services.devices import ChargingNeeds, MeterSample, ProfileKind, ProfilePeriod, ProfilePlan, TransactionEventIn
-from v2g.units import utc_now
+from v2g.devices import ChargingNeeds, MeterSample, ProfileKind, ProfilePeriod, ProfilePlan, TransactionEventIn
 
 _MULTIPLIER_FREE_UNITS = {"Wh", "W", "kWh", "kW", "Percent", "A", "V", "varh", "var"}
 
@@ -49,7 +48,7 @@ class V2xSessionBase(CsmsSession):
     @on("BootNotification")
     def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
         return self._call_result.BootNotification(
-            current_time=_iso(utc_now()), interval=self.server.config.heartbeat_interval_s, status="Accepted"
+            current_time=_iso(self.now()), interval=self.server.config.heartbeat_interval_s, status="Accepted"
         )
 
     @after("BootNotification")
@@ -58,7 +57,7 @@ class V2xSessionBase(CsmsSession):
 
     @on("Heartbeat")
     def on_heartbeat(self, **_: Any) -> Any:
-        return self._call_result.Heartbeat(current_time=_iso(utc_now()))
+        return self._call_result.Heartbeat(current_time=_iso(self.now()))
 
     @on("StatusNotification")
     async def on_status(self, connector_status: str, evse_id: int, **_: Any) -> Any:
@@ -89,7 +88,7 @@ class V2xSessionBase(CsmsSession):
         transaction_info: dict[str, Any],
         **kwargs: Any,
     ) -> Any:
-        occurred_at = parse_measured_at(timestamp, utc_now())
+        occurred_at = parse_measured_at(timestamp, self.now())
         evse_id = int((kwargs.get("evse") or {}).get("id", 1))
         tx_id = str(transaction_info["transaction_id"])
         samples = self._samples(evse_id, kwargs.get("meter_value") or [], tx_id)
@@ -122,7 +121,7 @@ class V2xSessionBase(CsmsSession):
         return self._call_result.NotifyEVChargingNeeds(status="Accepted")
 
     def translate_needs(self, needs: dict[str, Any], evse_id: int) -> ChargingNeeds:
-        now = utc_now()
+        now = self.now()
         departure = needs.get("departure_time")
         ac = needs.get("ac_charging_parameters") or {}
         dc = needs.get("dc_charging_parameters") or {}
@@ -141,7 +140,7 @@ class V2xSessionBase(CsmsSession):
 
     def _samples(self, evse_id: int, meter_values: list[dict[str, Any]], tx_id: str | None) -> list[MeterSample]:
         out: list[MeterSample] = []
-        now = utc_now()
+        now = self.now()
         for mv in meter_values:
             at = parse_measured_at(mv.get("timestamp"), now)
             for sv in mv.get("sampled_value", []):
@@ -221,7 +220,7 @@ class V2xSessionBase(CsmsSession):
         return {"start_period": 0, "limit": round(p_kw * 1000.0, 1)}
 
     async def apply_setpoint(self, p_kw: float, valid_to: datetime, max_charge_kw: float) -> CommandResult:
-        now = utc_now()
+        now = self.now()
         kind = self.plan_kind()
         plan = ProfilePlan(self.id, now, (ProfilePeriod(0, p_kw),), valid_to, kind, kind is ProfileKind.CHARGE_ONLY)
         return await self.install_plan(plan, profile_id=SETPOINT_PROFILE_ID, stack_level=SETPOINT_STACK)

@@ -22,9 +22,7 @@ from v2g.adapters.ocpp.session import (
     CommandResult,
 )
 from v2g.adapters.ocpp.v201 import V2xSessionBase, _iso
-from v2g.services.devices import ChargingNeeds, ProfileKind, ProfilePeriod
-from v2g.services.ports import FrequencyCurvePoint
-from v2g.units import utc_now
+from v2g.devices import ChargingNeeds, FrequencyCurvePoint, ProfileKind, ProfilePeriod
 
 
 class V21Session(V2xSessionBase, _V21ChargePoint):  # type: ignore[misc]
@@ -66,12 +64,12 @@ class V21Session(V2xSessionBase, _V21ChargePoint):  # type: ignore[misc]
     async def apply_setpoint(self, p_kw: float, valid_to: datetime, max_charge_kw: float) -> CommandResult:
         kind = self.plan_kind()
         period = self.period(ProfilePeriod(0, p_kw), kind, max_charge_kw)
-        if self.dynamic_valid_to is not None and self.dynamic_valid_to >= valid_to > utc_now():
+        if self.dynamic_valid_to is not None and self.dynamic_valid_to >= valid_to > self.now():
             update = {k: v for k, v in period.items() if k in ("setpoint", "limit", "discharge_limit")}
             return await self._command(
                 self._call.UpdateDynamicSchedule(charging_profile_id=SETPOINT_PROFILE_ID, schedule_update=update)
             )
-        now = utc_now()
+        now = self.now()
         profile = {
             "id": SETPOINT_PROFILE_ID,
             "stack_level": SETPOINT_STACK,
@@ -90,7 +88,7 @@ class V21Session(V2xSessionBase, _V21ChargePoint):  # type: ignore[misc]
     async def frequency_curve(self, curve: Sequence[FrequencyCurvePoint], valid_to: datetime | None) -> CommandResult:
         if not self.discharge_supported:
             return CommandResult("unsupported", "the charger declared no V2X support")
-        now = utc_now()
+        now = self.now()
         profile: dict[str, Any] = {
             "id": FREQUENCY_PROFILE_ID,
             "stack_level": FREQUENCY_STACK,

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.tables.fleet import chargers, sites
-from v2g.adapters.ocpp.credentials import Argon2Hasher
+from v2g.devices import new_v2g_site_id
 from v2g.fleet.model import Charger, ChargerProtocol
-from v2g.services.devices import new_v2g_site_id
+from v2g.services.devices.ports import CredentialHasher
 from v2g.sim.fleet import SimCredential
 
 PROTOCOLS = {"1.6": ChargerProtocol.OCPP16, "2.0.1": ChargerProtocol.OCPP201, "2.1": ChargerProtocol.OCPP21}
@@ -25,6 +25,7 @@ def provision_simulated(
     n: int,
     protocol: str,
     *,
+    hasher: CredentialHasher,
     prefix: str = "SIM",
     site_ids: Sequence[str] | None = None,
     max_charge_kw: float = 11.0,
@@ -32,8 +33,8 @@ def provision_simulated(
 ) -> list[SimCredential]:
     """Chargers ``{prefix}-{protocol}-{i:05d}`` round-robin over ``site_ids`` (default: every site).
 
-    Existing chargers of that name get a fresh password (and are re-activated); passwords are
-    hashed with the cheap simulated-fleet argon2 parameters.
+    Existing chargers of that name get a fresh password (and are re-activated); ``hasher`` hashes
+    the passwords (the cheap simulated-fleet argon2 parameters in practice).
     """
     if protocol not in PROTOCOLS:
         msg = f"protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}"
@@ -44,7 +45,6 @@ def provision_simulated(
     if not all_sites:
         msg = "site_ids: no sites in the database (run `v2g demo` or seed a fleet first)"
         raise ValueError(msg)
-    hasher = Argon2Hasher(simulated=True)
     tag = protocol.replace(".", "")
     creds = [
         SimCredential(f"{prefix}-{tag}-{i:05d}", secrets.token_urlsafe(18), max_charge_kw, max_discharge_kw)

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from typing import Protocol
 
-from v2g.services.devices import CredentialHasher
+from v2g.services.devices.ports import CredentialHasher
 from v2g.services.journey import handlers as journey_handlers
 from v2g.services.journey.automation import Handler, ServiceContext, ServiceOutcome
 

@@ -1,0 +1,178 @@
+"""Ports of the device services: what they need from chargers, storage and credentials.
+
+Adapters implement them (the OCPP server and gateway, the SQL device store, argon2); tests use
+fakes. The value types (``Ack``, ``Setpoint`` ...) live in the pure core :mod:`v2g.devices`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from v2g.devices import (
+    Ack,
+    AckStatus,
+    ChargerAuth,
+    ChargingNeeds,
+    CommandResult,
+    ConnectivityStatus,
+    FrequencyCurvePoint,
+    MeterSample,
+    ProfileKind,
+    ProfilePlan,
+    Setpoint,
+    TelemetryBatchResult,
+    TransactionEventIn,
+)
+from v2g.fleet.model import Charger
+from v2g.fleet.schedule import PowerSchedule
+
+__all__ = [
+    "Ack",
+    "AckStatus",
+    "ChargerGateway",
+    "ChargerLink",
+    "CredentialHasher",
+    "DeviceRegistry",
+    "DeviceStore",
+    "FrequencyCurvePoint",
+    "LiveLinks",
+    "RemoteDeactivation",
+    "Setpoint",
+    "TelemetryStore",
+]
+
+
+class ChargerGateway(Protocol):
+    """Sends commands to chargers, whatever protocol each one speaks."""
+
+    async def send_schedules(self, schedules: Sequence[PowerSchedule]) -> list[Ack]:
+        """Install planned schedules (charging profiles) on the chargers named in them."""
+        ...
+
+    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> list[Ack]:
+        """Apply immediate setpoints (central control, e.g. frequency response)."""
+        ...
+
+    async def configure_frequency_curve(
+        self, charger_id: str, curve: Sequence[FrequencyCurvePoint], valid_until: datetime | None = None
+    ) -> Ack:
+        """Configure a charger's own frequency response (local control)."""
+        ...
+
+    async def deactivate(self, charger_id: str) -> Ack:
+        """Stop V2G at a charger for good (termination): clear profiles, make it unavailable."""
+        ...
+
+
+# ---------------------------------------------------------------------------- installation hooks
+class CredentialHasher(Protocol):
+    """Hashes charger passwords (argon2 in production)."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class DeviceRegistry(Protocol):
+    """Persistence the installation hooks need."""
+
+    def add_charger_with_credentials(self, charger: Charger, password_hash: str, security_profile: int) -> None: ...
+
+    def connectivity(self, charger_id: str) -> ConnectivityStatus: ...
+
+    def set_active(self, charger_id: str, active: bool) -> None: ...
+
+
+class RemoteDeactivation(Protocol):
+    """The part of the charger gateway that termination uses."""
+
+    async def deactivate(self, charger_id: str) -> Ack: ...
+
+
+# ---------------------------------------------------------------------------- the device supervisor
+class ChargerLink(Protocol):
+    """One live connection to a charger: the commands a protocol session can execute.
+
+    The OCPP sessions of every version implement it; ``discharge_supported`` and ``booted`` are
+    what the supervisor learnt about the charger on this connection.
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    discharge_supported: bool
+    booted: bool
+
+    async def read_discharge_support(self) -> bool: ...
+
+    def plan_kind(self) -> ProfileKind: ...
+
+    async def install_plan(self, plan: ProfilePlan, *, profile_id: int, stack_level: int) -> CommandResult: ...
+
+    async def install_default(self, p_kw: float) -> CommandResult: ...
+
+    async def clear_profiles(self, profile_id: int | None = None) -> CommandResult: ...
+
+    async def set_available(self, available: bool) -> CommandResult: ...
+
+    async def disconnect(self, reason: str, code: int = 1000) -> None:
+        """Close the connection (1000 normal, 1001 going away)."""
+        ...
+
+
+LiveLinks = Mapping[str, ChargerLink]
+"""The live connection of each connected charger, by charger id (owned by the protocol server)."""
+
+
+class TelemetryStore(Protocol):
+    """Durable telemetry: one call stores a batch from many chargers in one transaction."""
+
+    def write_batch(
+        self, samples: Sequence[MeterSample], events: Sequence[TransactionEventIn], received_at: datetime
+    ) -> TelemetryBatchResult: ...
+
+
+class DeviceStore(TelemetryStore, Protocol):
+    """What the device runtime reads and writes about chargers (the SQL device store in production).
+
+    Called from worker threads: every method is synchronous and does its own transaction.
+    """
+
+    def auth(self, charger_id: str) -> ChargerAuth | None: ...
+
+    def charger(self, charger_id: str) -> Charger: ...
+
+    def connectivity(self, charger_id: str) -> ConnectivityStatus: ...
+
+    def inactive_among(self, charger_ids: Sequence[str]) -> list[str]: ...
+
+    def mark_connected(self, charger_id: str, protocol: str, at: datetime) -> None: ...
+
+    def mark_disconnected(self, charger_id: str, at: datetime) -> None: ...
+
+    def mark_booted(self, charger_id: str, at: datetime, firmware_version: str | None) -> None: ...
+
+    def mark_offline_if_silent(self, before: datetime, at: datetime) -> list[str]: ...
+
+    def touch_many(self, last_seen: dict[str, datetime]) -> None: ...
+
+    def set_discharge_supported(self, charger_id: str, supported: bool) -> None: ...
+
+    def set_ev_connected(self, charger_id: str, connected: bool) -> None: ...
+
+    def save_needs(self, needs: ChargingNeeds) -> None: ...
+
+    def record_profile(
+        self,
+        charger_id: str,
+        *,
+        profile_id: int,
+        purpose: str,
+        sent_at: datetime,
+        valid_to: datetime | None,
+        status: str,
+        detail: str = "",
+        test_profile: bool = False,
+    ) -> None: ...
