@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from v2g.adapters.db.fleet_repo import SqlFleetRepository
-from v2g.adapters.db.tables.fleet import grid_areas
+from v2g.adapters.db.tables.fleet import chargers, grid_areas
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, GridArea, PriceArea, Site, Vehicle
 
 DEMO_GRID_AREAS = (
@@ -77,3 +77,61 @@ def seed_demo(engine: Engine, *, customers: int = 12) -> int:
                 )
             )
     return customers
+
+
+def demo_protocol_mix(n: int) -> dict[str, int]:
+    """How `v2g demo` splits its simulated wallboxes: 80 % OCPP 2.1, 10 % 2.0.1, 10 % 1.6 (at least one each)."""
+    if n < 3:
+        return {"2.1": n, "2.0.1": 0, "1.6": 0}
+    n201 = max(1, n // 10)
+    n16 = max(1, n // 10)
+    return {"2.1": n - n201 - n16, "2.0.1": n201, "1.6": n16}
+
+
+def seed_demo_households(engine: Engine, n: int) -> dict[str, list[str]]:
+    """Simulated households of the demo: one customer, site, EV and charger each (idempotent).
+
+    Charger ids follow the simulator's naming (``DEMO-21-00001``, ``DEMO-201-00001``, ``DEMO-16-00001``)
+    so that provisioning gives them credentials; returns the site ids per protocol.
+    """
+    created = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    protocols = {"2.1": ChargerProtocol.OCPP21, "2.0.1": ChargerProtocol.OCPP201, "1.6": ChargerProtocol.OCPP16}
+    sites_by_protocol: dict[str, list[str]] = {p: [] for p in protocols}
+    with engine.begin() as conn:
+        repo = SqlFleetRepository(conn)
+        existing = set(conn.execute(select(chargers.c.id).where(chargers.c.id.like("DEMO-%"))).scalars())
+        k = 0
+        for name, count in demo_protocol_mix(n).items():
+            tag = name.replace(".", "")
+            for j in range(1, count + 1):
+                k += 1
+                charger_id = f"DEMO-{tag}-{j:05d}"
+                sid = f"site-hh-{k:05d}"
+                sites_by_protocol[name].append(sid)
+                if charger_id in existing:
+                    continue
+                area = DEMO_GRID_AREAS[k % len(DEMO_GRID_AREAS)]
+                make, model, battery_kwh, charge_kw, discharge_kw = _VEHICLES[k % len(_VEHICLES)]
+                cid = f"hh-{k:05d}"
+                repo.add_customer(Customer(cid, f"Demo Household {k}", f"household{k}@example.se", created))
+                repo.add_site(
+                    Site(
+                        sid, cid, f"Simulatorvägen {k}", area.price_area, area.id, main_fuse_a=25, household_peak_kw=4.0
+                    )
+                )
+                repo.add_vehicle(
+                    Vehicle(f"ev-hh-{k:05d}", cid, make, model, battery_kwh, charge_kw, discharge_kw, True, sid)
+                )
+                protocol = protocols[name]
+                repo.add_charger(
+                    Charger(
+                        charger_id,
+                        sid,
+                        "V2G-Sim",
+                        "BiDi-11",
+                        protocol,
+                        11.0,
+                        0.0 if protocol is ChargerProtocol.OCPP16 else 11.0,
+                    )
+                )
+    return sites_by_protocol

@@ -83,9 +83,10 @@ class SqlFleetState:
         result: list[PluggedEv] = []
         seen: set[str] = set()
         for r in rows:
-            if r["charger_id"] in seen:  # one EV per charger: the first vehicle registered at the site
+            # one EV per charger (the first vehicle registered at the site), one charger per EV
+            if r["charger_id"] in seen or r["ev_id"] in seen:
                 continue
-            seen.add(r["charger_id"])
+            seen.update((r["charger_id"], r["ev_id"]))
             result.append(
                 PluggedEv(
                     ev_id=r["ev_id"],
