@@ -39,7 +39,7 @@ from v2g.dispatch.pool import ReservePool
 from v2g.fleet.model import ChargerProtocol, Customer, GridArea, PriceArea, Site
 from v2g.markets.rules import Product, default_rules
 from v2g.services.devices import register_charger
-from v2g.services.dispatch import CentralDispatcher
+from v2g.services.dispatch.central import CentralDispatcher
 from v2g.services.ports import ChargerGateway
 from v2g.sim.battery import Battery, BatterySpec
 from v2g.sim.ocpp_client import SimCharger

@@ -19,7 +19,7 @@ from v2g.services.automation import ServiceContext, ServiceRegistry
 from v2g.services.device_handlers import device_handlers
 from v2g.services.journey_handlers import default_registry
 from v2g.services.journeys import JourneyService
-from v2g.services.markets import market_handlers
+from v2g.services.markets.handlers import market_handlers
 from v2g.services.ports import Clock
 from v2g.units import utc_now
 

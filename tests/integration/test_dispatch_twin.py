@@ -10,7 +10,7 @@ import pytest
 
 from v2g.dispatch.pool import ReservePool
 from v2g.markets.rules import Product, default_rules
-from v2g.services.dispatch import CentralDispatcher, configure_local
+from v2g.services.dispatch.central import CentralDispatcher, configure_local
 from v2g.services.ports import AckStatus, FrequencyCurvePoint, Setpoint
 from v2g.sim.replay import FrequencyFileError, make_fleet, read_frequency, replay
 from v2g.sim.twin import TwinFleet, TwinGateway, UnitSpec

@@ -18,7 +18,7 @@ from v2g.prequal.criteria import STABILITY_RADIUS, Requirement, fcr_d_ramp, fcr_
 from v2g.prequal.groups import GroupUnit, check_type_qualification, max_without_retest_mw
 from v2g.prequal.report import PrequalResult, TestLog
 from v2g.prequal.sequences import TestSignal, fcr_d_ramp_test, fcr_n_step_test, sine_test
-from v2g.services.dispatch import CentralDispatcher
+from v2g.services.dispatch.central import CentralDispatcher
 from v2g.services.ports import ChargerGateway
 
 

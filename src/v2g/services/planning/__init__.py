@@ -1,0 +1,1 @@
+"""Planning inputs and use cases around the fleet planner."""
