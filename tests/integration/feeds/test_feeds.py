@@ -10,16 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from v2g.adapters.feeds.entsoe import parse_entsoe_xml
 from v2g.adapters.feeds.frequency import FrequencyRecording, FrequencySample, UdpFrequencyInput
-from v2g.adapters.feeds.prices import (
-    FeedError,
-    StaticPriceSource,
-    parse_entsoe_xml,
-    parse_mimer_fcr_csv,
-    parse_nordpool_json,
-    parse_price_csv,
-    quarter_prices,
-)
+from v2g.adapters.feeds.mimer import parse_mimer_fcr_csv
+from v2g.adapters.feeds.nordpool import parse_nordpool_json
+from v2g.adapters.feeds.prices import FeedError, StaticPriceSource, parse_price_csv, quarter_prices
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 
