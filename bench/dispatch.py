@@ -33,6 +33,7 @@ from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.db.migrate import upgrade
+from v2g.adapters.feeds.frequency import FrequencyRecording
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.server import CsmsConfig, CsmsServer
 from v2g.dispatch.pool import ReservePool
@@ -40,10 +41,10 @@ from v2g.fleet.model import ChargerProtocol, Customer, GridArea, PriceArea, Site
 from v2g.markets.rules import Product, default_rules
 from v2g.services.devices.installation import register_charger
 from v2g.services.devices.ports import ChargerGateway
-from v2g.services.dispatch import CentralDispatcher
+from v2g.services.dispatch.central import CentralDispatcher
 from v2g.sim.battery import Battery, BatterySpec
 from v2g.sim.ocpp_client import SimCharger
-from v2g.sim.replay import make_fleet, read_frequency, replay
+from v2g.sim.replay import make_fleet, replay
 from v2g.sim.twin import TwinFleet, TwinGateway, UnitSpec
 from v2g.sim.wallbox import Wallbox
 
@@ -201,7 +202,7 @@ def main() -> None:
     if args.run_sims:
         asyncio.run(run_sims(args.run_sims))
         return
-    _, f_hz, _ = read_frequency(FREQUENCY, None, 4 * 3600)
+    f_hz = FrequencyRecording(FREQUENCY, None, 4 * 3600).window().f_hz
     # the samples with the largest deviations: every charger gets a new setpoint
     samples = f_hz[np.argsort(np.abs(f_hz - 50.0))[-args.samples :]]
     if args.gateway == "ocpp":
@@ -218,9 +219,11 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     if args.replay_evs:
-        start, day, filled = read_frequency(FREQUENCY, None, round(args.replay_hours * 3600))
+        recording = FrequencyRecording(FREQUENCY, None, round(args.replay_hours * 3600))
+        window = recording.window()
+        start, day, filled = window.start_at, window.f_hz, window.filled
         began = time.perf_counter()
-        summary = replay(day, start, make_fleet(args.replay_evs, len(day)), RULES)
+        summary = asyncio.run(replay(recording, start, len(day), make_fleet(args.replay_evs, len(day)), RULES))
         line["replay"] = {
             "evs": args.replay_evs,
             "seconds": len(day),

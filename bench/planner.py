@@ -17,9 +17,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from v2g.adapters.feeds.energinet import read_fcr_hourly
+from v2g.adapters.feeds.prices import read_day_ahead_hourly
 from v2g.planning import PlannerOptions, Strategy, check_schedule, plan
 from v2g.planning.planner import solve_monolithic
-from v2g.planning.synthetic import generate_problem, load_behaviour, load_day_ahead, load_fcr
+from v2g.planning.synthetic import generate_problem, load_behaviour
 
 DATA = Path(os.environ.get("V2G_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -39,7 +41,11 @@ def main() -> None:
     parser.add_argument("--compare-monolithic", action="store_true", help="also solve 1,000 EVs as one LP")
     parser.add_argument("--no-check", action="store_true", help="skip check_schedule on the result")
     args = parser.parse_args()
-    behaviour, day_ahead, fcr = load_behaviour(DATA), load_day_ahead(DATA), load_fcr(DATA)
+    behaviour, day_ahead, fcr = (
+        load_behaviour(DATA),
+        read_day_ahead_hourly(DATA / "prices" / "se_dayahead_hourly_2016_2023.csv"),
+        read_fcr_hourly(DATA / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"),
+    )
     day = datetime.fromisoformat(args.day).replace(tzinfo=UTC)
     for n in args.evs:
         problem = generate_problem(n, behaviour, day_ahead, fcr, day=day, grid=args.grid, seed=0)

@@ -18,8 +18,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from v2g.adapters.feeds.energinet import read_fcr_hourly
+from v2g.adapters.feeds.prices import read_day_ahead_hourly
 from v2g.planning import PlannerOptions, Strategy, check_schedule, plan
-from v2g.planning.synthetic import generate_problem, load_behaviour, load_day_ahead, load_fcr
+from v2g.planning.synthetic import generate_problem, load_behaviour
 
 DATA = Path(os.environ.get("V2G_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -31,7 +33,11 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1, help="plan every n-th day and scale up")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    behaviour, day_ahead, fcr = load_behaviour(DATA), load_day_ahead(DATA), load_fcr(DATA)
+    behaviour, day_ahead, fcr = (
+        load_behaviour(DATA),
+        read_day_ahead_hourly(DATA / "prices" / "se_dayahead_hourly_2016_2023.csv"),
+        read_fcr_hourly(DATA / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"),
+    )
     totals = {
         s: {"energy": 0.0, "reserve": 0.0, "wear": 0.0, "confidence": 0.0, "rounding": 0.0, "violations": 0}
         for s in Strategy

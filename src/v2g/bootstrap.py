@@ -19,7 +19,7 @@ from v2g.services.devices.handlers import device_handlers
 from v2g.services.journey.automation import ServiceContext, ServiceRegistry
 from v2g.services.journey.handlers import default_registry
 from v2g.services.journey.service import JourneyService
-from v2g.services.markets import market_handlers
+from v2g.services.markets.handlers import market_handlers
 
 BSP_ORG_ID = "bsp"  # the organisation acting as balancing service provider (actor bsp)
 

@@ -15,7 +15,7 @@ from v2g.adapters.ocpp.server import CsmsServer
 from v2g.dispatch.pool import ReservePool
 from v2g.markets.rules import Product, default_rules
 from v2g.services.devices.ports import AckStatus
-from v2g.services.dispatch import CentralDispatcher, configure_local
+from v2g.services.dispatch.central import CentralDispatcher, configure_local
 from v2g.sim.ocpp_client import SimCharger
 from v2g.units import utc_now
 

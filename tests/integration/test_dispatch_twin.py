@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from v2g.adapters.feeds.frequency import FrequencyFileError, FrequencyRecording
 from v2g.dispatch.pool import ReservePool
 from v2g.markets.rules import Product, default_rules
 from v2g.services.devices.ports import AckStatus, FrequencyCurvePoint, Setpoint
-from v2g.services.dispatch import CentralDispatcher, configure_local
-from v2g.sim.replay import FrequencyFileError, make_fleet, read_frequency, replay
+from v2g.services.dispatch.central import CentralDispatcher, configure_local
+from v2g.sim.replay import make_fleet, replay
 from v2g.sim.twin import TwinFleet, TwinGateway, UnitSpec
 
 RULES = default_rules()
@@ -104,11 +105,12 @@ def test_twin_battery_management_keeps_the_energy_window() -> None:
 
 
 @pytest.mark.slow
-def test_replay_1000_evs_delivers_and_keeps_owner_guarantees(shared_data: Path) -> None:
+async def test_replay_1000_evs_delivers_and_keeps_owner_guarantees(shared_data: Path) -> None:
     path = shared_data / "frequency" / "nordic_frequency_1s_2015-01-01_05.csv.gz"
-    start, f_hz, _ = read_frequency(path, datetime(2015, 1, 1, 6, tzinfo=UTC), 3 * 3600)
-    assert start == datetime(2015, 1, 1, 6, tzinfo=UTC)
-    summary = replay(f_hz, start, make_fleet(1000, len(f_hz)), RULES)
+    recording = FrequencyRecording(path, datetime(2015, 1, 1, 6, tzinfo=UTC), 3 * 3600)
+    start = datetime(2015, 1, 1, 6, tzinfo=UTC)
+    summary = await replay(recording, start, 3 * 3600, make_fleet(1000, 3 * 3600), RULES)
+    assert summary.seconds == 3 * 3600
     assert summary.required_mwh > 0.3
     assert len(summary.records) >= 4
     assert summary.delivered_ratio == pytest.approx(1.0, abs=0.02)
@@ -126,16 +128,16 @@ def test_frequency_file_errors_name_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "f.csv"
     bad.write_text("utc,f_hz\n2015-01-01T00:00:00Z,50.0\n2015-01-01T00:00:01Z,abc\n", encoding="utf-8")
     with pytest.raises(FrequencyFileError, match=r"f\.csv line 3 f_hz: 'abc' is not a number"):
-        read_frequency(bad)
+        FrequencyRecording(bad).window()
     gap = tmp_path / "g.csv"
     gap.write_text("utc,f_hz\n2015-01-01T00:00:00Z,49.9\n2015-01-01T00:00:03Z,50.1\n2015-01-01T00:00:04Z,\n")
-    _, values, filled = read_frequency(gap)
-    assert list(values) == [49.9, 49.9, 49.9, 50.1, 50.1]
-    assert filled == 3
+    window = FrequencyRecording(gap).window()
+    assert list(window.f_hz) == [49.9, 49.9, 49.9, 50.1, 50.1]
+    assert window.filled == 3
     header = tmp_path / "h.csv"
     header.write_text("time,freq\n", encoding="utf-8")
     with pytest.raises(FrequencyFileError, match="expected header"):
-        read_frequency(header)
+        FrequencyRecording(header).window()
 
 
 async def test_mfrr_activation_ramps_in_over_12_5_minutes_on_top_of_fcr() -> None:

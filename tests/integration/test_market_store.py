@@ -22,16 +22,9 @@ from v2g.markets.simulator import TsoMarketSimulator
 from v2g.prequal.criteria import Requirement
 from v2g.prequal.report import PrequalResult
 from v2g.services.journey.automation import ServiceContext
-from v2g.services.markets import (
-    deregister_unit,
-    join_bidding_group,
-    market_handlers,
-    qualified_products,
-    record_clearing,
-    record_prequal,
-    run_auction,
-    submit,
-)
+from v2g.services.markets.bidding import record_clearing, record_prequal, run_auction, submit
+from v2g.services.markets.groups import deregister_unit, join_bidding_group, qualified_products
+from v2g.services.markets.handlers import market_handlers
 
 RULES = default_rules()
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from v2g.adapters.feeds.energinet import read_fcr_hourly
+from v2g.adapters.feeds.prices import read_day_ahead_hourly
 from v2g.markets.bids import BiddingGroup, ControlMode, bids_from_offers, submit_bids
 from v2g.markets.commitments import CommitmentBook
 from v2g.markets.from_plan import offers_from_plan_bids, planned_reserve_kw
@@ -12,7 +14,7 @@ from v2g.markets.prices import PriceSeries
 from v2g.markets.rules import Product, default_rules
 from v2g.markets.simulator import TsoMarketSimulator
 from v2g.planning.planner import plan
-from v2g.planning.synthetic import generate_problem, load_behaviour, load_day_ahead, load_fcr
+from v2g.planning.synthetic import generate_problem, load_behaviour
 
 RULES = default_rules()
 
@@ -22,8 +24,8 @@ def test_planner_bids_clear_and_the_plan_holds_the_commitments(shared_data: Path
     problem = generate_problem(
         60,
         load_behaviour(shared_data),
-        load_day_ahead(shared_data),
-        load_fcr(shared_data),
+        read_day_ahead_hourly(shared_data / "prices" / "se_dayahead_hourly_2016_2023.csv"),
+        read_fcr_hourly(shared_data / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"),
         day=day,
         seed=3,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from v2g.adapters.feeds.energinet import load_price_series
 from v2g.fleet.model import PriceArea
 from v2g.fleet.schedule import PowerSchedule
 from v2g.markets.bids import (
@@ -22,7 +23,7 @@ from v2g.markets.bids import (
     validate_bid,
 )
 from v2g.markets.commitments import CommitmentBook, brp_schedule
-from v2g.markets.prices import PriceSeries, load_price_series
+from v2g.markets.prices import PriceSeries
 from v2g.markets.rules import FCR_PRODUCTS, Product, RulesError, default_rules, parse_rules
 from v2g.markets.simulator import TsoMarketSimulator, replay_season
 

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from v2g.adapters.feeds.planner_prices import read_planner_day_ahead_csv as parse_prices
+from v2g.adapters.feeds.planner_prices import read_planner_reserve_csv as parse_reserve_prices
 from v2g.fleet.model import PriceArea
 from v2g.planning import PlanningInputError, Product, load_rules
-from v2g.planning.files import parse_prices, parse_reserve_prices
 
 START = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

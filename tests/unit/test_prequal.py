@@ -18,7 +18,7 @@ from v2g.prequal.groups import (
     max_without_retest_mw,
 )
 from v2g.prequal.report import PrequalResult, write_protocol
-from v2g.services.prequal import run_prequal
+from v2g.services.prequal.runner import run_prequal
 from v2g.sim.groups import build_twin_group
 
 RULES = default_rules()
@@ -121,7 +121,7 @@ def test_aggregation_rules() -> None:
 
 @pytest.mark.slow
 def test_runner_result_completes_the_journey_test_task() -> None:
-    from v2g.services.prequal import complete_connection_test, connection_test_outcome
+    from v2g.services.prequal.runner import complete_connection_test, connection_test_outcome
 
     calls: list[tuple[object, str, str | None, dict[str, str] | None]] = []
 

@@ -24,7 +24,7 @@ from v2g.fleet.model import PriceArea
 from v2g.markets.bids import Bid, BiddingGroup
 from v2g.markets.rules import Product, default_rules
 from v2g.services.actors.ports import Principal
-from v2g.services.markets import submit
+from v2g.services.markets.bidding import submit
 
 router = APIRouter(prefix="/markets", tags=["markets"])
 READERS = {"bsp", "aggregator_operator", "tso"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -9,8 +10,10 @@ from typing import Annotated
 
 import typer
 
+from v2g.adapters.feeds.frequency import FrequencyRecording
+from v2g.adapters.feeds.prices import FeedError
 from v2g.markets.rules import default_rules
-from v2g.sim.replay import FrequencyFileError, make_fleet, read_frequency, replay
+from v2g.sim.replay import make_fleet, replay
 from v2g.units import parse_utc
 
 app = typer.Typer(help="Real-time dispatch: replays and studies on the digital twin.", no_args_is_help=True)
@@ -22,7 +25,9 @@ def replay_cmd(
         Path, typer.Option(exists=True, dir_okay=False, help="Frequency file (utc,f_hz; 1 s; .csv or .csv.gz).")
     ],
     evs: Annotated[int, typer.Option(min=1, help="Number of simulated EVs.")] = 1000,
-    speed: Annotated[float, typer.Option(min=0.0, help="Replay speed vs real time; 0 = as fast as possible.")] = 0.0,
+    speed: Annotated[
+        float, typer.Option(min=0.0, max=1000.0, help="Replay speed vs real time (1-1000); 0 = as fast as possible.")
+    ] = 0.0,
     hours: Annotated[float, typer.Option(min=1 / 3600, help="Length of the window to replay.")] = 24.0,
     start: Annotated[str, typer.Option(help="UTC start (ISO 8601); default the file's first sample.")] = "",
     seed: Annotated[int, typer.Option(help="Random seed of the simulated fleet.")] = 7,
@@ -31,16 +36,16 @@ def replay_cmd(
     rules = default_rules()
     seconds = round(hours * 3600)
     try:
-        start_at, f_hz, filled = read_frequency(
-            frequency, parse_utc(start, field="--start") if start else None, seconds
+        recording = FrequencyRecording(
+            frequency, parse_utc(start, field="--start") if start else None, seconds, speed=speed
         )
-    except (FrequencyFileError, ValueError) as exc:
+        window = recording.window()  # validates the whole window before the fleet starts
+    except (FeedError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--frequency") from exc
+    n_seconds = len(window.f_hz)
     began = time.perf_counter()
-    summary = replay(f_hz, start_at, make_fleet(evs, len(f_hz), seed=seed), rules)
+    summary = asyncio.run(replay(recording, window.start_at, n_seconds, make_fleet(evs, n_seconds, seed=seed), rules))
     elapsed = time.perf_counter() - began
-    if speed > 0 and elapsed < len(f_hz) / speed:
-        time.sleep(len(f_hz) / speed - elapsed)
     for r in summary.records:
         typer.echo(
             f"{r.hour_start_at:%Y-%m-%d %H:%M}Z {r.product.value:10s} committed {r.committed_mw:5.1f} MW "
@@ -49,8 +54,8 @@ def replay_cmd(
         )
     figures = {
         "evs": evs,
-        "seconds": len(f_hz),
-        "filled_samples": filled,
+        "seconds": n_seconds,
+        "filled_samples": window.filled,
         "required_mwh": round(summary.required_mwh, 4),
         "delivered_mwh": round(summary.delivered_mwh, 4),
         "delivered_vs_required": round(summary.delivered_ratio, 6),
@@ -64,6 +69,6 @@ def replay_cmd(
         "evs_below_min_soc": len(summary.below_min_soc),
         "repayment_eur": str(summary.repayment_eur),
         "run_s": round(elapsed, 1),
-        "speed_x": round(len(f_hz) / elapsed, 1) if elapsed > 0 else None,
+        "speed_x": round(n_seconds / elapsed, 1) if elapsed > 0 else None,
     }
     typer.echo(json.dumps(figures))

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
+from v2g.adapters.feeds.energinet import PriceFileError, load_price_series
 from v2g.fleet.model import PriceArea
 from v2g.markets.bids import Bid, BiddingGroup, ControlMode
-from v2g.markets.prices import PriceFileError, load_price_series
 from v2g.markets.rules import FCR_PRODUCTS, Product, default_rules
 from v2g.markets.simulator import TsoMarketSimulator, replay_season
 

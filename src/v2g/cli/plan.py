@@ -12,9 +12,12 @@ from pathlib import Path
 
 import typer
 
+from v2g.adapters.feeds.planner_prices import read_planner_day_ahead_csv, read_planner_reserve_csv
 from v2g.planning import PlannerOptions, PlanningInputError, Strategy, check_schedule, load_rules
 from v2g.planning import plan as run_plan
 from v2g.planning.files import load_problem, plan_from_json, plan_to_json
+from v2g.planning.model import PlanningProblem
+from v2g.planning.rules import PlanningRules
 
 app = typer.Typer(
     help="Fleet planner: day-ahead energy and FCR reserves for plugged-in EVs.",
@@ -42,16 +45,23 @@ def _read(path: Path, what: str) -> str:
         raise typer.Exit(2) from exc
 
 
+def _load(fleet: Path, prices: Path, reserve_prices: Path | None, rules: PlanningRules) -> PlanningProblem:
+    """The planning problem: the fleet file, with the price files read by the price feeds."""
+    prices_text = _read(prices, "prices")
+    reserve_text = _read(reserve_prices, "reserve prices") if reserve_prices else None
+    return load_problem(
+        _read(fleet, "fleet"),
+        lambda start, n: read_planner_day_ahead_csv(prices_text, start, n),
+        (lambda start, hours: read_planner_reserve_csv(reserve_text, start, hours)) if reserve_text else None,
+        rules,
+    )
+
+
 def _do_plan(
     fleet: Path, prices: Path, reserve_prices: Path | None, strategy: Strategy, out: Path, workers: int
 ) -> None:
     try:
-        problem = load_problem(
-            _read(fleet, "fleet"),
-            _read(prices, "prices"),
-            _read(reserve_prices, "reserve prices") if reserve_prices else None,
-            load_rules(),
-        )
+        problem = _load(fleet, prices, reserve_prices, load_rules())
         result = run_plan(problem, strategy, PlannerOptions(workers=workers, keep_state=False))
     except PlanningInputError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -113,12 +123,7 @@ def check(
 ) -> None:
     """Re-verify every invariant of a plan against its fleet; exit 1 on any violation."""
     try:
-        problem = load_problem(
-            _read(fleet, "fleet"),
-            _read(prices, "prices"),
-            _read(reserve_prices, "reserve prices") if reserve_prices else None,
-            load_rules(),
-        )
+        problem = _load(fleet, prices, reserve_prices, load_rules())
         result = plan_from_json(_read(plan_file, "plan"))
     except PlanningInputError as exc:
         typer.echo(f"error: {exc}", err=True)

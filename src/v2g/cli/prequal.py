@@ -10,7 +10,7 @@ import typer
 
 from v2g.markets.rules import Product, default_rules
 from v2g.prequal.report import write_protocol
-from v2g.services.prequal import run_prequal
+from v2g.services.prequal.runner import run_prequal
 from v2g.sim.groups import build_twin_group
 from v2g.units import utc_now
 

@@ -1,22 +1,16 @@
 """Reserve price series: what the TSO market simulator clears bids against.
 
-Readers for the Energinet "FcrReservesDK2" and mFRR capacity exports (hourly, newest row first,
-UTF-8 with a byte-order mark). DK2 buys FCR in the same Nordic market as SE1-SE4, so its hourly
-marginal prices stand in for the Swedish ones. FCR-D down has no 2021 series; it is derived from
-FCR-D up with the factor in the market rules (and its source).
+The series is built by the price feeds (:mod:`v2g.adapters.feeds.prices`, e.g. from the Energinet
+exports); this module keeps the typed value and its pure look-ups.
 """
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from datetime import datetime, timedelta
+from decimal import Decimal
 
-from v2g.markets.rules import MarketRules, Product
-from v2g.units import money
+from v2g.markets.rules import Product
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,76 +35,6 @@ class PriceSeries:
             msg = "price series: empty"
             raise ValueError(msg)
         return min(starts), max(starts)
-
-
-class PriceFileError(ValueError):
-    """A price file is malformed; the message names the file, row and column."""
-
-
-def _hour_utc(text: str, where: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        msg = f"{where}: {text!r} is not an ISO datetime"
-        raise PriceFileError(msg) from exc
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def _decimal(text: str, where: str) -> Decimal:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation as exc:
-        msg = f"{where}: {text!r} is not a number"
-        raise PriceFileError(msg) from exc
-    if not value.is_finite():
-        msg = f"{where}: {text!r} is not a finite number"
-        raise PriceFileError(msg)
-    return money(value)
-
-
-def _rows(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            msg = f"{path.name}: missing column(s) {', '.join(missing)}"
-            raise PriceFileError(msg)
-        return list(reader)
-
-
-def read_energinet_fcr(path: Path, rules: MarketRules) -> dict[Product, dict[datetime, Decimal]]:
-    """FCR-N and FCR-D up from the FcrReservesDK2 export; FCR-D down derived from FCR-D up."""
-    out: dict[Product, dict[datetime, Decimal]] = {p: {} for p in (Product.FCR_N, Product.FCR_D_UP, Product.FCR_D_DOWN)}
-    factor = Decimal(repr(rules.fcr_d_down_from_fcr_d_up_factor))
-    for line, row in enumerate(_rows(path, ("HourUTC", "FCR_N_PriceEUR", "FCR_D_UpPriceEUR")), start=2):
-        where = f"{path.name} row {line}"
-        at = _hour_utc(row["HourUTC"], f"{where} HourUTC")
-        out[Product.FCR_N][at] = _decimal(row["FCR_N_PriceEUR"], f"{where} FCR_N_PriceEUR")
-        up = _decimal(row["FCR_D_UpPriceEUR"], f"{where} FCR_D_UpPriceEUR")
-        out[Product.FCR_D_UP][at] = up
-        out[Product.FCR_D_DOWN][at] = money(up * factor)
-    return out
-
-
-def read_energinet_mfrr(path: Path) -> dict[Product, dict[datetime, Decimal]]:
-    """mFRR up price per hour (EUR/MW) from the Energinet mFRR export."""
-    series: dict[datetime, Decimal] = {}
-    for line, row in enumerate(_rows(path, ("HourUTC", "mFRR_UpPriceEUR")), start=2):
-        where = f"{path.name} row {line}"
-        series[_hour_utc(row["HourUTC"], f"{where} HourUTC")] = _decimal(
-            row["mFRR_UpPriceEUR"], f"{where} mFRR_UpPriceEUR"
-        )
-    return {Product.MFRR: series}
-
-
-def load_price_series(rules: MarketRules, fcr_csv: Path, mfrr_csv: Path | None = None) -> PriceSeries:
-    """Price series for the simulator from the Energinet exports."""
-    prices = read_energinet_fcr(fcr_csv, rules)
-    source = f"Energinet FcrReservesDK2 ({fcr_csv.name}); FCR-D down: {rules.fcr_d_down_source}"
-    if mfrr_csv is not None:
-        prices.update(read_energinet_mfrr(mfrr_csv))
-        source += f"; Energinet mFRR ({mfrr_csv.name})"
-    return PriceSeries(prices=prices, source=source)
 
 
 def hours(start_at: datetime, count: int) -> list[datetime]:

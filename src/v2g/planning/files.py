@@ -1,4 +1,4 @@
-"""Planner file formats: fleet JSON, price CSVs and plan JSON.
+"""Planner file formats: fleet JSON and plan JSON (the price files are read by the price feeds).
 
 ``FLEET.json``::
 
@@ -12,23 +12,20 @@
               "max_discharge_kw": 11, "charge_efficiency": 0.92, "discharge_efficiency": 0.92,
               "next_arrival_at": null, "availability": [..24] | null, "charger_id": null}]}
 
-``PRICES.csv``: ``start_at,SE1,...`` with one row per quarter or per hour (hourly applies to its
-four quarters). ``FCR.csv``: ``hour_start_at,fcr_n,fcr_d_up,fcr_d_down`` in EUR/MW/h.
+The price files (``PRICES.csv``, ``FCR.csv``) are read by :mod:`v2g.adapters.feeds.prices`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from v2g.fleet.model import PriceArea
 from v2g.planning.errors import PlanningInputError
 from v2g.planning.model import (
-    PRODUCTS,
     EvSession,
     FleetPlan,
     GridAreaLimits,
@@ -37,7 +34,7 @@ from v2g.planning.model import (
     SiteLimits,
 )
 from v2g.planning.rules import PlanningRules
-from v2g.units import HOUR, QUARTER, parse_utc
+from v2g.units import parse_utc
 
 
 def _get(obj: dict[str, Any], key: str, where: str) -> Any:
@@ -163,82 +160,18 @@ def parse_fleet(
     return start, n, tuple(evs), tuple(sites), tuple(areas), rules
 
 
-def _read_csv(text: str, what: str, time_column: str) -> list[dict[str, str]]:
-    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
-    if not rows:
-        msg = f"{what}: no rows"
-        raise PlanningInputError(msg)
-    if time_column not in rows[0]:
-        msg = f"{what}: missing column {time_column!r}"
-        raise PlanningInputError(msg)
-    return rows
+DayAheadReader = Callable[[datetime, int], dict[PriceArea, tuple[float, ...]]]
+ReserveReader = Callable[[datetime, int], dict[Product, tuple[float, ...]]]
 
 
-def parse_prices(text: str, start: datetime, n: int) -> dict[PriceArea, tuple[float, ...]]:
-    """Day-ahead prices for ``[start, start + n quarters)`` at 15-min or hourly resolution."""
-    rows = _read_csv(text, "prices", "start_at")
-    by_time: dict[datetime, dict[str, str]] = {}
-    for i, row in enumerate(rows):
-        try:
-            by_time[parse_utc(row["start_at"], field=f"prices row {i + 2}.start_at")] = row
-        except ValueError as exc:
-            raise PlanningInputError(str(exc)) from exc
-    step = QUARTER if (start + QUARTER) in by_time else HOUR
-    count = n if step == QUARTER else n // 4
-    out: dict[PriceArea, tuple[float, ...]] = {}
-    for area in PriceArea:
-        if area.value not in rows[0]:
-            continue
-        values = []
-        for k in range(count):
-            at = start + step * k
-            found = by_time.get(at)
-            if found is None:
-                msg = f"prices.{area.value}: no price for {at.isoformat()}"
-                raise PlanningInputError(msg)
-            try:
-                values.append(float(found[area.value]))
-            except ValueError as exc:
-                msg = f"prices.{area.value} at {at.isoformat()}: {found[area.value]!r} is not a number"
-                raise PlanningInputError(msg) from exc
-        out[area] = tuple(values)
-    if not out:
-        msg = "prices: no price-area column (SE1..SE4)"
-        raise PlanningInputError(msg)
-    return out
+def load_problem(
+    fleet_text: str, day_ahead: DayAheadReader, reserve: ReserveReader | None, rules: PlanningRules
+) -> PlanningProblem:
+    """A validated problem from the fleet file and the price readers.
 
-
-def parse_reserve_prices(text: str, start: datetime, hours: int) -> dict[Product, tuple[float, ...]]:
-    """Hourly FCR capacity prices (EUR/MW/h) per product."""
-    rows = _read_csv(text, "reserve prices", "hour_start_at")
-    by_time: dict[datetime, dict[str, str]] = {}
-    for i, row in enumerate(rows):
-        try:
-            by_time[parse_utc(row["hour_start_at"], field=f"reserve prices row {i + 2}.hour_start_at")] = row
-        except ValueError as exc:
-            raise PlanningInputError(str(exc)) from exc
-    out: dict[Product, tuple[float, ...]] = {}
-    for product in PRODUCTS:
-        if product.value not in rows[0]:
-            continue
-        values = []
-        for h in range(hours):
-            at = start + HOUR * h
-            found = by_time.get(at)
-            if found is None:
-                msg = f"reserve prices.{product.value}: no price for {at.isoformat()}"
-                raise PlanningInputError(msg)
-            try:
-                values.append(float(found[product.value]))
-            except ValueError as exc:
-                msg = f"reserve prices.{product.value} at {at.isoformat()}: {found[product.value]!r} is not a number"
-                raise PlanningInputError(msg) from exc
-        out[product] = tuple(values)
-    return out
-
-
-def load_problem(fleet_text: str, prices_text: str, reserve_text: str | None, rules: PlanningRules) -> PlanningProblem:
-    """A validated problem from the three files."""
+    ``day_ahead(start, n)`` gives the day-ahead prices of the ``n`` quarters from ``start``,
+    ``reserve(start, hours)`` the hourly reserve prices (both read by the price feeds).
+    """
     start, n, evs, sites, areas, rules = parse_fleet(fleet_text, rules)
     problem = PlanningProblem(
         start_at=start,
@@ -246,8 +179,8 @@ def load_problem(fleet_text: str, prices_text: str, reserve_text: str | None, ru
         evs=evs,
         sites=sites,
         grid_areas=areas,
-        day_ahead_eur_per_mwh=parse_prices(prices_text, start, n),
-        reserve_eur_per_mw_h=parse_reserve_prices(reserve_text, start, n // 4) if reserve_text else {},
+        day_ahead_eur_per_mwh=day_ahead(start, n),
+        reserve_eur_per_mw_h=reserve(start, n // 4) if reserve is not None else {},
         rules=rules,
     )
     problem.validate()

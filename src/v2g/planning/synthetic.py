@@ -1,9 +1,10 @@
 """Fleets generated from real EV behaviour statistics, for benchmarks, studies and tests.
 
 The data files are given by the caller (the reference data set: ElaadNL arrival, connection-time
-and energy-demand statistics and V2G-capable EV specs as packaged by ev2gym; ENTSO-E day-ahead
-prices; Energinet DK2 FCR prices; SimBench H0 household profiles). Nothing here is needed to run
-the planner itself.
+and energy-demand statistics and V2G-capable EV specs as packaged by ev2gym; SimBench H0 household
+profiles). The day-ahead and FCR price series are read by the price feeds
+(:func:`v2g.adapters.feeds.prices.read_day_ahead_hourly`, :func:`v2g.adapters.feeds.energinet.read_fcr_hourly`)
+and passed in. Nothing here is needed to run the planner itself.
 
 FCR-D down has no price series in the reference data: the proxy used here is the FCR-D up price
 of the same hour (the two products are bought in the same auctions).
@@ -71,27 +72,6 @@ def load_behaviour(data_dir: Path) -> Behaviour:
         models=models,
         h0_profile=h0,
     )
-
-
-def load_day_ahead(data_dir: Path, area: str = "SE3") -> dict[datetime, float]:
-    """Hourly day-ahead prices (EUR/MWh) of one Swedish area, by UTC hour start."""
-    out: dict[datetime, float] = {}
-    with (data_dir / "prices" / "se_dayahead_hourly_2016_2023.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            at = datetime.fromisoformat(row["utc_start"].replace("Z", "+00:00"))
-            out[at] = float(row[area])
-    return out
-
-
-def load_fcr(data_dir: Path) -> dict[datetime, tuple[float, float, float]]:
-    """Hourly FCR-N, FCR-D up and FCR-D down (proxy: = FCR-D up) prices in EUR/MW/h, by UTC hour."""
-    out: dict[datetime, tuple[float, float, float]] = {}
-    with (data_dir / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv").open(encoding="utf-8-sig") as fh:
-        for row in csv.DictReader(fh):
-            at = datetime.fromisoformat(row["HourUTC"]).replace(tzinfo=UTC)
-            n, up = float(row["FCR_N_PriceEUR"] or 0), float(row["FCR_D_UpPriceEUR"] or 0)
-            out[at] = (n, up, up)
-    return out
 
 
 def fcr_for(fcr: dict[datetime, tuple[float, float, float]], at: datetime) -> tuple[float, float, float]:

@@ -10,16 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from v2g.adapters.feeds.frequency import CsvFrequencyReplay, FrequencySample, UdpFrequencyInput
-from v2g.adapters.feeds.prices import (
-    FeedError,
-    StaticPriceSource,
-    parse_entsoe_xml,
-    parse_mimer_fcr_csv,
-    parse_nordpool_json,
-    parse_price_csv,
-    quarter_prices,
-)
+from v2g.adapters.feeds.entsoe import parse_entsoe_xml
+from v2g.adapters.feeds.frequency import FrequencyRecording, FrequencySample, UdpFrequencyInput
+from v2g.adapters.feeds.mimer import parse_mimer_fcr_csv
+from v2g.adapters.feeds.nordpool import parse_nordpool_json
+from v2g.adapters.feeds.prices import FeedError, StaticPriceSource, parse_price_csv, quarter_prices
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 
@@ -85,7 +80,7 @@ def test_mimer_fcr_csv() -> None:
 
 async def test_frequency_replay_at_1000x(shared_data: Path, tmp_path: Path) -> None:
     source = shared_data / "frequency" / "nordic_frequency_1s_2015-01-01_05.csv.gz"
-    replay = CsvFrequencyReplay(source, speed=1000.0, limit=500)
+    replay = FrequencyRecording(source, seconds=500, speed=1000.0)
     started = asyncio.get_running_loop().time()
     samples = [s async for s in replay.samples()]
     elapsed = asyncio.get_running_loop().time() - started
@@ -97,11 +92,12 @@ async def test_frequency_replay_at_1000x(shared_data: Path, tmp_path: Path) -> N
     small = tmp_path / "f.csv.gz"
     with gzip.open(small, "wt") as fh:
         fh.write("utc,f_hz\n2015-01-01T00:00:00Z,50.01\n2015-01-01T00:00:01Z,\n2015-01-01T00:00:02Z,49.98\n")
-    blanks = CsvFrequencyReplay(small, speed=1000.0)
-    assert [s.f_hz async for s in blanks.samples()] == [50.01, 49.98]
-    assert blanks.skipped == 1
+    blanks = FrequencyRecording(small, speed=1000.0)
+    assert [s.f_hz async for s in blanks.samples()] == [50.01, 50.01, 49.98]  # a blank second holds the last value
+    assert blanks.filled == 1
+    assert blanks.step_s == 1.0
     with pytest.raises(FeedError, match="speed"):
-        CsvFrequencyReplay(small, speed=5000.0)
+        FrequencyRecording(small, speed=5000.0)
 
 
 async def test_udp_frequency_input() -> None:

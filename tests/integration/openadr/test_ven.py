@@ -12,7 +12,7 @@ import pytest
 from openleadr import OpenADRServer
 
 from v2g.adapters.openadr.ven import OpenAdrVen, VenConfig
-from v2g.services.grid_signals import LimitSignal, OptRules, PriceSignal
+from v2g.services.planning.grid_signals import LimitSignal, OptRules, PriceSignal
 from v2g.units import utc_now
 
 # openleadr 0.5.36 on aiohttp 3.14 warns about plain-string app keys (cosmetic, inside the library)

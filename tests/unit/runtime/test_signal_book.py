@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from v2g.services.grid_signals import LimitSignal, PriceSignal
+from v2g.services.planning.grid_signals import LimitSignal, PriceSignal
 from v2g.services.planning.signal_book import GridSignalBook
 
 T0 = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from v2g.services.grid_signals import OptRules, SignalInterval
+from v2g.services.planning.grid_signals import OptRules, SignalInterval
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 RULES = OptRules({"GA-1": 800.0}, min_limit_kw=300.0, min_notice=timedelta(minutes=10))

@@ -24,11 +24,11 @@ from v2g.markets.bids import Bid, BiddingGroup, BidRuleError, BidStatus, Control
 from v2g.markets.commitments import Commitment
 from v2g.markets.rules import Product
 from v2g.prequal.report import PrequalResult
-from v2g.services.market_ports import GroupMember, StoredPrequal
+from v2g.services.markets.ports import GroupMember, StoredPrequal
 
 
 class SqlMarketStore:
-    """Implements :class:`v2g.services.market_ports.MarketStore`."""
+    """Implements :class:`v2g.services.markets.ports.MarketStore`."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn

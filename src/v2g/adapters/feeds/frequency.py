@@ -1,9 +1,11 @@
-"""Grid frequency behind one interface: CSV replay (1x to 1000x) and a live UDP input (up to 10 Hz).
+"""Grid frequency: the one reader of recorded frequency files, and a live UDP input (up to 10 Hz).
 
-Both yield :class:`FrequencySample` values from ``async for sample in source.samples()``.
+Both are :class:`~v2g.services.dispatch.ports.FrequencySource` values: ``async for sample in
+source.samples()`` yields :class:`FrequencySample` values, ``step_s`` is the sampling step.
 
-* :class:`CsvFrequencyReplay` reads ``utc,f_hz`` (optionally gzip) at ``speed`` times real time;
-  blank values are skipped and counted.
+* :class:`FrequencyRecording` reads ``utc,f_hz`` (1 s, optionally gzip) from a start for a number of
+  seconds, at once (:meth:`~FrequencyRecording.window`) or paced at ``speed`` times real time; blank
+  or missing seconds hold the previous value and are counted.
 * :class:`UdpFrequencyInput` listens on a UDP port for datagrams ``<ISO time>,<f_hz>`` or JSON
   ``{"at": ..., "f_hz": ...}``; faster than ``max_rate_hz`` is thinned, malformed datagrams and
   implausible values (outside 45-55 Hz) are counted with the reason, never raised into the loop.
@@ -13,79 +15,144 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import gzip
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+
+import numpy as np
 
 from v2g.adapters.feeds.prices import FeedError
-from v2g.units import parse_utc, utc_now
+from v2g.dispatch.pool import FloatArray
+from v2g.services.clock import Clock
+from v2g.services.dispatch.ports import FrequencySample, FrequencySource
+from v2g.units import ensure_utc, parse_utc, utc_now
 
 F_MIN_HZ, F_MAX_HZ = 45.0, 55.0
+SECOND = timedelta(seconds=1)
+
+__all__ = ["FrequencyRecording", "FrequencySample", "FrequencySource", "FrequencyWindow", "UdpFrequencyInput"]
+
+
+class FrequencyFileError(FeedError):
+    """The frequency file is malformed; the message names the file, line and field."""
 
 
 @dataclass(frozen=True, slots=True)
-class FrequencySample:
-    """One frequency reading."""
+class FrequencyWindow:
+    """A window of 1 s frequency samples read from a recording."""
 
-    at: datetime
-    f_hz: float
-
-
-class FrequencySource(Protocol):
-    """A stream of frequency readings."""
-
-    def samples(self) -> AsyncIterator[FrequencySample]: ...
+    start_at: datetime
+    f_hz: FloatArray
+    filled: int  # blank or missing seconds that hold the previous value
 
 
 @dataclass
-class CsvFrequencyReplay:
-    """Replays a recorded ``utc,f_hz`` series at ``speed`` x real time (1 to 1000)."""
+class FrequencyRecording:
+    """A recorded ``utc,f_hz`` series (1 s, plain or gzip), read from ``start_at`` for ``seconds``.
+
+    Blank or missing seconds hold the previous value (counted in ``filled``). :meth:`window` reads it
+    at once (studies, the twin); :meth:`samples` replays it at ``speed`` x real time (1 to 1000; 0 as
+    fast as possible) as a :class:`~v2g.services.dispatch.ports.FrequencySource`.
+    """
 
     path: Path
-    speed: float = 1.0
-    limit: int | None = None
-    skipped: int = 0
+    start_at: datetime | None = None
+    seconds: int | None = None
+    speed: float = 0.0
+    step_s: float = 1.0
+    filled: int = 0
 
     def __post_init__(self) -> None:
-        if not 1.0 <= self.speed <= 1000.0:
-            msg = f"speed: {self.speed} must be between 1 and 1000"
+        if self.speed != 0.0 and not 1.0 <= self.speed <= 1000.0:
+            msg = f"speed: {self.speed} must be 0 (as fast as possible) or between 1 and 1000"
             raise FeedError(msg)
+        if self.seconds is not None and self.seconds < 1:
+            msg = f"seconds: {self.seconds} must be at least 1"
+            raise FeedError(msg)
+        if self.start_at is not None:
+            self.start_at = ensure_utc(self.start_at, field="start_at")
 
-    async def samples(self) -> AsyncIterator[FrequencySample]:
+    def _rows(self) -> Iterator[tuple[int, datetime, float | None]]:
+        name = self.path.name
         opener = gzip.open if self.path.suffix == ".gz" else open
-        started = time.monotonic()
-        first: datetime | None = None
-        count = 0
-        with opener(self.path, "rt", encoding="utf-8") as fh:
-            header = fh.readline().strip().lstrip("\ufeff")
-            if header != "utc,f_hz":
-                msg = f"{self.path.name}:1: header must be 'utc,f_hz', got {header!r}"
-                raise FeedError(msg)
-            for line_no, line in enumerate(fh, start=2):
-                stamp, _, value = line.strip().partition(",")
-                if not value.strip():
-                    self.skipped += 1
+        with opener(self.path, "rt", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header or [h.strip().lstrip("\ufeff") for h in header[:2]] != ["utc", "f_hz"]:
+                msg = f"{name} line 1: expected header 'utc,f_hz', got {header!r}"
+                raise FrequencyFileError(msg)
+            for line, row in enumerate(reader, start=2):
+                if not row:
                     continue
                 try:
-                    at = parse_utc(stamp, field="utc")
-                    f_hz = float(value)
+                    at = parse_utc(row[0], field=f"{name} line {line} utc")
                 except ValueError as exc:
-                    msg = f"{self.path.name}:{line_no}: {exc}"
-                    raise FeedError(msg) from exc
-                first = first or at
-                due = (at - first).total_seconds() / self.speed
-                delay = due - (time.monotonic() - started)
+                    raise FrequencyFileError(str(exc)) from exc
+                text = row[1].strip() if len(row) > 1 else ""
+                if not text:
+                    yield line, at, None
+                    continue
+                try:
+                    f = float(text)
+                except ValueError as exc:
+                    msg = f"{name} line {line} f_hz: {text!r} is not a number"
+                    raise FrequencyFileError(msg) from exc
+                if not F_MIN_HZ <= f <= F_MAX_HZ:
+                    msg = f"{name} line {line} f_hz: {f} is outside {F_MIN_HZ:g}-{F_MAX_HZ:g} Hz"
+                    raise FrequencyFileError(msg)
+                yield line, at, f
+
+    def _seconds(self) -> Iterator[FrequencySample]:
+        """Samples on the 1 s grid from the first one at or after ``start_at``; gaps hold the last value."""
+        self.filled = 0
+        last: float | None = None
+        expected: datetime | None = None
+        count = 0
+        for _, at, f in self._rows():
+            if self.start_at is not None and at < self.start_at:
+                continue
+            if expected is None:
+                expected = at
+            while expected < at:  # a gap: hold the last value
+                yield FrequencySample(expected, last if last is not None else 50.0)
+                self.filled += 1
+                count += 1
+                expected += SECOND
+                if self.seconds is not None and count >= self.seconds:
+                    return
+            if f is None:
+                f = last if last is not None else 50.0
+                self.filled += 1
+            last = f
+            yield FrequencySample(at, f)
+            count += 1
+            expected = at + SECOND
+            if self.seconds is not None and count >= self.seconds:
+                return
+        if expected is None:
+            msg = f"{self.path.name}: no samples at or after {self.start_at}"
+            raise FrequencyFileError(msg)
+
+    def window(self) -> FrequencyWindow:
+        """The whole window at once."""
+        samples = list(self._seconds())
+        return FrequencyWindow(samples[0].at, np.array([s.f_hz for s in samples]), self.filled)
+
+    async def samples(self) -> AsyncIterator[FrequencySample]:
+        """The window, paced at ``speed`` x real time (unpaced at speed 0)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for k, sample in enumerate(self._seconds()):
+            if self.speed > 0:
+                delay = k * self.step_s / self.speed - (loop.time() - started)
                 if delay > 0:
                     await asyncio.sleep(delay)
-                yield FrequencySample(at, f_hz)
-                count += 1
-                if self.limit is not None and count >= self.limit:
-                    return
+            yield sample
 
 
 @dataclass
@@ -108,6 +175,16 @@ class _Protocol(asyncio.DatagramProtocol):
             self.queue.put_nowait(sample)
 
 
+class _UtcClock:
+    """The wall clock, for a live input whose datagrams carry no time."""
+
+    def now(self) -> datetime:
+        return utc_now()
+
+
+_UTC_CLOCK = _UtcClock()
+
+
 @dataclass
 class UdpFrequencyInput:
     """Live frequency over UDP on loopback or a measurement network."""
@@ -115,14 +192,19 @@ class UdpFrequencyInput:
     host: str = "127.0.0.1"
     port: int = 0
     max_rate_hz: float = 10.0
+    clock: Clock = field(default_factory=lambda: _UTC_CLOCK)  # stamps datagrams that carry no time
     rejected: list[str] = field(default_factory=list)
     thinned: int = 0
     _last_accepted: float = 0.0
     _transport: asyncio.DatagramTransport | None = None
     _queue: asyncio.Queue[FrequencySample] | None = None
 
-    @staticmethod
-    def parse(data: bytes) -> FrequencySample:
+    @property
+    def step_s(self) -> float:
+        """At most ``max_rate_hz`` samples per second."""
+        return 1.0 / self.max_rate_hz
+
+    def parse(self, data: bytes) -> FrequencySample:
         """``<ISO time>,<f_hz>`` or ``{"at": ..., "f_hz": ...}``; the time defaults to now."""
         try:
             text = data.decode("utf-8").strip()
@@ -132,11 +214,11 @@ class UdpFrequencyInput:
         try:
             if text.startswith("{"):
                 obj = json.loads(text)
-                at = parse_utc(obj["at"], field="at") if obj.get("at") else utc_now()
+                at = parse_utc(obj["at"], field="at") if obj.get("at") else self.clock.now()
                 f_hz = float(obj["f_hz"])
             else:
                 stamp, _, value = text.rpartition(",")
-                at = parse_utc(stamp, field="at") if stamp else utc_now()
+                at = parse_utc(stamp, field="at") if stamp else self.clock.now()
                 f_hz = float(value)
         except (ValueError, KeyError, TypeError) as exc:
             msg = f"datagram {text[:60]!r}: {exc}"

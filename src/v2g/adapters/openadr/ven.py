@@ -1,6 +1,6 @@
 """OpenADR 2.0b VEN (``openleadr``): registers with a utility/DSO VTN, takes events, reports power.
 
-Events are translated into :mod:`v2g.services.grid_signals` intervals; :class:`OptRules` decides
+Events are translated into :mod:`v2g.services.planning.grid_signals` intervals; :class:`OptRules` decides
 opt-in or opt-out; accepted prices and grid limits go to the :class:`GridSignalSink` (the planner's
 inputs). The VEN offers a ``TELEMETRY_USAGE`` RealPower report fed by a callback (the fleet's power
 in the grid area, W; import positive).
@@ -16,7 +16,7 @@ from typing import Any
 
 from openleadr import OpenADRClient
 
-from v2g.services.grid_signals import Decision, GridSignalSink, OptRules, SignalInterval
+from v2g.services.planning.grid_signals import Decision, GridSignalSink, OptRules, SignalInterval
 from v2g.units import ensure_utc, utc_now
 
 log = logging.getLogger("v2g.openadr")

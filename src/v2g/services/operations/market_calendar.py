@@ -33,8 +33,9 @@ from v2g.markets.bids import BidStatus, ReserveOffer, bids_from_offers
 from v2g.markets.rules import MarketRules, Product
 from v2g.planning.model import FleetPlan
 from v2g.services.clock import Clock
-from v2g.services.market_ports import MarketStore, TsoMarket
-from v2g.services.markets import group_id_for, run_auction, submit
+from v2g.services.markets.bidding import run_auction, submit
+from v2g.services.markets.groups import group_id_for
+from v2g.services.markets.ports import MarketStore, TsoMarket
 from v2g.units import ensure_utc
 
 log = logging.getLogger("v2g.markets")

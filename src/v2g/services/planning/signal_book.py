@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from v2g.services.grid_signals import LimitSignal, PriceSignal
+from v2g.services.planning.grid_signals import LimitSignal, PriceSignal
 from v2g.units import QUARTER, ensure_utc
 
 log = logging.getLogger("v2g.signals")

@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 
 from v2g.dispatch.ler import EnergyState, LerManager
-from v2g.dispatch.pool import FloatArray, ReservePool, allocate, local_curve, setpoints_kw
+from v2g.dispatch.pool import BoolArray, FloatArray, ReservePool, allocate, local_curve, setpoints_kw
 from v2g.dispatch.response import curve_breakpoints_hz, mfrr_required_kw, required_response_kw
 from v2g.markets.rules import MarketRules, Product
 from v2g.services.devices.ports import Ack, AckStatus, ChargerGateway, FrequencyCurvePoint, Setpoint
@@ -55,6 +55,8 @@ class CentralDispatcher:
         self.effective: dict[Product, FloatArray] | None = None
         self.mfrr_kw = 0.0
         self.mfrr_elapsed_s = 0.0
+        # EVs whose reserve backs the current commitments (None: all); the others get no energy-management shift
+        self.providing: BoolArray | None = None
 
     def activate_mfrr(self, kw: float, elapsed_s: float = 0.0) -> None:
         """The TSO activated an mFRR bid (``kw > 0`` up); it ramps in over the full activation time."""
@@ -73,7 +75,11 @@ class CentralDispatcher:
     def update_energy(self, energy: EnergyState, f_hz: float) -> None:
         """Run NEM/AEM for this sample (once per second)."""
         if self.ler is not None:
-            self.shift_kw, self.effective = self.ler.update(self.pool, energy, f_hz)
+            shift, effective = self.ler.update(self.pool, energy, f_hz)
+            if self.providing is not None:
+                shift = np.where(self.providing, shift, 0.0)
+                effective = {p: np.where(self.providing, v, 0.0) for p, v in effective.items()}
+            self.shift_kw, self.effective = shift, effective
 
     async def on_frequency(self, f_hz: float, dt_s: float = 0.0) -> DispatchResult:
         """Answer one frequency sample (``dt_s`` after the previous one): allocate, send, re-allocate

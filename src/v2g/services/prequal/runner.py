@@ -19,7 +19,7 @@ from v2g.prequal.groups import GroupUnit, check_type_qualification, max_without_
 from v2g.prequal.report import PrequalResult, TestLog
 from v2g.prequal.sequences import TestSignal, fcr_d_ramp_test, fcr_n_step_test, sine_test
 from v2g.services.devices.ports import ChargerGateway
-from v2g.services.dispatch import CentralDispatcher
+from v2g.services.dispatch.central import CentralDispatcher
 
 
 class UnitRig(Protocol):

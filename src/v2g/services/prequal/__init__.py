@@ -1,0 +1,1 @@
+"""Pre-qualification: the test sequences run on a group through the charger gateway."""
