@@ -467,6 +467,9 @@ def solve_area(
             work, import_limit_kw, export_limit_kw, sites, commitment
         )
         x_all, obj, method = _solve_interior(area_id, options, mat, cost, col_lo, col_hi, row_lo, row_hi)
+    if commitment is not None:
+        # the objective is the plan's value: the penalty only ranks holding a commitment above arbitrage
+        obj -= commitment.penalty_eur_per_kw_h * float(np.sum(x_all[int(col_off[-1]) :]))
     solutions = {
         lp.index: EvSolution(
             x=x_all[col_off[i] : col_off[i + 1]].copy(), col_basis=None, row_basis=None, objective_eur=0.0

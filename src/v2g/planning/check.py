@@ -201,7 +201,7 @@ def _check_bids(problem: PlanningProblem, plan: FleetPlan) -> list[Violation]:
         (str(c.price_area), str(c.product), int((c.hour_start_at - problem.start_at) // HOUR)): c
         for c in plan.commitment_shortfalls
     }
-    for area, product in committed:
+    for area, _product in committed:
         members.setdefault(area, [])
     if len(bids) != len(plan.bids):
         out.append(Violation("bid_duplicate", "bids", None, "two bids for one product, hour and price area"))

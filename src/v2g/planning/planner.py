@@ -164,9 +164,7 @@ def _fit_forced(problem: PlanningProblem, prepared: list[_Prepared]) -> list[_Pr
             if len(members) < 2:
                 continue
             site = sites[key]
-            room = np.maximum(
-                site.fuse_limit_kw - _series(site.household_load_kw, n) + _series(site.pv_kw, n), 0.0
-            )
+            room = np.maximum(site.fuse_limit_kw - _series(site.household_load_kw, n) + _series(site.pv_kw, n), 0.0)
         else:
             room = _series(areas[key].import_limit_kw, n)
         factor = np.where(total > room, room / np.maximum(total, 1e-12), 1.0)
@@ -262,9 +260,7 @@ def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
             inputs = _with_target(inputs, reach)
         weight = commitment_weight(availability, z)
         capability = _capability(inputs, ler, hours) * np.maximum(weight, 0.0)[None, :]
-        out.append(
-            _Prepared(inputs, area.area_id, str(area.price_area), availability, shortfall, weight, capability)
-        )
+        out.append(_Prepared(inputs, area.area_id, str(area.price_area), availability, shortfall, weight, capability))
     return _fit_forced(problem, out)
 
 
@@ -762,7 +758,13 @@ def _no_reserve_reason(strategy: Strategy, n_evs: int) -> str:
 
 
 def _commitment_shortfall(
-    problem: PlanningProblem, price_area: str, product: Product, hour: int, committed: float, planned: float, reason: str
+    problem: PlanningProblem,
+    price_area: str,
+    product: Product,
+    hour: int,
+    committed: float,
+    planned: float,
+    reason: str,
 ) -> CommitmentShortfall:
     return CommitmentShortfall(
         price_area=PriceArea(price_area),
@@ -839,7 +841,13 @@ def _uncontrolled(problem: PlanningProblem, prepared: Iterable[_Prepared], start
         wall_s=time.perf_counter() - started,
         commitment_shortfalls=tuple(
             _commitment_shortfall(
-                problem, area, PRODUCTS[pi], hour, float(need[pi, hour]), 0.0, _no_reserve_reason(Strategy.UNCONTROLLED, 1)
+                problem,
+                area,
+                PRODUCTS[pi],
+                hour,
+                float(need[pi, hour]),
+                0.0,
+                _no_reserve_reason(Strategy.UNCONTROLLED, 1),
             )
             for area, need in sorted(_commit_keys(problem).items())
             for pi, hour in np.argwhere(need > COMMITMENT_TOL_KW).tolist()
@@ -852,7 +860,8 @@ def solve_monolithic(problem: PlanningProblem, strategy: Strategy = Strategy.V2G
 
     For comparison with the decomposed planner only: it is exact but scales badly. Reserve
     commitments enter as the same per-area shares the planner starts from (before any
-    redistribution). Returns the optimal objective (EUR) and the HiGHS model status.
+    redistribution). Returns the optimal objective (EUR, without the commitment slack penalty,
+    like the planner's ``lp_objective_eur``) and the HiGHS model status.
     """
     import scipy.sparse as sp
 
@@ -881,4 +890,12 @@ def solve_monolithic(problem: PlanningProblem, strategy: Strategy = Strategy.V2G
         *(np.concatenate([part[i] for part in parts]) for i in range(1, 6)),
     )
     h.run()
-    return float(h.getInfo().objective_function_value), h.modelStatusToString(h.getModelStatus())
+    x = np.asarray(h.getSolution().col_value)
+    penalty = problem.rules.commitment_shortfall_penalty_eur_per_kw_h
+    slack, offset = 0.0, 0
+    for part in parts:
+        n_ev_cols = int(part[6][-1])
+        slack += float(np.sum(x[offset + n_ev_cols : offset + part[0].shape[1]]))
+        offset += part[0].shape[1]
+    objective = float(h.getInfo().objective_function_value) - penalty * slack
+    return objective, h.modelStatusToString(h.getModelStatus())
