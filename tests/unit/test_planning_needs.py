@@ -1,4 +1,4 @@
-"""Assembling a plugged-in EV's needs: every source, the precedence between them, and the planner honouring overrides."""
+"""Assembling a plugged-in EV's needs: every source, their precedence, and the planner honouring overrides."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 import pytest
 
+from tests.planning_helpers import bare_rules
 from v2g.fleet.model import Charger, ChargerProtocol, PriceArea, Vehicle
 from v2g.fleet.preferences import OwnerPreferences
-from v2g.planning import GridAreaLimits, PlanningProblem, Product, SiteLimits, Strategy, check_schedule, plan
+from v2g.planning import GridAreaLimits, PlanningProblem, Product, SiteLimits, check_schedule, plan
 from v2g.planning.needs import Iso15118Needs, NeedsDefaults, PluggedInEv, SocReading, Source, assemble_needs
-from tests.planning_helpers import bare_rules
 
 NOW = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # Tuesday 18:00 in Stockholm
 VEHICLE = Vehicle("ev1", "c1", "Kia", "EV9", battery_kwh=100.0, max_charge_kw=11.0, max_discharge_kw=10.0)
@@ -171,7 +171,7 @@ def _problem(*sessions: object, import_kw: float = 1e6) -> PlanningProblem:
         sites=tuple(SiteLimits(e.site_id, "ga", 50.0) for e in evs),  # type: ignore[attr-defined]
         grid_areas=(GridAreaLimits("ga", PriceArea.SE3, (import_kw,), (1e6,)),),
         day_ahead_eur_per_mwh={PriceArea.SE3: prices},
-        reserve_eur_per_mw_h={p: (500.0,) * 4 for p in (Product.FCR_N, Product.FCR_D_UP, Product.FCR_D_DOWN)},
+        reserve_eur_per_mw_h=dict.fromkeys((Product.FCR_N, Product.FCR_D_UP, Product.FCR_D_DOWN), (500.0,) * 4),
         rules=bare_rules(),
     )
 
