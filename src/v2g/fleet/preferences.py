@@ -96,13 +96,14 @@ class OwnerPreferences:
             )
         else:
             for day, clock in zip(WEEKDAYS, self.departure_by_weekday, strict=True):
-                if clock is None:
+                checked: object = clock  # values may come from untyped callers
+                if checked is None:
                     continue
-                if not isinstance(clock, time):
-                    out.append(f"preferences.departure_by_weekday.{day}: {clock!r} is not a time of day")
-                elif clock.tzinfo is not None:
+                if not isinstance(checked, time):
+                    out.append(f"preferences.departure_by_weekday.{day}: {checked!r} is not a time of day")
+                elif checked.tzinfo is not None:
                     out.append(
-                        f"preferences.departure_by_weekday.{day}: {clock.isoformat()} must be a local wall-clock "
+                        f"preferences.departure_by_weekday.{day}: {checked.isoformat()} must be a local wall-clock "
                         "time without a time zone (Europe/Stockholm is implied)"
                     )
         if self.charge_now_until is not None:

@@ -214,8 +214,9 @@ def assemble_needs(ev: PluggedInEv, now: datetime, defaults: NeedsDefaults | Non
             departures.append((at, Source.ISO15118))
         else:
             why.append(f"the car's departure {at.isoformat()} has passed: ignored")
-    if prefs is not None and (at := prefs.departure_after(now)) is not None:
-        departures.append((at, Source.PREFERENCES))
+    regular = prefs.departure_after(now) if prefs is not None else None
+    if regular is not None:
+        departures.append((regular, Source.PREFERENCES))
     if departures:
         departure, sources["departure_at"] = min(departures, key=lambda item: item[0])
     else:
