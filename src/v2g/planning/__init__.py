@@ -9,6 +9,7 @@ from v2g.planning.errors import PlanningInputError
 from v2g.planning.model import (
     PRODUCTS,
     AreaStats,
+    CommitmentShortfall,
     ConfidenceCost,
     EvPlan,
     EvSession,
@@ -17,6 +18,7 @@ from v2g.planning.model import (
     PlanningProblem,
     Product,
     ReserveBid,
+    ReserveCommitment,
     SiteLimits,
     Strategy,
     TargetShortfall,
@@ -27,6 +29,7 @@ from v2g.planning.rules import PlanningRules, load_rules
 __all__ = [
     "PRODUCTS",
     "AreaStats",
+    "CommitmentShortfall",
     "ConfidenceCost",
     "EvPlan",
     "EvSession",
@@ -39,6 +42,7 @@ __all__ = [
     "PlanningRules",
     "Product",
     "ReserveBid",
+    "ReserveCommitment",
     "SiteLimits",
     "Strategy",
     "TargetShortfall",

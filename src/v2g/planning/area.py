@@ -7,6 +7,10 @@
    (with the area rows basic, a dual-feasible basis) and let dual simplex repair the violated rows.
 3. If it is large, or the capped dual simplex does not finish, solve the area LP with HiGHS's
    interior point method and crossover (a vertex optimum either way).
+
+Reserve commitments add rows of the same kind: the area's share of its price area's commitment
+per product and hour, ``sum(kappa_i r_i) + s >= C`` with a slack ``s`` priced at the commitment
+penalty, checked against the per-EV optima first and repaired like the limits.
 """
 
 from __future__ import annotations
@@ -123,6 +127,39 @@ class SharedSite:
     export_room_kw: FloatArray
 
 
+@dataclass(frozen=True, slots=True)
+class AreaCommitment:
+    """The share of its price area's reserve commitments that one grid area must hold.
+
+    ``required_kw[p, h]``: kW of product ``p`` (order of ``PRODUCTS``) in horizon hour ``h``.
+    ``weight[i][h]``: what one allocated kW of EV ``i`` counts for in hour ``h`` (its availability
+    less the confidence margin, see the planner; 1 for an EV that is surely plugged in).
+    """
+
+    required_kw: FloatArray
+    weight: dict[int, FloatArray]
+    penalty_eur_per_kw_h: float
+
+
+def _reserve_cols(lp: EvLp) -> tuple[npt.NDArray[np.int64], int]:
+    """Horizon hours of an EV's reserve columns and the column of its first FCR-N value."""
+    h = lp.shape.n_hours
+    return np.arange(lp.first_hour, lp.first_hour + h), 3 * lp.m
+
+
+def held_kw(lps: list[EvLp], xs: list[FloatArray], commitment: AreaCommitment) -> FloatArray:
+    """Weighted reserve per product and horizon hour that the given EV solutions hold."""
+    out = np.zeros_like(commitment.required_kw)
+    for lp, x in zip(lps, xs, strict=True):
+        h = lp.shape.n_hours
+        if not h:
+            continue
+        hours, c0 = _reserve_cols(lp)
+        r = np.maximum(x[c0 : c0 + 3 * h].reshape(3, h), 0.0)
+        out[:, hours] += r * commitment.weight[lp.index][hours][None, :]
+    return out
+
+
 def _site_terms(lp: EvLp) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray, FloatArray]:
     """Entries of one EV in its site's rows: quarter, local column, value in the down row, value in the up row."""
     m, k0, h = lp.m, lp.shape.k0, lp.shape.n_hours
@@ -163,10 +200,12 @@ def area_lp(
     import_limit_kw: FloatArray,
     export_limit_kw: FloatArray,
     sites: tuple[SharedSite, ...] = (),
+    commitment: AreaCommitment | None = None,
 ) -> tuple[sp.csc_matrix, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.int64]]:
     """The area LP: the EV blocks on the diagonal, one coupling row per quarter, two per quarter per shared site.
 
-    Returns the matrix, costs, column bounds, row bounds and the column offset of each EV.
+    With a commitment, one row per committed product and hour and its slack column (after the EV
+    columns). Returns the matrix, costs, column bounds, row bounds and the column offset of each EV.
     """
     n = len(import_limit_kw)
     mats = [block(lp.shape).csc() for lp in lps]
@@ -194,14 +233,44 @@ def area_lp(
             vals_c += [vd, vu]
         extra_lo += [np.full(2 * n, -INF)]
         extra_hi += [site.import_room_kw, site.export_room_kw]
+    n_rows_c = n + 2 * n * len(sites)
+    n_ev_cols = diag.shape[1]
+    n_slack = 0
+    if commitment is not None:
+        required = commitment.required_kw
+        committed = np.argwhere(required > 0.0)  # (rows, 2): product, hour
+        n_slack = len(committed)
+        row_of = np.full(required.shape, -1, dtype=np.int64)
+        row_of[committed[:, 0], committed[:, 1]] = n_rows_c + np.arange(n_slack)
+        for lp, off in zip(lps, col_off[:-1], strict=True):
+            h = lp.shape.n_hours
+            if not h:
+                continue
+            hours, c0 = _reserve_cols(lp)
+            weight = commitment.weight[lp.index][hours]
+            for pi in range(3):
+                r = row_of[pi, hours]
+                keep = r >= 0
+                rows_c.append(r[keep])
+                cols_c.append(off + c0 + pi * h + np.flatnonzero(keep))
+                vals_c.append(weight[keep])
+        rows_c.append(n_rows_c + np.arange(n_slack))
+        cols_c.append(n_ev_cols + np.arange(n_slack))
+        vals_c.append(np.ones(n_slack))
+        extra_lo.append(required[committed[:, 0], committed[:, 1]])
+        extra_hi.append(np.full(n_slack, INF))
+        n_rows_c += n_slack
     coupling = sp.csc_matrix(
         (np.concatenate(vals_c), (np.concatenate(rows_c), np.concatenate(cols_c))),
-        shape=(n + 2 * n * len(sites), diag.shape[1]),
+        shape=(n_rows_c, n_ev_cols + n_slack),
     )
+    if n_slack:
+        diag = sp.hstack([diag, sp.csc_matrix((diag.shape[0], n_slack))], format="csc")
     mat = sp.vstack([diag, coupling], format="csc")
-    cost = np.concatenate([lp.col_cost for lp in lps])
-    col_lo = np.concatenate([lp.col_lower for lp in lps])
-    col_hi = np.concatenate([lp.col_upper for lp in lps])
+    penalty = commitment.penalty_eur_per_kw_h if commitment is not None else 0.0
+    cost = np.concatenate([*[lp.col_cost for lp in lps], np.full(n_slack, penalty)])
+    col_lo = np.concatenate([*[lp.col_lower for lp in lps], np.zeros(n_slack)])
+    col_hi = np.concatenate([*[lp.col_upper for lp in lps], np.full(n_slack, INF)])
     row_lo = np.concatenate([*[lp.row_lower for lp in lps], *extra_lo])
     row_hi = np.concatenate([*[lp.row_upper for lp in lps], *extra_hi])
     return mat, cost, col_lo, col_hi, row_lo, row_hi, col_off
@@ -300,6 +369,7 @@ def solve_area(
     options: AreaOptions,
     previous: dict[str, tuple[EvLp, EvSolution]] | None = None,
     sites: tuple[SharedSite, ...] = (),
+    commitment: AreaCommitment | None = None,
 ) -> AreaResult:
     """Solve one grid area exactly; ``previous`` per-EV optima (by EV id) are reused where the EV's LP is unchanged."""
     started = time.perf_counter()
@@ -338,14 +408,23 @@ def solve_area(
         by_index = {lp.index: lp for lp in lps}
         x_by_index = {lp.index: per_ev[lp.index].x for lp in lps}
         max_violation = max([max_violation, *(site_excess(site, by_index, x_by_index, n) for site in sites)])
+    deficit_kwh = 0.0
+    if commitment is not None and np.any(commitment.required_kw > 0.0):
+        deficit = np.maximum(commitment.required_kw - held_kw(lps, xs, commitment), 0.0)
+        max_violation = max(max_violation, float(deficit.max()))
+        deficit_kwh = float(deficit.sum())
+    else:
+        commitment = None
     ev_lps = solver.solved - solved_before
     if max_violation <= LIMIT_TOL_KW:
         obj = float(sum(per_ev[lp.index].objective_eur for lp in lps))
         return AreaResult(
             area_id, per_ev, per_ev, "per-ev", "optimal", obj, time.perf_counter() - started, ev_lps, 0.0, [], fixes
         )
-    mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(lps, import_limit_kw, export_limit_kw, sites)
-    violation_kwh = float(over.sum() * DT_QUARTER_H)
+    mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(
+        lps, import_limit_kw, export_limit_kw, sites, commitment
+    )
+    violation_kwh = float(over.sum() * DT_QUARTER_H) + deficit_kwh
     method, status, x_all, obj = "", "", np.zeros(0), 0.0
     notes: list[str] = []
     can_crash = all(per_ev[lp.index].col_basis is not None for lp in lps)
@@ -356,8 +435,11 @@ def solve_area(
         h.setOptionValue("simplex_strategy", 1)
         h.setOptionValue("simplex_iteration_limit", options.crash_iteration_limit)
         basis = highspy.HighsBasis()
-        col_status = np.concatenate([per_ev[lp.index].col_basis for lp in lps])
-        n_coupling = n + 2 * n * len(sites)
+        n_slack = mat.shape[1] - int(col_off[-1])
+        col_status = np.concatenate(
+            [*[per_ev[lp.index].col_basis for lp in lps], np.zeros(n_slack, dtype=np.int8)]  # slacks at 0
+        )
+        n_coupling = mat.shape[0] - sum(len(lp.row_lower) for lp in lps)
         row_status = np.concatenate(
             [*[per_ev[lp.index].row_basis for lp in lps], np.full(n_coupling, 1, dtype=np.int8)]
         )
@@ -381,8 +463,13 @@ def solve_area(
         if not any(repaired):
             break
         fixes += sum(repaired)
-        mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(work, import_limit_kw, export_limit_kw, sites)
+        mat, cost, col_lo, col_hi, row_lo, row_hi, col_off = area_lp(
+            work, import_limit_kw, export_limit_kw, sites, commitment
+        )
         x_all, obj, method = _solve_interior(area_id, options, mat, cost, col_lo, col_hi, row_lo, row_hi)
+    if commitment is not None:
+        # the objective is the plan's value: the penalty only ranks holding a commitment above arbitrage
+        obj -= commitment.penalty_eur_per_kw_h * float(np.sum(x_all[int(col_off[-1]) :]))
     solutions = {
         lp.index: EvSolution(
             x=x_all[col_off[i] : col_off[i + 1]].copy(), col_basis=None, row_basis=None, objective_eur=0.0

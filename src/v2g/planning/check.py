@@ -2,8 +2,9 @@
 
 Recomputes everything from the raw inputs and the published setpoints (not from the LP): state of
 charge from the signed power and the efficiencies, its bounds, departure targets, charger and fuse
-limits with the reserve headroom, the limited-energy-reservoir endurance, grid-area limits and the
-bid rules (minimum, granularity, deliverable at the confidence).
+limits with the reserve headroom, the limited-energy-reservoir endurance, grid-area limits, the
+owner's overrides (no discharge, no reserves), the bid rules (minimum, granularity, deliverable at
+the confidence) and the reserve commitments (held in full, or the shortfall reported).
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
         b = min(n, int((floor_quarter(ensure_utc(ev.departure_at)) - start) // QUARTER))
         b = max(a, b)
         p = np.asarray(pl.p_kw, dtype=np.float64)
+        if not ev.discharge_allowed and np.any(p < -tol):
+            k = int(np.flatnonzero(p < -tol)[0])
+            out.append(Violation("override", name, k, f"discharges {-p[k]:.4f} kW; the owner does not allow it"))
         outside = np.abs(np.concatenate([p[:a], p[b:]])) > tol
         if outside.any():
             out.append(Violation("plugged_out", name, None, "power set while the EV is not plugged in"))
@@ -121,6 +125,8 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
             out.append(Violation("reserve", name, None, f"strategy {plan.strategy} must not hold reserves"))
         if np.any(res < -tol):
             out.append(Violation("reserve", name, None, "negative reserve capacity"))
+        if not ev.reserves_allowed and np.any(res > tol):
+            out.append(Violation("override", name, None, "holds reserves; the owner does not allow it"))
         for hour in np.flatnonzero(res.max(axis=0) > tol).tolist():
             q0 = hour * QUARTERS_PER_HOUR
             if q0 < a or q0 + QUARTERS_PER_HOUR > b:
@@ -190,6 +196,13 @@ def _check_bids(problem: PlanningProblem, plan: FleetPlan) -> list[Violation]:
     for i, ev in enumerate(problem.evs):
         members.setdefault(str(area_price[sites[ev.site_id].grid_area_id]), []).append(i)
     bids = {(b.product, int((b.hour_start_at - problem.start_at) // HOUR), str(b.price_area)): b for b in plan.bids}
+    committed = {(str(area), str(product)): kw for (area, product), kw in problem.committed_kw().items()}
+    reported = {
+        (str(c.price_area), str(c.product), int((c.hour_start_at - problem.start_at) // HOUR)): c
+        for c in plan.commitment_shortfalls
+    }
+    for area, _product in committed:
+        members.setdefault(area, [])
     if len(bids) != len(plan.bids):
         out.append(Violation("bid_duplicate", "bids", None, "two bids for one product, hour and price area"))
     for (product, hour, area), bid in bids.items():
@@ -207,20 +220,27 @@ def _check_bids(problem: PlanningProblem, plan: FleetPlan) -> list[Violation]:
                 alloc = np.array([plans[problem.evs[i].ev_id].reserve_kw[product][hour] for i in idx])
                 avail = np.array([_availability(problem, i, hour) for i in idx])
                 offer = bids.get((Product(product), hour, area))
-                _, deliverable = deliverable_kw(alloc, avail, z)
+                _, deliverable = deliverable_kw(alloc, avail, z) if idx else (0.0, 0.0)
+                series = committed.get((area, str(product)))
+                commit_kw = float(series[hour]) if series is not None else 0.0
+                if commit_kw > 0.0 and deliverable < commit_kw - 1e-4:
+                    gap = reported.get((area, str(product), hour))
+                    if gap is None or gap.planned_kw > deliverable + 1e-4:
+                        detail = f"holds {deliverable:.4f} kW of the committed {commit_kw:.4f} kW without reporting it"
+                        out.append(Violation("commitment", f"commitment[{product}/{area}]", hour, detail))
                 subject = f"bid[{product}/{area}]"
                 if offer is None:
-                    if np.any(alloc > TOL):
+                    if commit_kw <= 0.0 and np.any(alloc > TOL):
                         out.append(Violation("bid_missing", subject, hour, "reserve allocated but not bid"))
                     continue
-                if offer.mw * 1000.0 > deliverable + 1e-6 * max(1.0, deliverable):
+                if offer.mw * 1000.0 + commit_kw > deliverable + 1e-6 * max(1.0, deliverable):
                     out.append(
                         Violation(
                             "bid_deliverable",
                             subject,
                             hour,
-                            f"{offer.mw} MW exceeds {deliverable / 1000.0:.6f} MW deliverable at "
-                            f"{rules.confidence:.0%} confidence",
+                            f"{offer.mw} MW (+ {commit_kw / 1000.0:.6f} MW committed) exceeds "
+                            f"{deliverable / 1000.0:.6f} MW deliverable at {rules.confidence:.0%} confidence",
                         )
                     )
     return out

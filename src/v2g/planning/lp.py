@@ -14,7 +14,8 @@ Each EV's block lives only inside its plug-in window ``[a, b)`` (quarters of the
 The structure of a block depends only on the window length, its offset within the clock hour,
 whether reserves are planned, and the two efficiencies; the rest is bounds and costs. Blocks with
 the same shape share one matrix (and one warm-started HiGHS object per process).
-A grid area adds one ranged row per quarter: ``-L_exp <= sum(c - d) <= L_imp``.
+A grid area adds one ranged row per quarter: ``-L_exp <= sum(c - d) <= L_imp``, and one row per
+committed product and hour: ``sum(kappa r) + s >= C`` with a penalised slack ``s`` (see area.py).
 """
 
 from __future__ import annotations
@@ -207,6 +208,7 @@ class EvInputs:
     allow_discharge: bool
     allow_reserves: bool
     shortfall_penalty_eur_per_kwh: float
+    p_charge_min_kw: FloatArray | None = None  # per window quarter: forced charging (charge now), else 0
 
 
 def reachable_energy(inp: EvInputs) -> FloatArray:
@@ -235,6 +237,8 @@ def make_ev_lp(inp: EvInputs, ler: LerFactors) -> EvLp:
     cost[-1] = inp.shortfall_penalty_eur_per_kwh
     lower = np.zeros(n_cols)
     upper = np.full(n_cols, INF)
+    if inp.p_charge_min_kw is not None:
+        lower[:m] = np.minimum(inp.p_charge_min_kw, inp.p_charge_kw)
     upper[:m] = inp.p_charge_kw
     upper[m : 2 * m] = inp.p_discharge_kw if inp.allow_discharge else 0.0
     lower[2 * m : 3 * m] = e_low

@@ -52,6 +52,11 @@ class EvSession:
     ``soc_kwh`` is the energy in the battery at ``arrival_at`` (or now, if it is already plugged
     in: then ``arrival_at`` is at or before the horizon start). ``availability`` is the probability
     per horizon hour that the EV is actually plugged in as planned (1.0 when omitted).
+
+    Owner overrides: ``allow_discharge=False`` forbids discharging (smart charging only),
+    ``allow_reserves=False`` keeps the EV out of the reserves, and ``charge_now_until`` makes the
+    planner charge at full power from the start of the window until that time or until the target
+    is reached (whichever comes first); such an EV neither discharges nor holds reserves.
     """
 
     ev_id: str
@@ -69,6 +74,19 @@ class EvSession:
     next_arrival_at: datetime | None = None
     availability: tuple[float, ...] | None = None
     charger_id: str | None = None
+    allow_discharge: bool = True
+    allow_reserves: bool = True
+    charge_now_until: datetime | None = None
+
+    @property
+    def discharge_allowed(self) -> bool:
+        """Whether the owner lets the planner discharge this EV (no charge-now override, no opt-out)."""
+        return self.allow_discharge and self.charge_now_until is None
+
+    @property
+    def reserves_allowed(self) -> bool:
+        """Whether this EV may hold frequency reserves."""
+        return self.allow_reserves and self.charge_now_until is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +114,28 @@ class GridAreaLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class ReserveCommitment:
+    """Reserve capacity already sold: the fleet of ``price_area`` must hold ``kw`` of ``product``.
+
+    ``hour_start_at`` is an aware UTC clock hour inside the horizon. The planner allocates at least
+    ``kw`` across the price area's EVs (as capacity deliverable at the bid confidence) or reports a
+    :class:`CommitmentShortfall`; new bids only cover what the plan holds beyond it.
+    """
+
+    price_area: PriceArea
+    product: Product
+    hour_start_at: datetime
+    kw: float
+
+
+@dataclass(frozen=True, slots=True)
 class PlanningProblem:
     """Everything one planning run needs.
 
     ``day_ahead_eur_per_mwh`` holds one series per price area at 15-min (``n_intervals`` values) or
     hourly (``n_intervals / 4`` values, each applying to its four quarters) resolution.
     ``reserve_eur_per_mw_h`` holds one hourly capacity price series per product.
+    ``commitments`` are accepted reserve bids the plan must honour (see :class:`ReserveCommitment`).
     """
 
     start_at: datetime
@@ -112,6 +146,7 @@ class PlanningProblem:
     day_ahead_eur_per_mwh: dict[PriceArea, tuple[float, ...]]
     reserve_eur_per_mw_h: dict[Product, tuple[float, ...]]
     rules: PlanningRules
+    commitments: tuple[ReserveCommitment, ...] = ()
 
     @property
     def n_hours(self) -> int:
@@ -136,6 +171,16 @@ class PlanningProblem:
         if series is None:
             return np.zeros(self.n_hours)
         return np.asarray(series, dtype=np.float64)
+
+    def committed_kw(self) -> dict[tuple[PriceArea, Product], FloatArray]:
+        """Committed kW per (price area, product) and horizon hour (commitments for one hour add up)."""
+        out: dict[tuple[PriceArea, Product], FloatArray] = {}
+        start = ensure_utc(self.start_at)
+        for c in self.commitments:
+            hour = int((ensure_utc(c.hour_start_at) - start) // HOUR)
+            series = out.setdefault((PriceArea(c.price_area), Product(c.product)), np.zeros(self.n_hours))
+            series[hour] += c.kw
+        return out
 
     def validate(self) -> None:
         """Check every input; raise one error listing all problems."""
@@ -205,6 +250,30 @@ def _validate_problem(problem: PlanningProblem, problems: list[str]) -> None:
     seen: set[str] = set()
     for ev in problem.evs:
         _validate_ev(ev, start, problem.end_at, hours, sites, seen, problems)
+    price_areas = {a.price_area for a in problem.grid_areas}
+    for i, commitment in enumerate(problem.commitments):
+        _validate_commitment(commitment, f"commitments[{i}]", start, hours, price_areas, problems)
+
+
+def _validate_commitment(
+    c: ReserveCommitment, name: str, start: datetime, hours: int, price_areas: set[PriceArea], problems: list[str]
+) -> None:
+    if c.price_area not in price_areas:
+        problems.append(f"{name}.price_area: no grid area of the problem lies in {c.price_area!r}")
+    if c.product not in PRODUCTS:
+        problems.append(f"{name}.product: {c.product!r} is not one of {[str(p) for p in PRODUCTS]}")
+    if not (isinstance(c.kw, int | float) and math.isfinite(c.kw) and c.kw >= 0):
+        problems.append(f"{name}.kw: {c.kw!r} must be a finite number >= 0")
+    try:
+        at = ensure_utc(c.hour_start_at, field=f"{name}.hour_start_at")
+    except ValueError as exc:
+        problems.append(str(exc))
+        return
+    offset = at - start
+    if offset % HOUR:
+        problems.append(f"{name}.hour_start_at: {at.isoformat()} is not a whole hour from the horizon start")
+    elif not 0 <= offset // HOUR < hours:
+        problems.append(f"{name}.hour_start_at: {at.isoformat()} lies outside the horizon")
 
 
 def _validate_ev(
@@ -246,6 +315,11 @@ def _validate_ev(
             problems.append(f"{name}.{fname}: {value} must lie in [0, battery_kwh={ev.battery_kwh}]")
     if ev.target_soc_kwh < ev.min_soc_kwh:
         problems.append(f"{name}.target_soc_kwh: {ev.target_soc_kwh} is below min_soc_kwh={ev.min_soc_kwh}")
+    if ev.charge_now_until is not None:
+        try:
+            ensure_utc(ev.charge_now_until, field=f"{name}.charge_now_until")
+        except ValueError as exc:
+            problems.append(str(exc))
     for fname in ("max_charge_kw", "max_discharge_kw"):
         if numbers[fname] < 0:
             problems.append(f"{name}.{fname}: {numbers[fname]} must be >= 0")
@@ -310,6 +384,23 @@ class TargetShortfall:
     target_soc_kwh: float
     planned_soc_kwh: float
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentShortfall:
+    """A reserve commitment the plan cannot hold in full: it holds ``planned_kw`` of ``committed_kw``."""
+
+    price_area: PriceArea
+    product: Product
+    hour_start_at: datetime
+    committed_kw: float
+    planned_kw: float
+    reason: str
+
+    @property
+    def missing_kw(self) -> float:
+        """What is missing of the commitment."""
+        return self.committed_kw - self.planned_kw
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +488,7 @@ class FleetPlan:
     status: str
     wall_s: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    commitment_shortfalls: tuple[CommitmentShortfall, ...] = ()
 
     @property
     def energy_cost_eur(self) -> float:

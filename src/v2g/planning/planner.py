@@ -7,6 +7,11 @@ grid area as an independent LP (exact: the sum of the area optima is the optimum
 fleet LP), in a process pool on the local cores or on a Ray cluster when one is configured, and
 applies the bid rules (confidence, 0.1 MW minimum and granularity) afterwards by scaling the
 per-EV reserve allocations down, which keeps every schedule feasible.
+
+Reserve commitments (capacity already sold, per price area) are split over the price area's grid
+areas in proportion to their reserve capability and held by a row per product and hour in each
+area LP; what an area cannot hold is offered once to the areas with spare capability. Bids then
+cover only what the plan holds beyond the commitments.
 """
 
 from __future__ import annotations
@@ -23,15 +28,26 @@ from typing import Any
 import numpy as np
 
 from v2g.fleet.model import PriceArea
-from v2g.planning.area import AreaOptions, AreaResult, EvSolution, SharedSite, same_lp, solve_area
+from v2g.planning.area import (
+    AreaCommitment,
+    AreaOptions,
+    AreaResult,
+    EvSolution,
+    SharedSite,
+    held_kw,
+    same_lp,
+    solve_area,
+)
 from v2g.planning.lp import EvInputs, EvLp, EvSolver, FloatArray, LerFactors, make_ev_lp, reachable_energy
 from v2g.planning.model import (
     PRODUCTS,
     AreaStats,
+    CommitmentShortfall,
     ConfidenceCost,
     EvPlan,
     FleetPlan,
     PlanningProblem,
+    Product,
     ReserveBid,
     SiteLimits,
     Strategy,
@@ -40,6 +56,7 @@ from v2g.planning.model import (
 from v2g.units import DT_QUARTER_H, HOUR, QUARTER, QUARTERS_PER_HOUR, ceil_quarter, ensure_utc, floor_quarter
 
 SHORTFALL_TOL_KWH = 1e-6
+COMMITMENT_TOL_KW = 1e-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +87,97 @@ class _Prepared:
     price_area: str
     availability: FloatArray  # per horizon hour
     physical_shortfall: TargetShortfall | None
+    commit_weight: FloatArray  # per horizon hour: deliverable kW per allocated kW (lower bound)
+    capability_kw: FloatArray  # (3, horizon hours): reserve the EV could hold alone, weighted
+
+
+def commitment_weight(availability: FloatArray, z: float) -> FloatArray:
+    """Per allocated kW, a lower bound of what it adds to the capacity deliverable at the confidence.
+
+    ``E - z sigma >= sum(p_i - z sqrt(p_i (1 - p_i))) r_i`` (the 2-norm is at most the 1-norm), so a
+    linear row on these weights guarantees the deliverable capacity; 1 for an EV surely plugged in.
+    """
+    p = np.clip(availability, 0.0, 1.0)
+    return np.asarray(p - z * np.sqrt(p * (1.0 - p)), dtype=np.float64)
+
+
+def _capability(inputs: EvInputs, ler: LerFactors, hours: int) -> FloatArray:
+    """FCR-N, FCR-D up and down kW per horizon hour the EV could hold with no energy schedule of its own."""
+    out = np.zeros((3, hours))
+    if not inputs.allow_reserves or inputs.b <= inputs.a:
+        return out
+    k0 = (-inputs.a) % QUARTERS_PER_HOUR
+    n_h = max(0, (inputs.b - inputs.a - k0) // QUARTERS_PER_HOUR)
+    if not n_h:
+        return out
+    first = (inputs.a + k0) // QUARTERS_PER_HOUR
+    quarters = k0 + QUARTERS_PER_HOUR * np.arange(n_h)[:, None] + np.arange(QUARTERS_PER_HOUR)[None, :]
+    pc = inputs.p_charge_kw[quarters].min(axis=1)
+    pd = inputs.p_discharge_kw[quarters].min(axis=1) if inputs.allow_discharge else np.zeros(n_h)
+    room = max(0.0, inputs.e_max_kwh - min(inputs.e_min_kwh, inputs.e0_kwh))
+    g = ler.fcr_d_nem_power
+    big = np.full(n_h, np.inf)
+    out[0, first : first + n_h] = np.minimum(
+        np.minimum(pc, pd) / ler.fcr_n_power_range,
+        room / (ler.fcr_n_endurance_h * (1.0 / inputs.eta_d + inputs.eta_c)),
+    )
+    out[1, first : first + n_h] = np.minimum.reduce(
+        [pd, pc / g if g > 0 else big, np.full(n_h, room * inputs.eta_d / ler.fcr_d_endurance_h)]
+    )
+    out[2, first : first + n_h] = np.minimum.reduce(
+        [pc, pd / g if g > 0 else big, np.full(n_h, room / (ler.fcr_d_endurance_h * inputs.eta_c))]
+    )
+    return out
+
+
+def _charge_now(inputs: EvInputs, until_quarter: int, goal_kwh: float) -> FloatArray:
+    """Full power from the window start until ``until_quarter`` (horizon index) or until ``goal_kwh``."""
+    forced = np.zeros(inputs.b - inputs.a)
+    level = inputs.e0_kwh
+    for k in range(min(inputs.b, until_quarter) - inputs.a):
+        p = min(float(inputs.p_charge_kw[k]), max(0.0, (goal_kwh - level) / (inputs.eta_c * DT_QUARTER_H)))
+        forced[k] = p
+        level += inputs.eta_c * DT_QUARTER_H * p
+    return forced
+
+
+def _fit_forced(problem: PlanningProblem, prepared: list[_Prepared]) -> list[_Prepared]:
+    """Scale forced (charge-now) power down where it alone would break a shared fuse or an area import limit."""
+    n = problem.n_intervals
+    forced = [p for p in prepared if p.inputs.p_charge_min_kw is not None and p.inputs.b > p.inputs.a]
+    if not forced:
+        return prepared
+    sites = {s.site_id: s for s in problem.sites}
+    areas = {a.area_id: a for a in problem.grid_areas}
+    scale = {p.inputs.index: np.ones(n) for p in forced}
+    groups: dict[tuple[str, str], list[_Prepared]] = {}
+    for prep in forced:
+        ev = problem.evs[prep.inputs.index]
+        groups.setdefault(("site", ev.site_id), []).append(prep)
+        groups.setdefault(("area", prep.area_id), []).append(prep)
+    for (kind, key), members in groups.items():
+        total = np.zeros(n)
+        for prep in members:
+            assert prep.inputs.p_charge_min_kw is not None
+            total[prep.inputs.a : prep.inputs.b] += prep.inputs.p_charge_min_kw
+        if kind == "site":
+            if len(members) < 2:
+                continue
+            site = sites[key]
+            room = np.maximum(site.fuse_limit_kw - _series(site.household_load_kw, n) + _series(site.pv_kw, n), 0.0)
+        else:
+            room = _series(areas[key].import_limit_kw, n)
+        factor = np.where(total > room, room / np.maximum(total, 1e-12), 1.0)
+        for prep in members:
+            scale[prep.inputs.index] = np.minimum(scale[prep.inputs.index], factor)
+    out = []
+    for prep in prepared:
+        inp = prep.inputs
+        if inp.index in scale and inp.p_charge_min_kw is not None:
+            fitted = inp.p_charge_min_kw * scale[inp.index][inp.a : inp.b]
+            prep = replace(prep, inputs=replace(inp, p_charge_min_kw=fitted))
+        out.append(prep)
+    return out
 
 
 def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
@@ -81,8 +189,10 @@ def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
     site_cache: dict[str, tuple[FloatArray, FloatArray]] = {}
     price_cache: dict[str, tuple[FloatArray, FloatArray]] = {}
     reserve_prices = np.stack([problem.reserve_prices(p) for p in PRODUCTS]) / 1000.0  # EUR per kW per h
-    allow_discharge = strategy in (Strategy.V2G_SPOT, Strategy.V2G_RESERVES)
-    allow_reserves = strategy == Strategy.V2G_RESERVES
+    strategy_discharge = strategy in (Strategy.V2G_SPOT, Strategy.V2G_RESERVES)
+    strategy_reserves = strategy == Strategy.V2G_RESERVES
+    ler = ler_factors(problem)
+    z = confidence_z(rules.confidence, rules.confidence_method)
     out: list[_Prepared] = []
     for index, ev in enumerate(problem.evs):
         site: SiteLimits = sites[ev.site_id]
@@ -129,10 +239,15 @@ def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
             export_eur_per_kwh=exp_price[a:b],
             wear_eur_per_kwh=rules.battery_wear_eur_per_kwh,
             reserve_value_eur_per_kw_h=reserve_prices * availability[None, :],
-            allow_discharge=allow_discharge,
-            allow_reserves=allow_reserves,
+            allow_discharge=strategy_discharge and ev.discharge_allowed,
+            allow_reserves=strategy_reserves and ev.reserves_allowed,
             shortfall_penalty_eur_per_kwh=rules.target_shortfall_penalty_eur_per_kwh,
         )
+        if ev.charge_now_until is not None and b > a:
+            until_q = int((ceil_quarter(ensure_utc(ev.charge_now_until)) - start) // QUARTER)
+            if until_q > a:
+                goal = min(target, ev.battery_kwh)
+                inputs = replace(inputs, p_charge_min_kw=_charge_now(inputs, until_q, goal))
         shortfall = None
         reach = float(reachable_energy(inputs)[-1]) if b > a else ev.soc_kwh
         if target > reach + SHORTFALL_TOL_KWH:
@@ -143,8 +258,10 @@ def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
             )
             shortfall = TargetShortfall(ev.ev_id, ev.target_soc_kwh, reach, reason)
             inputs = _with_target(inputs, reach)
-        out.append(_Prepared(inputs, area.area_id, str(area.price_area), availability, shortfall))
-    return out
+        weight = commitment_weight(availability, z)
+        capability = _capability(inputs, ler, hours) * np.maximum(weight, 0.0)[None, :]
+        out.append(_Prepared(inputs, area.area_id, str(area.price_area), availability, shortfall, weight, capability))
+    return _fit_forced(problem, out)
 
 
 def _with_target(inputs: EvInputs, target: float) -> EvInputs:
@@ -188,6 +305,7 @@ class _AreaTask:
     ler: LerFactors
     options: AreaOptions
     sites: tuple[SharedSite, ...] = ()
+    commitment: AreaCommitment | None = None
 
 
 def _solve_task(task: _AreaTask) -> AreaResult:
@@ -203,6 +321,7 @@ def _solve_task(task: _AreaTask) -> AreaResult:
         _WORKER_SOLVER,
         task.options,
         sites=task.sites,
+        commitment=task.commitment,
     )
 
 
@@ -268,6 +387,7 @@ class FleetPlanner:
         for prep in prepared:
             by_area[prep.area_id].append(prep.inputs)
         shared = _shared_sites(problem)
+        shares = commitment_shares(problem, prepared)
         tasks = [
             _AreaTask(
                 area.area_id,
@@ -277,21 +397,29 @@ class FleetPlanner:
                 ler,
                 self.options.area,
                 shared.get(area.area_id, ()),
+                shares.get(area.area_id),
             )
             for area in problem.grid_areas
         ]
         results: dict[str, AreaResult] = {}
-        if reuse and self.options.keep_state:
+        fresh = not (reuse and self.options.keep_state)
+        if not fresh:
             for task in tasks:
                 results[task.area_id] = self._solve_reusing(task)
         else:
             for res in _run_tasks(tasks, self.options):
                 results[res.area_id] = res
-            if self.options.keep_state:
+        again = _redistribute(problem, prepared, tasks, results)
+        if again:
+            tasks = [again.get(t.area_id, t) for t in tasks]
+            for res in _run_tasks(list(again.values()), self.options):
+                results[res.area_id] = res
+        if self.options.keep_state:
+            if fresh:
                 self._state = {}
-                for task in tasks:
-                    lps = {inp.index: make_ev_lp(inp, ler) for inp in task.inputs if inp.b > inp.a}
-                    self._state[task.area_id] = (task.import_limit_kw, task.export_limit_kw, lps, results[task.area_id])
+            for task in tasks if fresh else again.values():
+                lps = {inp.index: make_ev_lp(inp, ler) for inp in task.inputs if inp.b > inp.a}
+                self._state[task.area_id] = (task.import_limit_kw, task.export_limit_kw, lps, results[task.area_id])
         self._state_key = (problem.start_at, problem.n_intervals, strategy)
         return _assemble(problem, strategy, prepared, results, started)
 
@@ -302,6 +430,7 @@ class FleetPlanner:
             old_imp, old_exp, old_lps, old_res = old
             same = (
                 not task.sites
+                and task.commitment is None
                 and np.array_equal(old_imp, task.import_limit_kw)
                 and np.array_equal(old_exp, task.export_limit_kw)
                 and len(old_lps) == len(lps)
@@ -334,9 +463,99 @@ class FleetPlanner:
             task.options,
             previous,
             sites=task.sites,
+            commitment=task.commitment,
         )
         self._state[task.area_id] = (task.import_limit_kw, task.export_limit_kw, {lp.index: lp for lp in lps}, res)
         return res
+
+
+def _commit_keys(problem: PlanningProblem) -> dict[str, FloatArray]:
+    """Committed kW as (3, hours) per price area (order of ``PRODUCTS``)."""
+    out: dict[str, FloatArray] = {}
+    for (price_area, product), series in problem.committed_kw().items():
+        out.setdefault(str(price_area), np.zeros((3, problem.n_hours)))[PRODUCTS.index(product)] += series
+    return out
+
+
+def commitment_shares(problem: PlanningProblem, prepared: list[_Prepared]) -> dict[str, AreaCommitment]:
+    """Each grid area's share of its price area's commitments, in proportion to the areas' reserve capability.
+
+    The per-EV capability is what the EV could hold with no energy schedule of its own (power,
+    LER endurance, availability); the shares only decide where the rows go, the area LPs then find
+    the best allocation within each area.
+    """
+    committed = _commit_keys(problem)
+    if not committed:
+        return {}
+    capability: dict[str, FloatArray] = {}
+    weights: dict[str, dict[int, FloatArray]] = {}
+    price_of = {a.area_id: str(a.price_area) for a in problem.grid_areas}
+    for area_id, price_area in price_of.items():
+        if price_area in committed:
+            capability[area_id] = np.zeros((3, problem.n_hours))
+            weights[area_id] = {}
+    for prep in prepared:
+        if prep.area_id in capability:
+            capability[prep.area_id] += prep.capability_kw
+            weights[prep.area_id][prep.inputs.index] = prep.commit_weight
+    totals: dict[str, FloatArray] = {}
+    for area_id, cap in capability.items():
+        totals.setdefault(price_of[area_id], np.zeros_like(cap))
+        totals[price_of[area_id]] += cap
+    penalty = problem.rules.commitment_shortfall_penalty_eur_per_kw_h
+    out: dict[str, AreaCommitment] = {}
+    for area_id, cap in capability.items():
+        total = totals[price_of[area_id]]
+        share = np.where(total > 0.0, committed[price_of[area_id]] * cap / np.maximum(total, 1e-12), 0.0)
+        if np.any(share > 0.0):
+            out[area_id] = AreaCommitment(share, weights[area_id], penalty)
+    return out
+
+
+def _area_held(task: _AreaTask, result: AreaResult) -> FloatArray:
+    assert task.commitment is not None
+    lps = [make_ev_lp(inp, task.ler) for inp in task.inputs if inp.b > inp.a and inp.index in result.solutions]
+    return held_kw(lps, [result.solutions[lp.index].x for lp in lps], task.commitment)
+
+
+def _redistribute(
+    problem: PlanningProblem, prepared: list[_Prepared], tasks: list[_AreaTask], results: dict[str, AreaResult]
+) -> dict[str, _AreaTask]:
+    """Offer what some grid areas could not hold of their share to the areas with spare capability (once)."""
+    committed = _commit_keys(problem)
+    if not committed or len(tasks) < 2:
+        return {}
+    price_of = {a.area_id: str(a.price_area) for a in problem.grid_areas}
+    capability: dict[str, FloatArray] = {}
+    for prep in prepared:
+        capability.setdefault(prep.area_id, np.zeros((3, problem.n_hours)))
+        capability[prep.area_id] += prep.capability_kw
+    held: dict[str, FloatArray] = {}
+    for task in tasks:
+        if task.commitment is not None:
+            held[task.area_id] = _area_held(task, results[task.area_id])
+    again: dict[str, _AreaTask] = {}
+    for price_area, need in committed.items():
+        members = [t for t in tasks if price_of[t.area_id] == price_area and t.commitment is not None]
+        if len(members) < 2:
+            continue
+        total_held = sum((held[t.area_id] for t in members), np.zeros_like(need))
+        missing = np.maximum(need - total_held, 0.0)
+        if not np.any(missing > COMMITMENT_TOL_KW):
+            continue
+        spare = {}
+        for t in members:
+            assert t.commitment is not None
+            met = held[t.area_id] >= t.commitment.required_kw - COMMITMENT_TOL_KW
+            spare[t.area_id] = np.where(met, np.maximum(capability[t.area_id] - held[t.area_id], 0.0), 0.0)
+        total_spare = sum(spare.values(), np.zeros_like(need))
+        for t in members:
+            assert t.commitment is not None
+            extra = np.where(total_spare > 0.0, missing * spare[t.area_id] / np.maximum(total_spare, 1e-12), 0.0)
+            if np.any(extra > COMMITMENT_TOL_KW):
+                required = np.maximum(t.commitment.required_kw, held[t.area_id]) + extra
+                again[t.area_id] = replace(t, commitment=replace(t.commitment, required_kw=required))
+    return again
 
 
 def plan(
@@ -428,25 +647,44 @@ def _assemble(
     groups: dict[str, list[int]] = {}
     for prep in prepared:
         groups.setdefault(prep.price_area, []).append(prep.inputs.index)
+    committed = _commit_keys(problem)
+    commitment_shortfalls: list[CommitmentShortfall] = []
     gran, min_bid = rules.bid_granularity_mw, rules.min_bid_mw
-    for price_area, members in sorted(groups.items()):
-        idx = np.asarray(members)
+    for price_area in sorted(set(groups) | set(committed)):
+        idx = np.asarray(groups.get(price_area, []), dtype=np.int64)
+        need = committed.get(price_area)
         for pi, product in enumerate(PRODUCTS):
             for hour in range(hours):
+                commit_kw = float(need[pi, hour]) if need is not None else 0.0
                 alloc = reserves[idx, pi, hour]
                 if not np.any(alloc > 0):
+                    if commit_kw > COMMITMENT_TOL_KW:
+                        reason = _no_reserve_reason(strategy, len(idx))
+                        commitment_shortfalls.append(
+                            _commitment_shortfall(problem, price_area, product, hour, commit_kw, 0.0, reason)
+                        )
                     continue
                 p = avail[idx, hour]
                 expected, deliverable = deliverable_kw(alloc, p, z)
-                expected_total += prices[pi, hour] * expected / 1000.0
-                confident_total += prices[pi, hour] * deliverable / 1000.0
-                mw = math.floor(deliverable / 1000.0 / gran + 1e-9) * gran
+                if deliverable < commit_kw - COMMITMENT_TOL_KW:
+                    reason = "the price area's EVs cannot hold more (power, energy, departure targets, grid limits)"
+                    commitment_shortfalls.append(
+                        _commitment_shortfall(problem, price_area, product, hour, commit_kw, deliverable, reason)
+                    )
+                    continue  # everything allocated is held for the commitment; nothing is bid
+                expected_total += prices[pi, hour] * max(expected - commit_kw, 0.0) / 1000.0
+                confident_total += prices[pi, hour] * max(deliverable - commit_kw, 0.0) / 1000.0
+                mw = math.floor(max(deliverable - commit_kw, 0.0) / 1000.0 / gran + 1e-9) * gran
                 mw = round(mw, 9)
                 if mw < min_bid - 1e-12:
-                    reserves[idx, pi, hour] = 0.0
-                    continue
-                factor = mw * 1000.0 / deliverable
+                    if commit_kw <= 0.0:
+                        reserves[idx, pi, hour] = 0.0
+                        continue
+                    mw = 0.0
+                factor = (commit_kw + mw * 1000.0) / deliverable
                 reserves[idx, pi, hour] = alloc * factor
+                if mw <= 0.0:
+                    continue
                 bid_total += prices[pi, hour] * mw
                 share = p * alloc / expected
                 revenue[idx] += prices[pi, hour] * mw * share
@@ -456,7 +694,7 @@ def _assemble(
                         hour_start_at=problem.start_at + HOUR * hour,
                         price_area=PriceArea(price_area),
                         mw=mw,
-                        expected_mw=expected * factor / 1000.0,
+                        expected_mw=(expected * factor - commit_kw) / 1000.0,
                         price_eur_per_mw_h=float(prices[pi, hour]),
                     )
                 )
@@ -507,6 +745,34 @@ def _assemble(
             "ev_lps_solved": float(sum(r.ev_lps_solved for r in results.values())),
             "direction_fixes": float(sum(r.direction_fixes for r in results.values())),
         },
+        commitment_shortfalls=tuple(commitment_shortfalls),
+    )
+
+
+def _no_reserve_reason(strategy: Strategy, n_evs: int) -> str:
+    if strategy != Strategy.V2G_RESERVES:
+        return f"strategy {strategy} plans no reserves"
+    if not n_evs:
+        return "no EV of the price area is in the plan"
+    return "no EV of the price area can hold this reserve in this hour"
+
+
+def _commitment_shortfall(
+    problem: PlanningProblem,
+    price_area: str,
+    product: Product,
+    hour: int,
+    committed: float,
+    planned: float,
+    reason: str,
+) -> CommitmentShortfall:
+    return CommitmentShortfall(
+        price_area=PriceArea(price_area),
+        product=product,
+        hour_start_at=problem.start_at + HOUR * hour,
+        committed_kw=committed,
+        planned_kw=planned,
+        reason=reason,
     )
 
 
@@ -573,14 +839,29 @@ def _uncontrolled(problem: PlanningProblem, prepared: Iterable[_Prepared], start
         grid_limits_enforced=False,
         status="simulated",
         wall_s=time.perf_counter() - started,
+        commitment_shortfalls=tuple(
+            _commitment_shortfall(
+                problem,
+                area,
+                PRODUCTS[pi],
+                hour,
+                float(need[pi, hour]),
+                0.0,
+                _no_reserve_reason(Strategy.UNCONTROLLED, 1),
+            )
+            for area, need in sorted(_commit_keys(problem).items())
+            for pi, hour in np.argwhere(need > COMMITMENT_TOL_KW).tolist()
+        ),
     )
 
 
 def solve_monolithic(problem: PlanningProblem, strategy: Strategy = Strategy.V2G_RESERVES) -> tuple[float, str]:
     """The whole fleet as one LP (all grid areas at once), with HiGHS's interior point method.
 
-    For comparison with the decomposed planner only: it is exact but scales badly.
-    Returns the optimal objective (EUR) and the HiGHS model status.
+    For comparison with the decomposed planner only: it is exact but scales badly. Reserve
+    commitments enter as the same per-area shares the planner starts from (before any
+    redistribution). Returns the optimal objective (EUR, without the commitment slack penalty,
+    like the planner's ``lp_objective_eur``) and the HiGHS model status.
     """
     import scipy.sparse as sp
 
@@ -592,12 +873,13 @@ def solve_monolithic(problem: PlanningProblem, strategy: Strategy = Strategy.V2G
     ler = ler_factors(problem)
     prepared = _prepare(problem, strategy)
     shared = _shared_sites(problem)
+    shares = commitment_shares(problem, prepared)
     parts = []
     for area in problem.grid_areas:
         lps = [make_ev_lp(p.inputs, ler) for p in prepared if p.area_id == area.area_id and p.inputs.b > p.inputs.a]
         if lps:
             limits = _series(area.import_limit_kw, n), _series(area.export_limit_kw, n)
-            parts.append(area_lp(lps, *limits, shared.get(area.area_id, ())))
+            parts.append(area_lp(lps, *limits, shared.get(area.area_id, ()), shares.get(area.area_id)))
     if not parts:
         return 0.0, "Optimal"
     mat = sp.block_diag([part[0] for part in parts], format="csc")
@@ -608,4 +890,12 @@ def solve_monolithic(problem: PlanningProblem, strategy: Strategy = Strategy.V2G
         *(np.concatenate([part[i] for part in parts]) for i in range(1, 6)),
     )
     h.run()
-    return float(h.getInfo().objective_function_value), h.modelStatusToString(h.getModelStatus())
+    x = np.asarray(h.getSolution().col_value)
+    penalty = problem.rules.commitment_shortfall_penalty_eur_per_kw_h
+    slack, offset = 0.0, 0
+    for part in parts:
+        n_ev_cols = int(part[6][-1])
+        slack += float(np.sum(x[offset + n_ev_cols : offset + part[0].shape[1]]))
+        offset += part[0].shape[1]
+    objective = float(h.getInfo().objective_function_value) - penalty * slack
+    return objective, h.modelStatusToString(h.getModelStatus())

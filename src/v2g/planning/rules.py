@@ -31,6 +31,7 @@ class PlanningRules:
     battery_wear_eur_per_kwh: float
     target_shortfall_penalty_eur_per_kwh: float
     include_tariffs: bool = True
+    commitment_shortfall_penalty_eur_per_kw_h: float = 100.0
 
     def with_options(self, **changes: Any) -> PlanningRules:
         """A copy with some fields changed (e.g. ``confidence=0.9``), validated."""
@@ -50,6 +51,9 @@ class PlanningRules:
             if getattr(self, name) <= 0:
                 msg = f"rules.{name}: must be > 0"
                 raise PlanningInputError(msg)
+        if self.commitment_shortfall_penalty_eur_per_kw_h <= 0:
+            msg = "rules.commitment_shortfall_penalty_eur_per_kw_h: must be > 0"
+            raise PlanningInputError(msg)
         if self.battery_wear_eur_per_kwh < 0:
             msg = "rules.battery_wear_eur_per_kwh: must be >= 0"
             raise PlanningInputError(msg)
@@ -105,6 +109,9 @@ def load_rules(text: str | None = None) -> PlanningRules:
         stored_energy_tax_refund=bool(_num(tree, "tariffs", "stored_energy_tax_refund")),
         battery_wear_eur_per_kwh=float(_num(tree, "wear", "battery_wear_sek_per_kwh")) / sek_per_eur,
         target_shortfall_penalty_eur_per_kwh=float(_num(tree, "planner", "target_shortfall_penalty_eur_per_kwh")),
+        commitment_shortfall_penalty_eur_per_kw_h=float(
+            _num(tree, "planner", "commitment_shortfall_penalty_eur_per_kw_h")
+        ),
     )
     rules.validate()
     return rules
