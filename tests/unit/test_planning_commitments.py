@@ -181,13 +181,15 @@ def test_replan_keeps_honouring_the_commitment() -> None:
 
 
 def test_a_fleet_commitment_leaves_only_the_remainder_to_bid(shared_data: Path) -> None:
-    from v2g.planning.synthetic import generate_problem, load_behaviour, load_day_ahead, load_fcr
+    from v2g.adapters.feeds.energinet import read_fcr_hourly
+    from v2g.adapters.feeds.prices import read_day_ahead_hourly
+    from v2g.planning.synthetic import generate_problem, load_behaviour
 
     fleet = generate_problem(
         150,
         load_behaviour(shared_data),
-        load_day_ahead(shared_data),
-        load_fcr(shared_data),
+        read_day_ahead_hourly(shared_data / "prices" / "se_dayahead_hourly_2016_2023.csv"),
+        read_fcr_hourly(shared_data / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"),
         day=datetime(2023, 3, 15, tzinfo=UTC),
         grid="congested",
         seed=1,
