@@ -25,7 +25,7 @@ BSP_ORG_ID = "bsp"  # the organisation acting as balancing service provider (act
 
 
 @dataclass
-class Container:
+class Platform:
     """Everything a running platform needs, built once at start-up."""
 
     settings: Settings
@@ -53,21 +53,21 @@ def _credential_store(ctx: ServiceContext) -> SqlCredentialStore:
     return SqlCredentialStore(repo.conn)
 
 
-def bootstrap(settings: Settings | None = None, *, check_schema: bool = True, clock: Clock | None = None) -> Container:
-    """Build the container; refuse an unmigrated or newer schema unless ``check_schema`` is off."""
+def bootstrap(settings: Settings | None = None, *, check_schema: bool = True, clock: Clock | None = None) -> Platform:
+    """Build the platform; refuse an unmigrated or newer schema unless ``check_schema`` is off."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     if check_schema:
         ensure_schema_current(engine)
-    container = Container(settings=settings, engine=engine, clock=clock or SystemClock())
+    platform = Platform(settings=settings, engine=engine, clock=clock or SystemClock())
     # Areas register the automated-service handlers they own here, one call each, e.g.
-    # container.registry.register("verify_connectivity", handler, replace=True)
+    # platform.registry.register("verify_connectivity", handler, replace=True)
     for name, handler in market_handlers(_market_store, bsp_org_id=BSP_ORG_ID).items():
-        container.registry.register(name, handler, replace=True)
+        platform.registry.register(name, handler, replace=True)
     for name, handler in device_handlers(_credential_store, Argon2Hasher()).items():
-        container.registry.register(name, handler, replace=True)
+        platform.registry.register(name, handler, replace=True)
     if settings.blueprint_path.is_file():
-        container.journeys = JourneyService(
-            sql_unit_of_work(engine), container.clock, load_blueprint(settings.blueprint_path), container.registry
+        platform.journeys = JourneyService(
+            sql_unit_of_work(engine), platform.clock, load_blueprint(settings.blueprint_path), platform.registry
         )
-    return container
+    return platform

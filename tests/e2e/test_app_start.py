@@ -18,8 +18,8 @@ from v2g.config import Settings
 def test_health_openapi_and_grid_areas(engine: Engine) -> None:
     seed_demo(engine)
     assert seed_demo(engine) == 0  # idempotent
-    container = bootstrap(Settings(database_url=engine.url.render_as_string(hide_password=False)))
-    client = TestClient(create_app(container))
+    platform = bootstrap(Settings(database_url=engine.url.render_as_string(hide_password=False)))
+    client = TestClient(create_app(platform))
     health = client.get("/health")
     assert health.status_code == 200
     assert health.json()["database"] == engine.dialect.name
@@ -46,8 +46,8 @@ def test_db_upgrade_then_current(tmp_path: Path) -> None:
 
 
 def test_front_page_links_to_the_api_docs_and_the_blueprint(engine: Engine) -> None:
-    container = bootstrap(Settings(database_url=engine.url.render_as_string(hide_password=False)))
-    client = TestClient(create_app(container))
+    platform = bootstrap(Settings(database_url=engine.url.render_as_string(hide_password=False)))
+    client = TestClient(create_app(platform))
     page = client.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")

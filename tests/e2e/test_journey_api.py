@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from tests.journey_support import PASSWORD, TEST_BLUEPRINT, World, seed_world, signup_body
 from v2g.api.app import create_app
-from v2g.bootstrap import Container
+from v2g.bootstrap import Platform
 from v2g.config import Settings
 
 pytestmark = pytest.mark.slow
@@ -29,8 +29,8 @@ def world(engine: Engine) -> World:
 @pytest.fixture
 def client(world: World) -> Iterator[TestClient]:
     settings = Settings(database_url=str(world.engine.url), blueprint_path=TEST_BLUEPRINT)
-    container = Container(settings=settings, engine=world.engine, clock=world.clock, journeys=world.service)
-    with TestClient(create_app(container)) as test_client:
+    platform = Platform(settings=settings, engine=world.engine, clock=world.clock, journeys=world.service)
+    with TestClient(create_app(platform)) as test_client:
         yield test_client
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 import v2g
 from v2g.api.routers import register_routers
-from v2g.bootstrap import Container
+from v2g.bootstrap import Platform
 
 log = structlog.get_logger("v2g.api")
 
@@ -36,8 +36,8 @@ OCPP, fleet planning with Nordic reserves, market operations and the operating d
 """
 
 
-def create_app(container: Container) -> FastAPI:
-    """Build the app around an already bootstrapped container."""
+def create_app(platform: Platform) -> FastAPI:
+    """Build the app around an already bootstrapped platform."""
     app = FastAPI(
         title="V2G service platform",
         version=v2g.__version__,
@@ -46,7 +46,7 @@ def create_app(container: Container) -> FastAPI:
             "reserves, chargers over OCPP, settlement and portals."
         ),
     )
-    app.state.container = container
+    app.state.platform = platform
 
     @app.middleware("http")
     async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -69,9 +69,9 @@ def create_app(container: Container) -> FastAPI:
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:
         """Liveness and database reachability."""
-        with container.engine.connect() as conn:
+        with platform.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        return {"status": "ok", "version": v2g.__version__, "database": container.engine.dialect.name}
+        return {"status": "ok", "version": v2g.__version__, "database": platform.engine.dialect.name}
 
     api = APIRouter(prefix="/api/v1")
     register_routers(api)

@@ -88,7 +88,7 @@ def catalogue(request: Request) -> Catalogue:
         with _lock:
             loaded = getattr(state, "blueprint_catalogue", None)
             if loaded is None:
-                folder = state.container.settings.blueprints_dir
+                folder = state.platform.settings.blueprints_dir
                 loaded = load_catalogue(folder)
                 for problem in loaded.problems:
                     log.error("blueprint_rejected", problem=str(problem))

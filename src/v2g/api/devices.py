@@ -23,7 +23,7 @@ router = APIRouter(prefix="/chargers", tags=["chargers"])
 
 
 def _store(request: Request) -> SqlDeviceStore:
-    return SqlDeviceStore(request.app.state.container.engine)
+    return SqlDeviceStore(request.app.state.platform.engine)
 
 
 def _require_visible(service: JourneyService, who: Principal, charger_id: str) -> None:

@@ -25,6 +25,6 @@ class GridAreaPublic(BaseModel):
 @router.get("/grid-areas", response_model=list[GridAreaPublic])
 def list_grid_areas(request: Request) -> list[GridAreaPublic]:
     """The DSO grid areas the platform knows, with their limits and connection queue."""
-    with request.app.state.container.engine.connect() as conn:
+    with request.app.state.platform.engine.connect() as conn:
         areas = SqlFleetRepository(conn).grid_areas()
     return [GridAreaPublic.model_validate(a, from_attributes=True) for a in areas]

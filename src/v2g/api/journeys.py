@@ -26,7 +26,7 @@ Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,54}$")]  # room for the pr
 
 # ------------------------------------------------------------------------------------ plumbing
 def _service(request: Request) -> JourneyService:
-    service: JourneyService | None = request.app.state.container.journeys
+    service: JourneyService | None = request.app.state.platform.journeys
     if service is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no blueprint loaded (V2G_BLUEPRINT_PATH)")
     return service

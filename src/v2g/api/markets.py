@@ -31,7 +31,7 @@ READERS = {"bsp", "aggregator_operator", "tso"}
 
 
 def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.container.engine
+    engine: Engine = request.app.state.platform.engine
     return engine
 
 
@@ -42,7 +42,7 @@ def _store(request: Request) -> Iterator[SqlMarketStore]:
 
 
 def _now(request: Request) -> datetime:
-    now: datetime = request.app.state.container.clock.now()
+    now: datetime = request.app.state.platform.clock.now()
     return now
 
 

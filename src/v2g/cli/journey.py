@@ -17,11 +17,11 @@ OPERATOR = Principal("cli-operator", "platform", "system", display_name="operato
 
 
 def _service() -> JourneyService:
-    container = bootstrap()
-    if container.journeys is None:
-        typer.echo(f"error: no blueprint at {container.settings.blueprint_path} (set V2G_BLUEPRINT_PATH)", err=True)
+    platform = bootstrap()
+    if platform.journeys is None:
+        typer.echo(f"error: no blueprint at {platform.settings.blueprint_path} (set V2G_BLUEPRINT_PATH)", err=True)
         raise typer.Exit(code=2)
-    return container.journeys
+    return platform.journeys
 
 
 @app.command("list")

@@ -73,7 +73,7 @@ def run_platform(settings: Settings, app: FastAPI, host: str | None, port: int |
 
 async def _main(settings: Settings, app: FastAPI, host: str, port: int, demo: bool) -> None:
     store = SqlDeviceStore(make_engine(settings.database_url))
-    journeys = getattr(getattr(app.state, "container", None), "journeys", None)
+    journeys = getattr(getattr(app.state, "platform", None), "journeys", None)
     csms: CsmsServer | None = None
     pool: WorkerPool | None = None
     router: RoutedChargerGateway | None = None

@@ -26,11 +26,11 @@ def serve(
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
     try:
-        container = bootstrap(settings)
+        platform = bootstrap(settings)
     except SchemaNotCurrentError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    _run(container.settings, create_app(container), host, port)
+    _run(platform.settings, create_app(platform), host, port)
 
 
 def demo(
@@ -44,14 +44,14 @@ def demo(
     upgrade(engine)
     added = seed_demo(engine)
     typer.echo(f"database {engine.url.render_as_string(hide_password=True)} migrated; {added} demo customers added")
-    container = bootstrap(settings)
-    if container.journeys is not None:
-        with container.engine.connect() as conn:
+    platform = bootstrap(settings)
+    if platform.journeys is not None:
+        with platform.engine.connect() as conn:
             customer_ids = list(conn.execute(text("SELECT id FROM customers ORDER BY id")).scalars())
-        credentials = seed_demo_journeys(sql_unit_of_work(container.engine), container.journeys, customer_ids)
+        credentials = seed_demo_journeys(sql_unit_of_work(platform.engine), platform.journeys, customer_ids)
         typer.echo("demo logins (demo database only): " + ", ".join(f"{u} / {p}" for u, p in credentials[:11]))
         typer.echo(f"  ... and owner-<customer id> / {credentials[-1][1]} for each demo owner")
-    _run(settings, create_app(container), host, port, demo=True)
+    _run(settings, create_app(platform), host, port, demo=True)
 
 
 def _run(settings: Settings, app: FastAPI, host: str | None, port: int | None, *, demo: bool = False) -> None:
