@@ -223,7 +223,7 @@ async def multi_worker_main(args: argparse.Namespace) -> dict[str, Any]:
     import uuid
 
     from v2g.adapters.ocpp.routing import RoutedChargerGateway, registry_bucket
-    from v2g.cli.csms_workers import WorkerPool, WorkerSpec, free_port, start_workers
+    from v2g.runtime.workers import WorkerPool, WorkerSpec, free_port, start_workers
 
     raise_open_file_limit(args.chargers + 512)
     tmp = tempfile.mkdtemp(prefix="v2g-bench-")

@@ -1,38 +1,69 @@
-"""The one place that wires concrete adapters from settings."""
+"""The one composition root: settings in, a :class:`Platform` with every adapter, service and job out.
+
+Nothing else in the platform builds an engine, a store, a feed or a gateway. The runtime
+(:mod:`v2g.runtime`) only starts what is built here; the digital twin builds the same platform with
+simulated adapters swapped in at the ports (``clock``, ``fleet_state``, ``gateway``, ``readings``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
-from v2g.adapters.db.devices_repo import SqlCredentialStore
+from v2g.adapters.db.devices_repo import SqlCredentialStore, SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
 from v2g.adapters.db.market_repo import SqlMarketStore
 from v2g.adapters.db.migrate import ensure_schema_current
+from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
+from v2g.adapters.feeds.frequency import LiveFrequency, RecordedFrequencyDay, UdpFrequencyInput
+from v2g.adapters.feeds.replay import RecordedMarketData, ReplayedReserveSeries
+from v2g.adapters.notify import LogSender
 from v2g.adapters.ocpp.credentials import Argon2Hasher
+from v2g.adapters.ocpp.gateway import OcppChargerGateway
+from v2g.adapters.ocpp.server import CsmsServer
+from v2g.adapters.openadr.ven import OpenAdrVen, VenConfig
 from v2g.blueprint import load_blueprint
 from v2g.config import Settings
-from v2g.services.clock import Clock, SystemClock
+from v2g.devices.commands import Ack, FrequencyCurvePoint, Setpoint
+from v2g.dispatch.pool import ReservePool
+from v2g.fleet.schedule import PowerSchedule
+from v2g.markets.bids import Bid
+from v2g.markets.prices import PriceSeries
+from v2g.markets.rules import MarketRules, default_rules
+from v2g.markets.simulator import ClearingResult, TsoMarketSimulator
+from v2g.planning.model import FleetPlan, Strategy
+from v2g.planning.planner import FleetPlanner, PlannerOptions
+from v2g.planning.rules import load_rules
+from v2g.services.actors.outbox import deliver_pending
+from v2g.services.clock import RuntimeClock, SystemClock
 from v2g.services.devices.handlers import device_handlers
+from v2g.services.devices.ports import ChargerGateway
+from v2g.services.dispatch.measured import MeasuredFleet, ReadingsReader
+from v2g.services.dispatch.ports import DispatchedFleet, FrequencyFeed
+from v2g.services.dispatch.service import FrequencyDispatch
 from v2g.services.journey.automation import ServiceContext, ServiceRegistry
 from v2g.services.journey.handlers import default_registry
 from v2g.services.journey.service import JourneyService
 from v2g.services.markets.handlers import market_handlers
-
-BSP_ORG_ID = "bsp"  # the organisation acting as balancing service provider (actor bsp)
-
-
-@dataclass
-class Platform:
-    """Everything a running platform needs, built once at start-up."""
-
-    settings: Settings
-    engine: Engine
-    clock: Clock = field(default_factory=SystemClock)
-    registry: ServiceRegistry = field(default_factory=default_registry)
-    journeys: JourneyService | None = None
+from v2g.services.markets.ports import MarketStore, TsoMarket
+from v2g.services.operations.commitments import MarketCommitments
+from v2g.services.operations.market_calendar import MarketCalendar
+from v2g.services.operations.scheduler import Job, Scheduler
+from v2g.services.planning.cycle import CycleConfig, PlanningCycle, PriceProvider
+from v2g.services.planning.grid_signals import OptRules
+from v2g.services.planning.ports import FleetStateReader, PlanStore
+from v2g.services.planning.sessions import PreferencesLookup, needs_session_builder
+from v2g.services.planning.signal_book import GridSignalBook
+from v2g.units import QUARTER
 
 
 def _market_store(ctx: ServiceContext) -> SqlMarketStore:
@@ -53,21 +84,308 @@ def _credential_store(ctx: ServiceContext) -> SqlCredentialStore:
     return SqlCredentialStore(repo.conn)
 
 
-def bootstrap(settings: Settings | None = None, *, check_schema: bool = True, clock: Clock | None = None) -> Platform:
-    """Build the platform; refuse an unmigrated or newer schema unless ``check_schema`` is off."""
+def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """TLS for the CSMS (security profile 2) when a certificate is configured."""
+    if settings.ocpp_tls_cert is None:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(settings.ocpp_tls_cert, settings.ocpp_tls_key)
+    return ctx
+
+
+class GatewaySlot:
+    """The charger gateway the services use; the runtime may put another one in (the NATS-routed pool)."""
+
+    def __init__(self, target: ChargerGateway | None = None) -> None:
+        self.target = target
+
+    def _gateway(self) -> ChargerGateway:
+        if self.target is None:
+            msg = "no charger gateway: the CSMS has not been started"
+            raise RuntimeError(msg)
+        return self.target
+
+    async def send_schedules(self, schedules: Sequence[PowerSchedule]) -> list[Ack]:
+        return await self._gateway().send_schedules(schedules)
+
+    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> list[Ack]:
+        return await self._gateway().send_setpoints(setpoints)
+
+    async def configure_frequency_curve(
+        self, charger_id: str, curve: Sequence[FrequencyCurvePoint], valid_until: datetime | None = None
+    ) -> Ack:
+        return await self._gateway().configure_frequency_curve(charger_id, curve, valid_until)
+
+    async def deactivate(self, charger_id: str) -> Ack:
+        return await self._gateway().deactivate(charger_id)
+
+
+class ReplayedTsoMarket:
+    """The TSO market simulator clearing against recorded FCR prices replayed onto the delivery dates."""
+
+    def __init__(self, rules: MarketRules, prices: ReplayedReserveSeries) -> None:
+        self.rules = rules
+        self.prices = prices
+
+    def clear(self, bids: Sequence[Bid], auction: str) -> ClearingResult:
+        first = min((b.delivery_start_at for b in bids), default=None)
+        series = self.prices.around(first) if first is not None else PriceSeries({}, "no bids")
+        return TsoMarketSimulator(self.rules, series).clear(bids, auction)
+
+
+@dataclass
+class Platform:
+    """Everything a running platform needs, built once at start-up by :func:`bootstrap`."""
+
+    settings: Settings
+    engine: Engine
+    clock: RuntimeClock
+    registry: ServiceRegistry
+    journeys: JourneyService | None
+    devices: SqlDeviceStore
+    fleet_state: FleetStateReader
+    plans: PlanStore
+    signals: GridSignalBook
+    prices: PriceProvider
+    market_rules: MarketRules
+    market_tx: Callable[[], AbstractContextManager[MarketStore]]
+    market: TsoMarket | None
+    commitments: MarketCommitments
+    gateway: GatewaySlot
+    csms: CsmsServer | None
+    cycle: PlanningCycle
+    calendar: MarketCalendar | None
+    dispatch: FrequencyDispatch | None
+    frequency: FrequencyFeed | None
+    scheduler: Scheduler
+    ven: OpenAdrVen | None = None
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    def latest_plan(self) -> FleetPlan | None:
+        """The plan in force (the last one the planning cycle made and sent)."""
+        last = self.cycle.last
+        return last.plan if last is not None else None
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    check_schema: bool = True,
+    engine: Engine | None = None,
+    journeys: JourneyService | None = None,
+    clock: RuntimeClock | None = None,
+    fleet_state: FleetStateReader | None = None,
+    gateway: ChargerGateway | None = None,
+    readings: ReadingsReader | None = None,
+    frequency: FrequencyFeed | None = None,
+    preferences: PreferencesLookup | None = None,
+) -> Platform:
+    """Build the platform; refuse an unmigrated or newer schema unless ``check_schema`` is off.
+
+    The keyword arguments swap adapters at the ports (the twin and the tests): an engine already open,
+    a journey service with its own registry, a simulated clock,
+    a simulated fleet and its gateway, its readings, a frequency feed, fixed preferences. Without
+    ``gateway`` the platform has its own CSMS (started by the runtime).
+    """
     settings = settings or Settings()
-    engine = make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url)
     if check_schema:
         ensure_schema_current(engine)
-    platform = Platform(settings=settings, engine=engine, clock=clock or SystemClock())
-    # Areas register the automated-service handlers they own here, one call each, e.g.
-    # platform.registry.register("verify_connectivity", handler, replace=True)
-    for name, handler in market_handlers(_market_store, bsp_org_id=BSP_ORG_ID).items():
-        platform.registry.register(name, handler, replace=True)
+    clock = clock or SystemClock()
+    registry = default_registry()
+    for name, handler in market_handlers(_market_store, bsp_org_id=settings.bsp_org_id).items():
+        registry.register(name, handler, replace=True)
     for name, handler in device_handlers(_credential_store, Argon2Hasher()).items():
-        platform.registry.register(name, handler, replace=True)
-    if settings.blueprint_path.is_file():
-        platform.journeys = JourneyService(
-            sql_unit_of_work(engine), platform.clock, load_blueprint(settings.blueprint_path), platform.registry
+        registry.register(name, handler, replace=True)
+    if journeys is None and settings.blueprint_path.is_file():
+        journeys = JourneyService(sql_unit_of_work(engine), clock, load_blueprint(settings.blueprint_path), registry)
+
+    devices = SqlDeviceStore(engine, clock=clock)
+
+    @contextmanager
+    def market_tx() -> Iterator[MarketStore]:
+        with engine.begin() as conn:
+            yield SqlMarketStore(conn)
+
+    market_rules = default_rules()
+    data = RecordedMarketData(settings.prices_file, settings.reserve_prices_file)
+    market: TsoMarket | None = None
+    if settings.tso_market == "simulator":
+        market = ReplayedTsoMarket(market_rules, ReplayedReserveSeries(data))
+    commitments = MarketCommitments(market_tx, settings.bsp_org_id)
+
+    csms: CsmsServer | None = None
+    slot = GatewaySlot(gateway)
+    if gateway is None:
+        csms = CsmsServer(devices, ssl_context=server_ssl_context(settings), clock=clock)
+        slot.target = OcppChargerGateway(csms)
+
+    fleet = fleet_state or SqlFleetState(engine)
+    signals = GridSignalBook()
+    plans = SqlPlanStore(engine)
+    lookup: PreferencesLookup = preferences or (lambda _ev_id: None)
+    cycle = PlanningCycle(
+        fleet=fleet,
+        prices=data,
+        signals=signals,
+        plans=plans,
+        gateway=slot,
+        clock=clock,
+        rules=load_rules(),
+        build_session=needs_session_builder(lambda ev_id: lookup(ev_id)),
+        commitments=commitments,
+        planner=FleetPlanner(PlannerOptions(workers=1)),
+        config=CycleConfig(strategy=Strategy(settings.planning_strategy)),
+    )
+    if csms is not None:
+        csms.on_profile_rejected.append(lambda cid, _kind, detail: cycle.mark_changed(cid, "rejected profile"))
+
+    calendar = None
+    if market is not None:
+        calendar = MarketCalendar(
+            rules=market_rules,
+            market_tx=market_tx,
+            market=market,
+            latest_plan=lambda: cycle.last.plan if cycle.last is not None else None,
+            bsp_org_id=settings.bsp_org_id,
+            clock=clock,
+            lead=timedelta(minutes=settings.market_lead_min),
         )
+
+    feed = frequency or _frequency_feed(settings)
+    dispatch = None
+    if feed is not None:
+        read = readings or devices.latest_readings
+
+        def fleet_for(pool: ReservePool, _plan: FleetPlan) -> DispatchedFleet:
+            last = cycle.last
+            sessions = {s.ev_id: s for s in last.problem.evs} if last is not None and last.problem else {}
+            return MeasuredFleet(pool, sessions, read, clock)
+
+        dispatch = FrequencyDispatch(
+            feed=feed,
+            gateway=slot,
+            rules=market_rules,
+            clock=clock,
+            latest_plan=lambda: cycle.last.plan if cycle.last is not None else None,
+            commitments=commitments.commitments,
+            limits_kw=lambda: _limits_kw(cycle),
+            online=lambda: {ev.charger_id for ev in fleet.plugged_in() if ev.online},
+            fleet_for=fleet_for,
+            group_id=f"{settings.bsp_org_id}-fleet",
+        )
+
+    scheduler = Scheduler(clock)
+    scheduler.add(Job("planning", timedelta(minutes=settings.planning_interval_min), cycle.run))
+    scheduler.add(Job("re-plan", timedelta(seconds=settings.replan_check_s), cycle.check_changes))
+    if calendar is not None:
+        scheduler.add(Job("market calendar", timedelta(minutes=5), calendar.run, offset=timedelta(minutes=2)))
+    platform = Platform(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        registry=registry,
+        journeys=journeys,
+        devices=devices,
+        fleet_state=fleet,
+        plans=plans,
+        signals=signals,
+        prices=data,
+        market_rules=market_rules,
+        market_tx=market_tx,
+        market=market,
+        commitments=commitments,
+        gateway=slot,
+        csms=csms,
+        cycle=cycle,
+        calendar=calendar,
+        dispatch=dispatch,
+        frequency=feed,
+        scheduler=scheduler,
+        provenance=data.describe(clock.now()),
+    )
+    _add_housekeeping(platform)
+    if settings.openadr_vtn_url:
+        platform.ven = _openadr_ven(settings, engine, fleet, signals, cycle)
     return platform
+
+
+def _openadr_ven(
+    settings: Settings, engine: Engine, fleet: FleetStateReader, signals: GridSignalBook, cycle: PlanningCycle
+) -> OpenAdrVen:
+    """The OpenADR 2.0b VEN: the VTN's price and limit events become planner inputs via the signal book."""
+    assert settings.openadr_vtn_url is not None
+    area_id = settings.openadr_grid_area_id
+    if not area_id:
+        with engine.connect() as conn:
+            areas = SqlFleetRepository(conn).grid_areas()
+        if not areas:
+            msg = "openadr_grid_area_id: not set and no grid area on record"
+            raise ValueError(msg)
+        area_id = areas[0].id
+    limits = {a.area_id: a.import_limit_kw for a in fleet.area_limits([area_id])}
+    rules = OptRules(
+        area_import_limit_kw=limits,
+        min_limit_kw=settings.openadr_min_limit_kw,
+        min_notice=timedelta(minutes=settings.openadr_min_notice_min),
+    )
+
+    def fleet_power_kw() -> float:
+        last = cycle.last
+        if last is None or last.plan is None:
+            return 0.0
+        k = int((cycle.clock.now() - last.plan.start_at) / QUARTER)
+        if not 0 <= k < last.plan.n_intervals:
+            return 0.0
+        return float(sum(float(p.p_kw[k]) for p in last.plan.ev_plans))
+
+    config = VenConfig(settings.openadr_ven_name, settings.openadr_vtn_url, area_id)
+    return OpenAdrVen(config, rules, signals, fleet_power_kw)
+
+
+def _limits_kw(cycle: PlanningCycle) -> Mapping[str, tuple[float, float]]:
+    last = cycle.last
+    if last is None or last.problem is None:
+        return {}
+    return {s.ev_id: (s.max_discharge_kw, s.max_charge_kw) for s in last.problem.evs}
+
+
+def _frequency_feed(settings: Settings) -> FrequencyFeed | None:
+    source = settings.frequency_source.strip()
+    if not source:
+        return None
+    if source == "recorded":
+        return RecordedFrequencyDay()
+    if source.startswith("udp://"):
+        host, _, port = source.removeprefix("udp://").rpartition(":")
+        return LiveFrequency(UdpFrequencyInput(host or "127.0.0.1", int(port)))
+    return RecordedFrequencyDay(Path(source))
+
+
+def _add_housekeeping(platform: Platform) -> None:
+    """Outbox delivery, the SLA sweep and telemetry retention as jobs."""
+    settings, clock, scheduler = platform.settings, platform.clock, platform.scheduler
+    journeys = platform.journeys
+    sender = LogSender()
+
+    async def outbox(_due: datetime) -> str | None:
+        sent, failed = await asyncio.to_thread(deliver_pending, sql_unit_of_work(platform.engine), sender, clock)
+        return f"{sent} messages sent, {failed} failed" if sent or failed else None
+
+    async def sla(_due: datetime) -> str | None:
+        if journeys is None:
+            return None
+        breaches = await asyncio.to_thread(journeys.sla_sweep)
+        return f"{len(breaches)} SLA breaches flagged" if breaches else None
+
+    async def retention(_due: datetime) -> str | None:
+        before = clock.now() - timedelta(days=settings.telemetry_retention_days)
+        removed = await asyncio.to_thread(platform.devices.purge_telemetry, before)
+        return f"{removed} telemetry rows older than {settings.telemetry_retention_days:g} days removed"
+
+    scheduler.add(Job("outbox", timedelta(seconds=settings.outbox_interval_s), outbox))
+    scheduler.add(
+        Job("SLA sweep", timedelta(minutes=settings.sla_sweep_interval_min), sla, offset=timedelta(minutes=1))
+    )
+    scheduler.add(Job("telemetry retention", timedelta(days=1), retention, offset=timedelta(hours=3, minutes=30)))

@@ -75,4 +75,7 @@ class Settings(BaseSettings):
     openadr_vtn_url: str | None = Field(default=None, description="OpenADR 2.0b VTN URL; the VEN starts when set")
     openadr_ven_name: str = Field(default="v2g-aggregator", description="the VEN's name at the VTN")
     openadr_min_notice_min: int = Field(default=0, ge=0, description="opt out of limit events notified later than this")
+    openadr_grid_area_id: str = Field(
+        default="", description="the grid area the VTN's events apply to (default: the first grid area on record)"
+    )
     openadr_min_limit_kw: float = Field(default=0.0, ge=0, description="opt out of limits below the fleet's minimum")

@@ -13,7 +13,7 @@ class LogSender:
     """Writes each message to the structured log (development and demo; no message leaves the machine)."""
 
     def send(self, message: Notification) -> None:
-        log.info(
+        log.debug(
             "notification",
             channel=message.channel,
             to=message.address or message.recipient_user_id or message.recipient_organisation_id,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +14,9 @@ from pathlib import Path
 import typer
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
-from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.provisioning import PROTOCOLS, provision_simulated, read_credentials, write_credentials
 from v2g.adapters.ocpp.credentials import Argon2Hasher
-from v2g.adapters.ocpp.server import CsmsServer
+from v2g.bootstrap import bootstrap
 from v2g.config import Settings
 from v2g.devices import DeviceError
 from v2g.log import configure_logging
@@ -32,11 +30,11 @@ sim_app = typer.Typer(help="The digital twin: simulated wallboxes with EVs.", no
 
 @contextmanager
 def _store() -> Iterator[SqlDeviceStore]:
-    engine = make_engine(Settings().database_url)
+    platform = bootstrap(Settings())
     try:
-        yield SqlDeviceStore(engine)
+        yield platform.devices
     finally:
-        engine.dispose()
+        platform.engine.dispose()
 
 
 @charger_app.command("register")
@@ -97,16 +95,6 @@ def purge_telemetry(
     typer.echo(f"deleted {deleted} telemetry rows older than {keep:g} days")
 
 
-def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    """TLS for security profile 2 when a certificate is configured."""
-    if settings.ocpp_tls_cert is None:
-        return None
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(settings.ocpp_tls_cert, settings.ocpp_tls_key)
-    return ctx
-
-
 def csms(
     host: str = typer.Option(None, help="Bind address (default V2G_HOST)."),
     port: int = typer.Option(None, help="Port (default V2G_OCPP_PORT)."),
@@ -121,9 +109,8 @@ def csms(
         return
 
     async def main() -> None:
-        server = CsmsServer(
-            SqlDeviceStore(make_engine(settings.database_url)), ssl_context=server_ssl_context(settings)
-        )
+        server = bootstrap(settings).csms
+        assert server is not None  # the platform's own CSMS (no gateway was swapped in)
         bound = await server.start(host or settings.host, port if port is not None else settings.ocpp_port)
         scheme = "wss" if server.ssl_context else "ws"
         typer.echo(f"CSMS listening on {scheme}://{host or settings.host}:{bound}/ocpp/{{charger_id}}")
@@ -139,7 +126,7 @@ def csms(
 
 def _csms_pool(settings: Settings, host: str, port: int, n_workers: int) -> None:
     """Several worker processes on one port; commands reach them over NATS (``settings.nats_url``)."""
-    from v2g.cli.csms_workers import WorkerPool, free_port, worker_spec
+    from v2g.runtime.workers import WorkerPool, free_port, worker_spec
 
     bound = port or free_port(host)
     pool = WorkerPool([worker_spec(settings, i, host, bound) for i in range(n_workers)])

@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import logging
 import resource
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from v2g.sim.ocpp_client import Faults, SimCharger, connect_with_retry
@@ -31,6 +31,7 @@ class SimCredential:
     password: str
     max_charge_kw: float = 11.0
     max_discharge_kw: float = 11.0
+    battery_kwh: float | None = None  # the EV's battery as the platform has it on record (None: from behaviour)
 
 
 @dataclass
@@ -82,13 +83,14 @@ async def start_fleet(
     concurrency: int = 200,
     faults: Faults | None = None,
     ssl_context: Any = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> FleetRun:
     """Connect every wallbox (at most ``concurrency`` handshakes at a time) and start its loops."""
     raise_open_file_limit(len(credentials) + 256)
     behaviour = EvBehaviour(seed)
     run = FleetRun()
     gate = asyncio.Semaphore(concurrency)
-    now = utc_now()
+    now = clock()
 
     async def one(cred: SimCredential) -> None:
         wallbox = Wallbox(cred.charger_id, cred.max_charge_kw, cred.max_discharge_kw)
@@ -102,6 +104,7 @@ async def start_fleet(
             meter_interval_s=meter_interval_s,
             validate=validate,
             ssl_context=ssl_context,
+            clock=clock,
         )
         async with gate:
             try:
@@ -112,6 +115,8 @@ async def start_fleet(
         run.chargers.append(sim)
         if plug_in:
             session = behaviour.session(now)
+            if cred.battery_kwh is not None:
+                session = session.with_battery(cred.battery_kwh)
             stay = session.departure_at - session.arrival_at
             try:
                 await sim.plug_in(session.battery(), session.target_soc_kwh, now + max(stay, timedelta(hours=1)))

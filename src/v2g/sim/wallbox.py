@@ -16,7 +16,7 @@ import csv
 import itertools
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -212,6 +212,14 @@ class Session:
     energy_kwh: float
     model: EvModel
     arrival_soc_kwh: float
+
+    def with_battery(self, battery_kwh: float) -> Session:
+        """The same session with an EV of ``battery_kwh`` (same state of charge and energy share)."""
+        scale = battery_kwh / self.model.battery_kwh
+        model = replace(self.model, battery_kwh=battery_kwh)
+        return replace(
+            self, model=model, energy_kwh=self.energy_kwh * scale, arrival_soc_kwh=self.arrival_soc_kwh * scale
+        )
 
     def battery(self, *, ramp_kw_per_s: float = 5.0) -> Battery:
         spec = BatterySpec(

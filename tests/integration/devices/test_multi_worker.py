@@ -204,7 +204,7 @@ async def test_cli_worker_pool_spreads_chargers_and_survives_a_killed_worker(pla
     """``v2g csms --workers 2`` as real processes; one is killed, the pool restarts it, chargers come back."""
     from v2g.adapters.db.provisioning import provision_simulated
     from v2g.adapters.ocpp.credentials import Argon2Hasher
-    from v2g.cli.csms_workers import free_port, ready_subject
+    from v2g.runtime.workers import free_port, ready_subject
     from v2g.sim.fleet import start_fleet
 
     namespace = f"t{uuid.uuid4().hex[:10]}"

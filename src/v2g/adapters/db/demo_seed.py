@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from v2g.adapters.db.fleet_repo import SqlFleetRepository
-from v2g.adapters.db.tables.fleet import chargers, grid_areas
+from v2g.adapters.db.tables.fleet import chargers, grid_areas, vehicles
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, GridArea, PriceArea, Site, Vehicle
 
 DEMO_GRID_AREAS = (
@@ -135,3 +135,10 @@ def seed_demo_households(engine: Engine, n: int) -> dict[str, list[str]]:
                     )
                 )
     return sites_by_protocol
+
+
+def demo_batteries(engine: Engine) -> dict[str, float]:
+    """The battery (kWh) of each demo household's EV, by site (the simulated EV matches the record)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(vehicles.c.site_id, vehicles.c.battery_kwh).where(vehicles.c.id.like("ev-hh-%")))
+        return {r.site_id: float(r.battery_kwh) for r in rows if r.site_id is not None}

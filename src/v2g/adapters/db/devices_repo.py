@@ -35,6 +35,7 @@ from v2g.devices import (
 )
 from v2g.fleet.model import Charger, ChargerProtocol
 from v2g.services.clock import Clock, SystemClock
+from v2g.services.dispatch.measured import LatestReading
 
 POWER_MEASURANDS = frozenset({"Power.Active.Import", "Power.Active.Export"})
 
@@ -278,6 +279,22 @@ class SqlDeviceStore:
         state: dict[str, Any] = dict(row) if row is not None else {"charger_id": charger_id, "online": False}
         state["ev_needs"] = needs_rows
         return state
+
+    def latest_readings(self, charger_ids: Sequence[str]) -> dict[str, LatestReading]:
+        """The latest power and SoC of these chargers, in one query (unknown ids are left out)."""
+        if not charger_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    charger_state.c.charger_id,
+                    charger_state.c.p_kw,
+                    charger_state.c.soc_percent,
+                    charger_state.c.measured_at,
+                    charger_state.c.online,
+                ).where(charger_state.c.charger_id.in_(list(charger_ids)))
+            )
+            return {r.charger_id: LatestReading(r.p_kw, r.soc_percent, r.measured_at, bool(r.online)) for r in rows}
 
     def profiles(self, charger_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from v2g.units import ensure_utc, parse_utc, utc_now
 
 F_MIN_HZ, F_MAX_HZ = 45.0, 55.0
 SECOND = timedelta(seconds=1)
+SHIPPED_FREQUENCY = "nordic_frequency_1s_2015-01-01.csv.gz"
 
 __all__ = ["FrequencyRecording", "FrequencySample", "FrequencySource", "FrequencyWindow", "UdpFrequencyInput"]
 
@@ -249,3 +251,52 @@ class UdpFrequencyInput:
         assert self._queue is not None
         while True:
             yield await self._queue.get()
+
+
+class RecordedFrequencyDay:
+    """A recorded frequency day replayed onto any date by time of day (a ``FrequencyFeed``).
+
+    Second ``s`` after local midnight UTC of any day reads the recording's second ``s`` (wrapping
+    around the recording's length), so a demo or a twin day always meets the same real frequency.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or Path(str(resources.files("v2g.adapters.feeds") / "data" / SHIPPED_FREQUENCY))
+        window = FrequencyRecording(self.path).window()
+        self.recorded_start_at = window.start_at
+        self.f_hz = window.f_hz
+        self.filled = window.filled
+
+    def f_hz_at(self, at: datetime) -> float:
+        at = ensure_utc(at, field="at")
+        second = int((at - at.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds())
+        return float(self.f_hz[second % len(self.f_hz)])
+
+    def describe(self) -> str:
+        return f"{self.path.name} (recorded {self.recorded_start_at:%Y-%m-%d}), replayed by time of day"
+
+
+class LiveFrequency:
+    """The latest value of a live input (a ``FrequencyFeed``); 50 Hz until the first reading arrives."""
+
+    def __init__(self, source: UdpFrequencyInput) -> None:
+        self.source = source
+        self.latest: FrequencySample | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> int:
+        port = await self.source.start()
+        self._task = asyncio.create_task(self._follow())
+        return port
+
+    async def _follow(self) -> None:
+        async for sample in self.source.samples():
+            self.latest = sample
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.source.close()
+
+    def f_hz_at(self, at: datetime) -> float:
+        return self.latest.f_hz if self.latest is not None else 50.0

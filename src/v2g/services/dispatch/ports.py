@@ -49,3 +49,11 @@ class DispatchedFleet(Protocol):
         """Mean measured power per unit (kW, EV sign) over the step after the setpoints were sent, and
         which units answered during it."""
         ...
+
+
+class FrequencyFeed(Protocol):
+    """Grid frequency at any second of the platform's time (a live input's latest value, or a replay)."""
+
+    def f_hz_at(self, at: datetime) -> float:
+        """The frequency measured at ``at`` (Hz)."""
+        ...

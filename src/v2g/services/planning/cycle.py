@@ -33,6 +33,7 @@ from v2g.planning.model import (
     GridAreaLimits,
     PlanningProblem,
     Product,
+    ReserveCommitment,
     SiteLimits,
     Strategy,
 )
@@ -56,18 +57,13 @@ class PriceProvider(Protocol):
 
 
 class CommitmentReader(Protocol):
-    """Reserve capacity already sold (accepted bids), per price area, product and hour."""
+    """Reserve capacity already sold (accepted bids) in a time window, per price area, product and hour."""
 
-    def committed_kw(
-        self, area: PriceArea, start_at: datetime, n_hours: int
-    ) -> Mapping[Product, tuple[float, ...]]: ...
+    def reserve_commitments(self, start_at: datetime, end_at: datetime) -> Sequence[ReserveCommitment]: ...
 
 
 SessionBuilder = Callable[[PluggedEv, datetime, datetime], tuple[EvSession, dict[str, str]]]
 """Builds an EV's planner session from what is known about it: (ev, now, horizon end) -> (session, sources)."""
-
-ProblemHook = Callable[[PlanningProblem, Mapping[PriceArea, Mapping[Product, tuple[float, ...]]]], PlanningProblem]
-"""Adds the reserve commitments to a problem (the planner's commitment input)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +127,6 @@ class PlanningCycle:
         rules: PlanningRules,
         build_session: SessionBuilder,
         commitments: CommitmentReader | None = None,
-        with_commitments: ProblemHook | None = None,
         planner: FleetPlanner | None = None,
         config: CycleConfig | None = None,
     ) -> None:
@@ -144,7 +139,6 @@ class PlanningCycle:
         self.rules = rules
         self.build_session = build_session
         self.commitments = commitments
-        self.with_commitments = with_commitments
         self.planner = planner or FleetPlanner()
         self.config = config or CycleConfig()
         self.last: CycleResult | None = None
@@ -208,13 +202,14 @@ class PlanningCycle:
     async def plan_now(self, *, trigger: str, start_at: datetime, reuse: bool = False) -> CycleResult:
         """Collect, plan, send, store; returns what was done."""
         async with self._lock:
+            changed = dict(self.changed)
             self.changed.clear()
             now = self.clock.now()
             evs = await asyncio.to_thread(self.fleet.plugged_in)
             if not evs:
                 self.last = CycleResult(now, trigger, None, None, [], {})
                 return self.last
-            keep = self._unchanged(evs) if reuse else set()
+            keep = self._unchanged(evs, changed) if reuse else set()
             problem, sources, excluded = await asyncio.to_thread(self.build_problem, evs, start_at, now, keep)
             if not problem.evs:
                 self.last = CycleResult(now, trigger, None, None, [], sources, excluded=excluded)
@@ -233,16 +228,17 @@ class PlanningCycle:
             self.changed = {k: v for k, v in self.changed.items() if v == "rejected profile"}
             plan_id = await asyncio.to_thread(self._store, plan, problem, trigger, now, sources)
             self.last = CycleResult(now, trigger, plan, problem, acks, sources, plan_id, excluded)
-            log.info("%s", self.last.status_line())
+            log.debug("%s", self.last.status_line())
             return self.last
 
-    def _unchanged(self, evs: Sequence[PluggedEv]) -> set[str]:
+    def _unchanged(self, evs: Sequence[PluggedEv], changed: Mapping[str, str]) -> set[str]:
         """EVs whose last session still holds (planned last time, nothing about them changed since)."""
         if self.last is None or self.last.problem is None:
             return set()
+        if any(key.startswith("area:") for key in changed):  # a grid signal: every EV of the area may move
+            return set()
         planned = {s.ev_id for s in self.last.problem.evs}
-        changed = set(self.changed)
-        return {ev.ev_id for ev in evs if ev.ev_id in planned and not {ev.ev_id, ev.charger_id} & changed}
+        return {ev.ev_id for ev in evs if ev.ev_id in planned and not {ev.ev_id, ev.charger_id} & changed.keys()}
 
     def build_problem(
         self, evs: Sequence[PluggedEv], start_at: datetime, now: datetime, keep: set[str] | None = None
@@ -303,9 +299,10 @@ class PlanningCycle:
             reserve_eur_per_mw_h=reserve,
             rules=self.rules,
         )
-        if self.commitments is not None and self.with_commitments is not None:
-            committed = {pa: self.commitments.committed_kw(pa, start_at, n_hours) for pa in price_areas}
-            problem = self.with_commitments(problem, committed)
+        if self.commitments is not None:
+            sold = self.commitments.reserve_commitments(start_at, end_at)
+            held = tuple(c for c in sold if c.price_area in price_areas and start_at <= c.hour_start_at < end_at)
+            problem = replace(problem, commitments=held)
         problem.validate()
         return problem, sources, excluded
 

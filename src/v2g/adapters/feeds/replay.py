@@ -1,0 +1,155 @@
+"""Recorded prices replayed onto the platform's clock: the default price feed of the demo and the twin.
+
+A recorded series covers a few weeks. A time outside it is mapped into it by whole weeks (so a
+Tuesday evening is priced by a recorded Tuesday evening), and every value handed out says which
+recorded date it came from. Day-ahead prices are the SE3 15-minute series (used for every price
+area: the sources of a plan say so); reserve prices are the Svk Mimer FCR auction results.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+from v2g.adapters.feeds.prices import FeedError, parse_number
+from v2g.fleet.model import PriceArea
+from v2g.markets.prices import PriceSeries
+from v2g.markets.rules import Product as MarketProduct
+from v2g.planning.model import Product
+from v2g.units import HOUR, QUARTER, ensure_utc, floor_hour, floor_quarter, parse_utc
+
+WEEK = timedelta(days=7)
+SHIPPED_DAY_AHEAD = "se3_dayahead_2025-10_2025-12.csv"
+SHIPPED_FCR = "svk_mimer_fcr_hourly_2025-04_2025-06.csv"
+FCR_COLUMNS = {
+    Product.FCR_N: "fcr_n_price_eur_per_mw_h",
+    Product.FCR_D_UP: "fcr_d_up_price_eur_per_mw_h",
+    Product.FCR_D_DOWN: "fcr_d_down_price_eur_per_mw_h",
+}
+
+
+def shipped(name: str) -> Path:
+    """A recorded file shipped with the platform (``adapters/feeds/data``)."""
+    return Path(str(resources.files("v2g.adapters.feeds") / "data" / name))
+
+
+def _read(path: Path, time_column: str, columns: dict[str, str]) -> dict[str, dict[datetime, float]]:
+    out: dict[str, dict[datetime, float]] = {key: {} for key in columns}
+    with path.open(encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in (time_column, *columns.values()) if c not in (reader.fieldnames or [])]
+        if missing:
+            msg = f"{path.name} line 1: missing column(s) {', '.join(missing)}"
+            raise FeedError(msg)
+        for line, row in enumerate(reader, start=2):
+            at = parse_utc(row[time_column], field=f"{path.name} line {line} {time_column}")
+            for key, column in columns.items():
+                text = (row[column] or "").strip()
+                if text:
+                    out[key][at] = parse_number(text, f"{path.name} line {line}", column)
+    for key, series in out.items():
+        if not series:
+            msg = f"{path.name}: no values in column {columns[key]}"
+            raise FeedError(msg)
+    return out
+
+
+@dataclass(frozen=True)
+class _Recording:
+    values: dict[datetime, float]
+    step: timedelta
+    first_at: datetime
+    weeks: int  # whole weeks covered
+
+    @classmethod
+    def of(cls, values: dict[datetime, float], step: timedelta, what: str) -> _Recording:
+        first_at, last_at = min(values), max(values)
+        weeks = int((last_at + step - first_at) / WEEK)
+        if weeks < 1:
+            msg = f"{what}: the recording covers less than one week ({first_at} to {last_at})"
+            raise FeedError(msg)
+        return cls(values, step, first_at, weeks)
+
+    def recorded_at(self, at: datetime) -> datetime:
+        """The recorded time that stands for ``at`` (same weekday and time of day)."""
+        shift = (at - self.first_at) // WEEK
+        return at - WEEK * (shift - shift % self.weeks)
+
+    def value(self, at: datetime) -> float:
+        recorded = self.recorded_at(at)
+        value = self.values.get(recorded)
+        if value is None:  # a hole in the recording: the nearest earlier value of the same week
+            earlier = recorded
+            while value is None and earlier > recorded - WEEK:
+                earlier -= self.step
+                value = self.values.get(earlier)
+        return 0.0 if value is None else value
+
+
+class RecordedMarketData:
+    """Day-ahead and FCR prices replayed from recorded files (a ``PriceProvider`` of the planning cycle)."""
+
+    def __init__(self, day_ahead_csv: Path | None = None, fcr_csv: Path | None = None) -> None:
+        self.day_ahead_path = day_ahead_csv or shipped(SHIPPED_DAY_AHEAD)
+        self.fcr_path = fcr_csv or shipped(SHIPPED_FCR)
+        day_ahead = _read(self.day_ahead_path, "utc", {"se3": "se3_eur_per_mwh"})["se3"]
+        step = QUARTER if any(at.minute for at in list(day_ahead)[:8]) else HOUR
+        self._day_ahead = _Recording.of(day_ahead, step, self.day_ahead_path.name)
+        fcr = _read(self.fcr_path, "utc", {p.value: c for p, c in FCR_COLUMNS.items()})
+        self._fcr = {p: _Recording.of(fcr[p.value], HOUR, self.fcr_path.name) for p in FCR_COLUMNS}
+
+    # ------------------------------------------------------------------ PriceProvider
+    def day_ahead_eur_per_mwh(self, area: PriceArea, start_at: datetime, n_quarters: int) -> tuple[float, ...]:
+        start_at = floor_quarter(ensure_utc(start_at, field="start_at"))
+        return tuple(self._day_ahead.value(start_at + QUARTER * k) for k in range(n_quarters))
+
+    def reserve_eur_per_mw_h(self, product: Product, start_at: datetime, n_hours: int) -> tuple[float, ...]:
+        recording = self._fcr.get(product)
+        if recording is None:  # mFRR: no recorded series shipped, so no revenue is planned on it
+            return (0.0,) * n_hours
+        start_at = floor_hour(ensure_utc(start_at, field="start_at"))
+        return tuple(recording.value(start_at + HOUR * h) for h in range(n_hours))
+
+    # ------------------------------------------------------------------ provenance
+    def describe(self, start_at: datetime) -> dict[str, str]:
+        """Which recorded dates stand for ``start_at`` (shown with every plan made on these prices)."""
+        da = self._day_ahead.recorded_at(floor_quarter(start_at))
+        fcr = self._fcr[Product.FCR_N].recorded_at(floor_hour(start_at))
+        return {
+            "day_ahead": f"SE3 day-ahead recorded {da:%Y-%m-%d} ({self.day_ahead_path.name}), replayed by whole weeks",
+            "reserves": f"Svk Mimer FCR results recorded {fcr:%Y-%m-%d} ({self.fcr_path.name}), replayed by weeks",
+        }
+
+    def reserve_series(self, start_at: datetime, end_at: datetime) -> PriceSeries:
+        """The FCR clearing prices of ``[start_at, end_at)`` on the platform's dates (for the market simulator)."""
+        prices: dict[MarketProduct, dict[datetime, Decimal]] = {}
+        at0 = floor_hour(ensure_utc(start_at, field="start_at"))
+        for product, recording in self._fcr.items():
+            series: dict[datetime, Decimal] = {}
+            at = at0
+            while at < end_at:
+                series[at] = Decimal(str(round(recording.value(at), 6)))
+                at += HOUR
+            prices[MarketProduct(product.value)] = series
+        return PriceSeries(prices, f"{self.fcr_path.name}, replayed by whole weeks")
+
+
+class ReplayedReserveSeries:
+    """The market simulator's clearing prices on the platform's clock, extended as time goes on."""
+
+    def __init__(self, data: RecordedMarketData, days: int = 3) -> None:
+        self.data = data
+        self.days = days
+        self._series: PriceSeries | None = None
+
+    def around(self, at: datetime) -> PriceSeries:
+        """A price series covering ``at`` and the next ``days`` days (rebuilt when it runs out)."""
+        at = floor_hour(ensure_utc(at, field="at"))
+        series = self._series
+        if series is None or not (series.span()[0] <= at and at + timedelta(days=self.days - 1) <= series.span()[1]):
+            series = self._series = self.data.reserve_series(at - timedelta(days=1), at + timedelta(days=self.days))
+        return series

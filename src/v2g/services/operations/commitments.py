@@ -1,0 +1,44 @@
+"""The reserve commitments in force: what the plans must hold and what dispatch must deliver."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+
+from v2g.fleet.model import PriceArea
+from v2g.markets.commitments import Commitment
+from v2g.markets.rules import FCR_PRODUCTS
+from v2g.planning.model import Product as PlanProduct
+from v2g.planning.model import ReserveCommitment
+from v2g.services.markets.ports import MarketStore
+from v2g.units import HOUR, floor_hour
+
+
+@dataclass(frozen=True)
+class MarketCommitments:
+    """Commitments of the BSP's bidding groups, from the market records."""
+
+    market_tx: Callable[[], AbstractContextManager[MarketStore]]
+    bsp_org_id: str
+
+    def commitments(self, start_at: datetime, end_at: datetime) -> list[Commitment]:
+        """Every commitment of the BSP's active groups overlapping ``[start_at, end_at)``."""
+        with self.market_tx() as store:
+            return [
+                c for group in store.groups_of(self.bsp_org_id) for c in store.commitments(group.id, start_at, end_at)
+            ]
+
+    def reserve_commitments(self, start_at: datetime, end_at: datetime) -> Sequence[ReserveCommitment]:
+        """The planner's input: FCR capacity sold per price area, product and hour (kW)."""
+        held: dict[tuple[PriceArea, PlanProduct, datetime], float] = defaultdict(float)
+        for c in self.commitments(start_at, end_at):
+            if c.product not in FCR_PRODUCTS:
+                continue
+            at = max(floor_hour(c.start_at), floor_hour(start_at))
+            while at < min(c.end_at, end_at):
+                held[(c.price_area, PlanProduct(c.product.value), at)] += abs(c.mw) * 1000.0
+                at += HOUR
+        return [ReserveCommitment(area, product, at, kw) for (area, product, at), kw in sorted(held.items())]

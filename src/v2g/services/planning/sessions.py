@@ -1,0 +1,76 @@
+"""From a plugged-in EV as the device layer sees it to the planner's session (the cycle's session builder).
+
+The values come from :func:`v2g.planning.needs.assemble_needs` with the owner's stored preferences;
+the sources of each value go with the plan so the operator and the owner can see why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from v2g.fleet.model import Charger, Vehicle
+from v2g.fleet.preferences import OwnerPreferences
+from v2g.planning.model import EvSession
+from v2g.planning.needs import Iso15118Needs, NeedsDefaults, PluggedInEv, SocReading, assemble_needs
+from v2g.services.planning.ports import PluggedEv
+
+PreferencesLookup = Callable[[str], OwnerPreferences | None]
+"""The owner's preferences of an EV (None: none stored)."""
+
+
+def plugged_in_ev(ev: PluggedEv, preferences: OwnerPreferences | None, now: datetime) -> PluggedInEv:
+    """The needs assembler's view of ``ev``."""
+    vehicle = Vehicle(
+        id=ev.ev_id,
+        customer_id=ev.customer_id,
+        make="",
+        model="",
+        battery_kwh=ev.battery_kwh,
+        max_charge_kw=ev.ev_max_charge_kw,
+        max_discharge_kw=ev.ev_max_discharge_kw if ev.v2g_capable else 0.0,
+        v2g_capable=ev.v2g_capable,
+        site_id=ev.site_id,
+    )
+    charger = Charger(
+        id=ev.charger_id,
+        site_id=ev.site_id,
+        vendor="",
+        model="",
+        protocol=ev.protocol,
+        max_charge_kw=ev.charger_max_charge_kw,
+        max_discharge_kw=ev.charger_max_discharge_kw if ev.discharge_supported else 0.0,
+    )
+    iso = None
+    if ev.needs is not None:
+        n = ev.needs
+        iso = Iso15118Needs(
+            received_at=n.received_at,
+            departure_at=n.departure_at,
+            target_soc_percent=n.target_soc_percent,
+            energy_request_kwh=n.energy_request_kwh,
+            max_charge_kw=n.max_charge_kw,
+            max_discharge_kw=n.max_discharge_kw,
+        )
+    soc = SocReading(ev.soc_percent, ev.soc_measured_at) if ev.soc_percent is not None and ev.soc_measured_at else None
+    return PluggedInEv(vehicle, charger, ev.plugged_in_at or now, iso, soc, preferences)
+
+
+def needs_session_builder(
+    preferences: PreferencesLookup, defaults: NeedsDefaults | None = None
+) -> Callable[[PluggedEv, datetime, datetime], tuple[EvSession, dict[str, str]]]:
+    """A session builder for the planning cycle: assembled needs with the owner's preferences."""
+
+    def build(ev: PluggedEv, now: datetime, horizon_end: datetime) -> tuple[EvSession, dict[str, str]]:
+        assembled = assemble_needs(plugged_in_ev(ev, preferences(ev.ev_id), now), now, defaults)
+        sources: dict[str, str] = {k: str(v) for k, v in assembled.sources.items()}
+        if assembled.reasons:
+            sources["why"] = "; ".join(assembled.reasons)
+        return assembled.session, sources
+
+    return build
+
+
+def preferences_from(mapping: Mapping[str, OwnerPreferences]) -> PreferencesLookup:
+    """A lookup over a fixed set of preferences (tests, scenarios)."""
+    return mapping.get
