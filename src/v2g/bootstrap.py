@@ -11,6 +11,7 @@ from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
 from v2g.adapters.db.market_repo import SqlMarketStore
 from v2g.adapters.db.migrate import ensure_schema_current
+from v2g.adapters.db.preferences_repo import SqlEvAccess, SqlPreferencesAudit, SqlPreferencesStore
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.blueprint import load_blueprint
 from v2g.config import Settings
@@ -20,6 +21,7 @@ from v2g.services.journey.automation import ServiceContext, ServiceRegistry
 from v2g.services.journey.handlers import default_registry
 from v2g.services.journey.service import JourneyService
 from v2g.services.markets.handlers import market_handlers
+from v2g.services.planning.preferences import PreferencesService
 
 BSP_ORG_ID = "bsp"  # the organisation acting as balancing service provider (actor bsp)
 
@@ -33,6 +35,7 @@ class Platform:
     clock: Clock = field(default_factory=SystemClock)
     registry: ServiceRegistry = field(default_factory=default_registry)
     journeys: JourneyService | None = None
+    preferences: PreferencesService | None = None
 
 
 def _market_store(ctx: ServiceContext) -> SqlMarketStore:
@@ -66,6 +69,9 @@ def bootstrap(settings: Settings | None = None, *, check_schema: bool = True, cl
         platform.registry.register(name, handler, replace=True)
     for name, handler in device_handlers(_credential_store, Argon2Hasher()).items():
         platform.registry.register(name, handler, replace=True)
+    platform.preferences = PreferencesService(
+        SqlPreferencesStore(engine), SqlEvAccess(engine), platform.clock, SqlPreferencesAudit(engine)
+    )
     if settings.blueprint_path.is_file():
         platform.journeys = JourneyService(
             sql_unit_of_work(engine), platform.clock, load_blueprint(settings.blueprint_path), platform.registry
