@@ -24,6 +24,7 @@ from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
 from v2g.adapters.db.market_repo import SqlMarketStore
 from v2g.adapters.db.migrate import ensure_schema_current
 from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
+from v2g.adapters.db.preferences_repo import SqlEvAccess, SqlPreferencesAudit, SqlPreferencesStore
 from v2g.adapters.feeds.frequency import LiveFrequency, RecordedFrequencyDay, UdpFrequencyInput
 from v2g.adapters.feeds.replay import RecordedMarketData, ReplayedReserveSeries
 from v2g.adapters.notify import LogSender
@@ -61,6 +62,7 @@ from v2g.services.operations.scheduler import Job, Scheduler
 from v2g.services.planning.cycle import CycleConfig, PlanningCycle, PriceProvider
 from v2g.services.planning.grid_signals import OptRules
 from v2g.services.planning.ports import FleetStateReader, PlanStore
+from v2g.services.planning.preferences import PreferencesService
 from v2g.services.planning.sessions import PreferencesLookup, needs_session_builder
 from v2g.services.planning.signal_book import GridSignalBook
 from v2g.units import QUARTER
@@ -159,6 +161,7 @@ class Platform:
     dispatch: FrequencyDispatch | None
     frequency: FrequencyFeed | None
     scheduler: Scheduler
+    preferences: PreferencesService | None = None
     ven: OpenAdrVen | None = None
     provenance: dict[str, str] = field(default_factory=dict)
 
@@ -224,7 +227,10 @@ def bootstrap(
     fleet = fleet_state or SqlFleetState(engine)
     signals = GridSignalBook()
     plans = SqlPlanStore(engine)
-    lookup: PreferencesLookup = preferences or (lambda _ev_id: None)
+    owner_settings = PreferencesService(
+        SqlPreferencesStore(engine), SqlEvAccess(engine), clock, SqlPreferencesAudit(engine)
+    )
+    lookup: PreferencesLookup = preferences or (lambda ev_id: owner_settings.for_planning([ev_id]).get(ev_id))
     cycle = PlanningCycle(
         fleet=fleet,
         prices=data,
@@ -238,6 +244,7 @@ def bootstrap(
         planner=FleetPlanner(PlannerOptions(workers=1)),
         config=CycleConfig(strategy=Strategy(settings.planning_strategy)),
     )
+    owner_settings.on_change.append(lambda ev_id: cycle.mark_changed(ev_id, "owner preferences"))
     if csms is not None:
         csms.on_profile_rejected.append(lambda cid, _kind, detail: cycle.mark_changed(cid, "rejected profile"))
 
@@ -303,6 +310,7 @@ def bootstrap(
         dispatch=dispatch,
         frequency=feed,
         scheduler=scheduler,
+        preferences=owner_settings,
         provenance=data.describe(clock.now()),
     )
     _add_housekeeping(platform)

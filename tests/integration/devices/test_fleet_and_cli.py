@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,11 +14,16 @@ from v2g.adapters.db.provisioning import provision_simulated, read_credentials, 
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.session import PLAN_PROFILE_ID
 from v2g.cli import app as cli_app
-from v2g.cli.runtime import demo_schedule
 from v2g.devices import MeterSample
+from v2g.fleet.schedule import PowerSchedule
 from v2g.services.devices.ports import AckStatus
 from v2g.sim.fleet import start_fleet
 from v2g.units import floor_quarter, utc_now
+
+
+def alternating_schedule(ev_id: str, charger_id: str, start_at: datetime) -> PowerSchedule:
+    """Four hours that alternate charging 7 kW and discharging 6 kW by the quarter."""
+    return PowerSchedule(ev_id, start_at, tuple(-6.0 if i % 2 else 7.0 for i in range(16)), charger_id=charger_id)
 
 
 async def test_provisioned_fleet_follows_the_demo_plan(platform: Platform, tmp_path: Path) -> None:
@@ -32,10 +37,10 @@ async def test_provisioned_fleet_follows_the_demo_plan(platform: Platform, tmp_p
         await wait_for(lambda: len(platform.store.needs(creds[0].charger_id)) == 1)
         start = floor_quarter(utc_now())
         acks = await platform.gateway.send_schedules(
-            [demo_schedule(f"ev-{c.charger_id}", c.charger_id, start) for c in creds]
+            [alternating_schedule(f"ev-{c.charger_id}", c.charger_id, start) for c in creds]
         )
         assert {a.status for a in acks} == {AckStatus.ACCEPTED}
-        expected = demo_schedule("x", "x", start).at(utc_now())
+        expected = alternating_schedule("x", "x", start).at(utc_now())
         for charger in run.chargers:  # every wallbox holds the plan as its stack-1 profile and runs it
             plan = charger.wallbox.profiles[PLAN_PROFILE_ID]
             period = plan.period_at(utc_now())

@@ -1,14 +1,16 @@
-"""Ports of the planning cycle: what it reads about the fleet, where plans and preferences live."""
+"""Ports of the planning cycle: what it reads about the fleet, where plans and owner preferences live."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from v2g.devices.events import ChargingNeeds
 from v2g.fleet.model import ChargerProtocol, PriceArea
+from v2g.fleet.preferences import OwnerPreferences
+from v2g.services.actors.ports import AuditEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +108,73 @@ class PlanStore(Protocol):
     ) -> int: ...
 
     def latest_plan(self) -> StoredPlan | None: ...
+
+
+class PreferencesConflictError(RuntimeError):
+    """The stored preferences are not at the version the writer read (someone changed them in between)."""
+
+    def __init__(self, ev_id: str, expected_version: int | None, stored_version: int | None) -> None:
+        self.ev_id = ev_id
+        self.expected_version = expected_version
+        self.stored_version = stored_version
+        sent = "none" if expected_version is None else str(expected_version)
+        stored = "none stored" if stored_version is None else f"stored version {stored_version}"
+        super().__init__(
+            f"version: the preferences of EV {ev_id!r} changed in between ({stored}, request based on version "
+            f"{sent}); read them again and repeat the change"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPreferences:
+    """An owner's preferences as stored, with the version a writer must name to change them."""
+
+    preferences: OwnerPreferences
+    version: int
+    updated_at: datetime
+    updated_by: str
+
+
+class PreferencesStore(Protocol):
+    """Where the owners' charging preferences are kept (one record per EV, optimistic locking)."""
+
+    def get(self, ev_id: str) -> StoredPreferences | None:
+        """The stored preferences of ``ev_id`` (None when the owner never set any)."""
+        ...
+
+    def get_many(self, ev_ids: Iterable[str]) -> dict[str, OwnerPreferences]:
+        """The stored preferences of those EVs that have any (for the planning cycle)."""
+        ...
+
+    def save(self, prefs: OwnerPreferences, *, by: str, at: datetime, expected_version: int | None) -> int:
+        """Store ``prefs``; returns the new version.
+
+        ``expected_version`` is the version the change is based on (None: nothing stored yet). A
+        mismatch raises :class:`PreferencesConflictError`; an unknown EV raises a not-found error.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EvOwnership:
+    """Whose an EV is: the customer, and the customer's journey (where changes are audited)."""
+
+    ev_id: str
+    customer_id: str
+    journey_id: str | None = None
+
+
+class EvAccess(Protocol):
+    """What deciding who may see an EV needs: its owner, and which organisations serve that owner."""
+
+    def owner_of(self, ev_id: str) -> EvOwnership | None:
+        """None for an unknown EV."""
+        ...
+
+    def serves(self, organisation_id: str, customer_id: str) -> bool: ...
+
+
+class AuditLog(Protocol):
+    """The append-only audit log."""
+
+    def audit(self, entry: AuditEntry) -> None: ...
