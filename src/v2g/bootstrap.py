@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import Engine
 
-from v2g.adapters.db.devices_repo import SqlCredentialStore
-from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.devices_repo import SqlCredentialStore, SqlDeviceStore
+from v2g.adapters.db.engine import database_health, make_engine
+from v2g.adapters.db.fleet_repo import SqlGridAreas
 from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
-from v2g.adapters.db.market_repo import SqlMarketStore
+from v2g.adapters.db.market_repo import SqlMarketStore, sql_market_tx
 from v2g.adapters.db.migrate import ensure_schema_current
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.blueprint import load_blueprint
 from v2g.config import Settings
 from v2g.services.clock import Clock, SystemClock
 from v2g.services.devices.handlers import device_handlers
+from v2g.services.devices.ports import DeviceRecords
+from v2g.services.fleet.ports import GridAreaReader
 from v2g.services.journey.automation import ServiceContext, ServiceRegistry
 from v2g.services.journey.handlers import default_registry
 from v2g.services.journey.service import JourneyService
 from v2g.services.markets.handlers import market_handlers
+from v2g.services.markets.ports import MarketTx
 
 BSP_ORG_ID = "bsp"  # the organisation acting as balancing service provider (actor bsp)
 
@@ -33,6 +39,11 @@ class Platform:
     clock: Clock = field(default_factory=SystemClock)
     registry: ServiceRegistry = field(default_factory=default_registry)
     journeys: JourneyService | None = None
+    # -- storage behind ports for the API and the CLI (built by attach_ports) --
+    devices: DeviceRecords | None = None
+    grid_areas: GridAreaReader | None = None
+    market_tx: MarketTx | None = None
+    health: Callable[[], str] | None = None  # raises when the database does not answer; returns its kind
 
 
 def _market_store(ctx: ServiceContext) -> SqlMarketStore:
@@ -70,4 +81,15 @@ def bootstrap(settings: Settings | None = None, *, check_schema: bool = True, cl
         platform.journeys = JourneyService(
             sql_unit_of_work(engine), platform.clock, load_blueprint(settings.blueprint_path), platform.registry
         )
+    attach_ports(platform)
+    return platform
+
+
+def attach_ports(platform: Platform) -> Platform:
+    """Build the storage ports the API and the CLI read through, over the platform's engine and clock."""
+    engine = platform.engine
+    platform.devices = SqlDeviceStore(engine, clock=platform.clock)
+    platform.grid_areas = SqlGridAreas(engine)
+    platform.market_tx = sql_market_tx(engine)
+    platform.health = partial(database_health, engine)
     return platform

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from tests.journey_support import PASSWORD, TEST_BLUEPRINT, World, seed_world, signup_body
 from v2g.api.app import create_app
-from v2g.bootstrap import Platform
+from v2g.bootstrap import Platform, attach_ports
 from v2g.config import Settings
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def world(engine: Engine) -> World:
 @pytest.fixture
 def client(world: World) -> Iterator[TestClient]:
     settings = Settings(database_url=str(world.engine.url), blueprint_path=TEST_BLUEPRINT)
-    platform = Platform(settings=settings, engine=world.engine, clock=world.clock, journeys=world.service)
+    platform = attach_ports(Platform(settings=settings, engine=world.engine, clock=world.clock, journeys=world.service))
     with TestClient(create_app(platform)) as test_client:
         yield test_client
 

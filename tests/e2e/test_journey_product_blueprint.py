@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from tests.e2e.test_journey_api import login
 from tests.journey_support import ACTORS, PRODUCT_BLUEPRINT, World, seed_world, signup_body
 from v2g.api.app import create_app
-from v2g.bootstrap import Platform
+from v2g.bootstrap import Platform, attach_ports
 from v2g.config import Settings
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def world(engine: Engine) -> World:
 @pytest.fixture
 def client(world: World) -> Iterator[TestClient]:
     settings = Settings(database_url=str(world.engine.url), blueprint_path=PRODUCT_BLUEPRINT)
-    platform = Platform(settings=settings, engine=world.engine, clock=world.clock, journeys=world.service)
+    platform = attach_ports(Platform(settings=settings, engine=world.engine, clock=world.clock, journeys=world.service))
     with TestClient(create_app(platform)) as test_client:
         yield test_client
 

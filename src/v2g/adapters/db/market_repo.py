@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, RowMapping, and_, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, and_, insert, select, update
 
 from v2g.adapters.db.tables.markets import (
     bidding_group_capacity,
@@ -342,4 +343,15 @@ def _delivery(r: RowMapping) -> DeliveryRecord:
     )
 
 
-__all__ = ["SqlMarketStore"]
+def sql_market_tx(engine: Engine) -> Callable[[], AbstractContextManager[SqlMarketStore]]:
+    """A unit of work over ``engine``: each ``with`` block is one transaction (rolled back on error)."""
+
+    @contextmanager
+    def market_tx() -> Iterator[SqlMarketStore]:
+        with engine.begin() as conn:
+            yield SqlMarketStore(conn)
+
+    return market_tx
+
+
+__all__ = ["SqlMarketStore", "sql_market_tx"]
