@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -14,6 +15,7 @@ from v2g.adapters.db.fleet_repo import SqlGridAreas
 from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
 from v2g.adapters.db.market_repo import SqlMarketStore, sql_market_tx
 from v2g.adapters.db.migrate import ensure_schema_current
+from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.blueprint import load_blueprint
 from v2g.config import Settings
@@ -26,6 +28,8 @@ from v2g.services.journey.handlers import default_registry
 from v2g.services.journey.service import JourneyService
 from v2g.services.markets.handlers import market_handlers
 from v2g.services.markets.ports import MarketTx
+from v2g.services.operations.status import DispatchSnapshot
+from v2g.services.operations.view import OperationsView
 
 BSP_ORG_ID = "bsp"  # the organisation acting as balancing service provider (actor bsp)
 
@@ -44,6 +48,10 @@ class Platform:
     grid_areas: GridAreaReader | None = None
     market_tx: MarketTx | None = None
     health: Callable[[], str] | None = None  # raises when the database does not answer; returns its kind
+    operations: OperationsView | None = None
+    # -- filled by the runtime when it runs the dispatcher and the scheduler --
+    last_dispatch: Callable[[], DispatchSnapshot | None] = field(default=lambda: None)
+    jobs_state: Callable[[], list[dict[str, Any]]] = field(default=list)
 
 
 def _market_store(ctx: ServiceContext) -> SqlMarketStore:
@@ -92,4 +100,13 @@ def attach_ports(platform: Platform) -> Platform:
     platform.grid_areas = SqlGridAreas(engine)
     platform.market_tx = sql_market_tx(engine)
     platform.health = partial(database_health, engine)
+    platform.operations = OperationsView(
+        plans=SqlPlanStore(engine),
+        fleet=SqlFleetState(engine),
+        market_tx=platform.market_tx,
+        chargers=platform.devices,
+        last_dispatch=lambda: platform.last_dispatch(),  # read at call time: the runtime replaces it
+        jobs=lambda: platform.jobs_state(),
+        clock=platform.clock,
+    )
     return platform
