@@ -13,6 +13,7 @@ from v2g.bootstrap import Platform
 from v2g.services.devices.ports import DeviceRecords
 from v2g.services.fleet.ports import GridAreaReader
 from v2g.services.markets.ports import MarketTx
+from v2g.services.operations.view import OperationsView
 
 T = TypeVar("T")
 
@@ -41,6 +42,11 @@ def _market_tx(request: Request) -> MarketTx:
     return _wired(platform_of(request).market_tx, "market store")
 
 
+def _operations(request: Request) -> OperationsView:
+    return _wired(platform_of(request).operations, "operations view")
+
+
 Devices = Annotated[DeviceRecords, Depends(_devices)]
 GridAreas = Annotated[GridAreaReader, Depends(_grid_areas)]
 MarketUnit = Annotated[MarketTx, Depends(_market_tx)]
+Operations = Annotated[OperationsView, Depends(_operations)]

@@ -7,10 +7,11 @@ from fastapi import APIRouter
 
 def register_routers(api: APIRouter) -> None:
     """Include each capability's router under /api/v1."""
-    from v2g.api import blueprints, devices, fleet, journeys, markets
+    from v2g.api import blueprints, devices, fleet, journeys, markets, operations
 
     api.include_router(fleet.router)
     api.include_router(journeys.router)
     api.include_router(blueprints.router)
     api.include_router(markets.router)
     api.include_router(devices.router)
+    api.include_router(operations.router)
