@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
 from v2g.adapters.db.devices_repo import SqlCredentialStore, SqlDeviceStore
-from v2g.adapters.db.engine import make_engine
-from v2g.adapters.db.fleet_repo import SqlFleetRepository
+from v2g.adapters.db.engine import database_health, make_engine
+from v2g.adapters.db.fleet_repo import SqlFleetRepository, SqlGridAreas
 from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
-from v2g.adapters.db.market_repo import SqlMarketStore
+from v2g.adapters.db.market_repo import SqlMarketStore, sql_market_tx
 from v2g.adapters.db.migrate import ensure_schema_current
 from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
 from v2g.adapters.db.preferences_repo import SqlEvAccess, SqlPreferencesAudit, SqlPreferencesStore
@@ -36,10 +37,11 @@ from v2g.blueprint import load_blueprint
 from v2g.config import Settings
 from v2g.devices.commands import Ack, FrequencyCurvePoint, Setpoint
 from v2g.dispatch.pool import ReservePool
+from v2g.dispatch.response import required_response_kw
 from v2g.fleet.schedule import PowerSchedule
 from v2g.markets.bids import Bid
 from v2g.markets.prices import PriceSeries
-from v2g.markets.rules import MarketRules, default_rules
+from v2g.markets.rules import MarketRules, Product, default_rules
 from v2g.markets.simulator import ClearingResult, TsoMarketSimulator
 from v2g.planning.model import FleetPlan, Strategy
 from v2g.planning.planner import FleetPlanner, PlannerOptions
@@ -51,14 +53,17 @@ from v2g.services.devices.ports import ChargerGateway
 from v2g.services.dispatch.measured import MeasuredFleet, ReadingsReader
 from v2g.services.dispatch.ports import DispatchedFleet, FrequencyFeed
 from v2g.services.dispatch.service import FrequencyDispatch
+from v2g.services.fleet.ports import GridAreaReader
 from v2g.services.journey.automation import ServiceContext, ServiceRegistry
 from v2g.services.journey.handlers import default_registry
 from v2g.services.journey.service import JourneyService
 from v2g.services.markets.handlers import market_handlers
-from v2g.services.markets.ports import MarketStore, TsoMarket
+from v2g.services.markets.ports import MarketTx, TsoMarket
 from v2g.services.operations.commitments import MarketCommitments
 from v2g.services.operations.market_calendar import MarketCalendar
 from v2g.services.operations.scheduler import Job, Scheduler
+from v2g.services.operations.status import DispatchSnapshot
+from v2g.services.operations.view import OperationsView
 from v2g.services.planning.cycle import CycleConfig, PlanningCycle, PriceProvider
 from v2g.services.planning.grid_signals import OptRules
 from v2g.services.planning.ports import FleetStateReader, PlanStore
@@ -151,7 +156,7 @@ class Platform:
     signals: GridSignalBook
     prices: PriceProvider
     market_rules: MarketRules
-    market_tx: Callable[[], AbstractContextManager[MarketStore]]
+    market_tx: MarketTx
     market: TsoMarket | None
     commitments: MarketCommitments
     gateway: GatewaySlot
@@ -162,8 +167,45 @@ class Platform:
     frequency: FrequencyFeed | None
     scheduler: Scheduler
     preferences: PreferencesService | None = None
+    grid_areas: GridAreaReader | None = None
+    health: Callable[[], str] | None = None  # raises when the database does not answer; returns its kind
+    operations: OperationsView | None = None
     ven: OpenAdrVen | None = None
     provenance: dict[str, str] = field(default_factory=dict)
+
+    def last_dispatch(self) -> DispatchSnapshot | None:
+        """The last frequency sample the dispatcher answered (None when dispatch is off or idle so far)."""
+        status = self.dispatch.status() if self.dispatch is not None else None
+        if status is None:
+            return None
+        last = status.last_hour
+        delivered_kw = last.delivered_mwh * 1000.0 * 3600.0 / last.seconds if last is not None and last.seconds else 0.0
+        required = required_response_kw(
+            {Product(p): kw for p, kw in status.committed_kw.items()}, status.f_hz, self.market_rules
+        )
+        return DispatchSnapshot(
+            at=status.at,
+            f_hz=status.f_hz,
+            required_kw={p.value: round(kw, 3) for p, kw in required.items()},
+            delivered_kw=round(delivered_kw, 3),
+            evs=status.evs,
+            lost=len(last.lost_evs) if last is not None else 0,
+        )
+
+    def jobs_state(self) -> list[dict[str, Any]]:
+        """The scheduled jobs: period, runs, failures, last status."""
+        return [
+            {
+                "name": j.name,
+                "every_s": j.every.total_seconds(),
+                "runs": j.runs,
+                "failures": j.failures,
+                "last_due_at": j.last_due_at,
+                "last_status": j.last_status,
+                "last_error": j.last_error,
+            }
+            for j in self.scheduler.jobs
+        ]
 
     def latest_plan(self) -> FleetPlan | None:
         """The plan in force (the last one the planning cycle made and sent)."""
@@ -206,11 +248,7 @@ def bootstrap(
 
     devices = SqlDeviceStore(engine, clock=clock)
 
-    @contextmanager
-    def market_tx() -> Iterator[MarketStore]:
-        with engine.begin() as conn:
-            yield SqlMarketStore(conn)
-
+    market_tx: MarketTx = sql_market_tx(engine)
     market_rules = default_rules()
     data = RecordedMarketData(settings.prices_file, settings.reserve_prices_file)
     market: TsoMarket | None = None
@@ -312,6 +350,17 @@ def bootstrap(
         scheduler=scheduler,
         preferences=owner_settings,
         provenance=data.describe(clock.now()),
+    )
+    platform.grid_areas = SqlGridAreas(engine)
+    platform.health = partial(database_health, engine)
+    platform.operations = OperationsView(
+        plans=plans,
+        fleet=fleet,
+        market_tx=market_tx,
+        chargers=devices,
+        last_dispatch=platform.last_dispatch,
+        jobs=platform.jobs_state,
+        clock=clock,
     )
     _add_housekeeping(platform)
     if settings.openadr_vtn_url:

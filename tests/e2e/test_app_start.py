@@ -55,3 +55,16 @@ def test_front_page_links_to_the_api_docs_and_the_blueprint(engine: Engine) -> N
         assert link in page.text
     blueprint = client.get("/api/v1/blueprints/sweden_private_ev/render")
     assert blueprint.status_code == 200
+
+
+def test_a_platform_built_without_its_ports_answers_503_naming_the_port(engine: Engine) -> None:
+    platform = bootstrap(Settings(database_url=engine.url.render_as_string(hide_password=False)), engine=engine)
+    platform.health = None
+    platform.grid_areas = None
+    client = TestClient(create_app(platform))
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert "health check" in health.json()["detail"]
+    areas = client.get("/api/v1/grid-areas")
+    assert areas.status_code == 503
+    assert "grid area reader" in areas.json()["detail"]

@@ -29,6 +29,8 @@ from v2g.services.markets.handlers import market_handlers
 RULES = default_rules()
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 DELIVERY = datetime(2026, 11, 27, 9, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+D1 = Decimal("1")
 
 
 def prequal(group_id: str, passed: bool, kw: float = 500.0) -> PrequalResult:
@@ -148,3 +150,40 @@ def test_journey_market_services(engine: Engine) -> None:
         assert done.result["qualified_kw"] == {"fcr_n": 500.0}
         gone = handlers["deregister_unit"](ctx(conn, "deregister_unit"))
         assert gone.result["removed"] == [{"ev_id": "v1", "group_id": "bsp-se3", "members_left": 0}]
+
+
+def test_listings_across_groups_keep_to_the_window(engine: Engine) -> None:
+    from v2g.markets.bids import BiddingGroup, ControlMode
+    from v2g.markets.commitments import Commitment
+
+    def delivery(group_id: str, hour_at: datetime) -> DeliveryRecord:
+        return DeliveryRecord(
+            group_id, Product.FCR_N, hour_at, 0.5, 0.1, 0.1, 1.0, 0.0, 0.0, Decimal("1"), Decimal("0"), {}
+        )
+
+    with engine.begin() as conn:
+        store = SqlMarketStore(conn)
+        for gid, area in (("g-se3", PriceArea.SE3), ("g-se4", PriceArea.SE4)):
+            store.add_group(BiddingGroup(gid, "bsp", area, ControlMode.LOCAL, {Product.FCR_N: 1.0}), NOW)
+        store.save_bids(
+            [
+                Bid("in-3", "g-se3", Product.FCR_N, PriceArea.SE3, DELIVERY, 0.5, Decimal("10"), BidStatus.SUBMITTED),
+                Bid("in-4", "g-se4", Product.FCR_N, PriceArea.SE4, DELIVERY, 0.5, Decimal("10"), BidStatus.ACCEPTED),
+                Bid("late", "g-se3", Product.FCR_N, PriceArea.SE3, DELIVERY + timedelta(days=3), 0.5, Decimal("10")),
+                Bid("old", "g-se4", Product.FCR_N, PriceArea.SE4, NOW - 2 * HOUR, 0.5, D1, BidStatus.ACCEPTED),
+            ]
+        )
+        store.save_commitments(
+            [
+                Commitment("c-in", "in-4", "g-se4", Product.FCR_N, PriceArea.SE4, DELIVERY, DELIVERY + HOUR, 0.5, D1),
+                Commitment("c-old", "old", "g-se4", Product.FCR_N, PriceArea.SE4, NOW - 2 * HOUR, NOW, 0.5, D1),
+            ]
+        )
+        store.save_delivery([delivery("g-se3", DELIVERY), delivery("g-se4", NOW - 2 * HOUR)])
+    window = (NOW, DELIVERY + timedelta(days=1))
+    with engine.begin() as conn:
+        store = SqlMarketStore(conn)
+        assert [b.id for b in store.bids_between(*window)] == ["in-3", "in-4"]
+        assert [c.id for c in store.commitments_between(*window)] == ["c-in"]
+        assert [(d.group_id, d.hour_start_at) for d in store.delivery_between(*window)] == [("g-se3", DELIVERY)]
+        assert [g.id for g in store.all_groups()] == ["g-se3", "g-se4"]

@@ -11,19 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from v2g.adapters.db.devices_repo import SqlDeviceStore
+from v2g.api.deps import Devices
 from v2g.api.journeys import Svc, Who, _errors
 from v2g.services.actors.ports import NotFoundError, Principal
 from v2g.services.journey.service import JourneyService
 from v2g.units import ensure_utc
 
 router = APIRouter(prefix="/chargers", tags=["chargers"])
-
-
-def _store(request: Request) -> SqlDeviceStore:
-    return SqlDeviceStore(request.app.state.platform.engine)
 
 
 def _require_visible(service: JourneyService, who: Principal, charger_id: str) -> None:
@@ -36,17 +32,17 @@ def _require_visible(service: JourneyService, who: Principal, charger_id: str) -
 
 
 @router.get("/{charger_id}/state")
-def get_state(charger_id: str, request: Request, who: Who, service: Svc) -> dict[str, Any]:
+def get_state(charger_id: str, store: Devices, who: Who, service: Svc) -> dict[str, Any]:
     """Connection, last profile answer, power, state of charge, meters and the EV's latest needs."""
     _require_visible(service, who, charger_id)
     with _errors():
-        return _store(request).state(charger_id)
+        return store.state(charger_id)
 
 
 @router.get("/{charger_id}/telemetry")
 def get_telemetry(
     charger_id: str,
-    request: Request,
+    store: Devices,
     who: Who,
     service: Svc,
     measurand: Annotated[str | None, Query(description="e.g. Power.Active.Import, SoC")] = None,
@@ -57,7 +53,7 @@ def get_telemetry(
     """Meter readings of one charger, oldest first."""
     _require_visible(service, who, charger_id)
     with _errors():
-        rows = _store(request).telemetry(
+        rows = store.telemetry(
             charger_id,
             measurand=measurand,
             since=ensure_utc(since, field="since") if since else None,
@@ -78,8 +74,8 @@ def get_telemetry(
 
 
 @router.get("/{charger_id}/transactions")
-def get_transactions(charger_id: str, request: Request, who: Who, service: Svc) -> list[dict[str, Any]]:
+def get_transactions(charger_id: str, store: Devices, who: Who, service: Svc) -> list[dict[str, Any]]:
     """Charging sessions with start/stop meters, sequence gaps and offline-delivered events."""
     _require_visible(service, who, charger_id)
     with _errors():
-        return _store(request).transactions(charger_id)
+        return store.transactions(charger_id)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from v2g.adapters.db.fleet_repo import SqlFleetRepository
+from v2g.api.deps import GridAreas
 
 router = APIRouter(tags=["fleet"])
 
@@ -23,8 +23,7 @@ class GridAreaPublic(BaseModel):
 
 
 @router.get("/grid-areas", response_model=list[GridAreaPublic])
-def list_grid_areas(request: Request) -> list[GridAreaPublic]:
+def list_grid_areas(reader: GridAreas) -> list[GridAreaPublic]:
     """The DSO grid areas the platform knows, with their limits and connection queue."""
-    with request.app.state.platform.engine.connect() as conn:
-        areas = SqlFleetRepository(conn).grid_areas()
+    areas = reader.grid_areas()
     return [GridAreaPublic.model_validate(a, from_attributes=True) for a in areas]

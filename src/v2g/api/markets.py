@@ -8,37 +8,24 @@ else reads anything here. Only the owning BSP submits bids.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine
 
-from v2g.adapters.db.market_repo import SqlMarketStore
+from v2g.api.deps import MarketUnit
 from v2g.api.journeys import Who
 from v2g.fleet.model import PriceArea
 from v2g.markets.bids import Bid, BiddingGroup
 from v2g.markets.rules import Product, default_rules
 from v2g.services.actors.ports import Principal
 from v2g.services.markets.bidding import submit
+from v2g.services.markets.ports import MarketStore
 
 router = APIRouter(prefix="/markets", tags=["markets"])
 READERS = {"bsp", "aggregator_operator", "tso"}
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.platform.engine
-    return engine
-
-
-@contextmanager
-def _store(request: Request) -> Iterator[SqlMarketStore]:
-    with _engine(request).begin() as conn:
-        yield SqlMarketStore(conn)
 
 
 def _now(request: Request) -> datetime:
@@ -51,7 +38,7 @@ def _require_reader(who: Principal) -> None:
         raise HTTPException(403, f"role {who.role!r} may not read market data")
 
 
-def _visible_group(store: SqlMarketStore, who: Principal, group_id: str) -> BiddingGroup:
+def _visible_group(store: MarketStore, who: Principal, group_id: str) -> BiddingGroup:
     _require_reader(who)
     group = store.group(group_id)
     if group is None or (who.role == "bsp" and group.bsp_org_id != who.organisation_id):
@@ -85,25 +72,25 @@ def _bid_out(b: Bid) -> dict[str, Any]:
 
 
 @router.get("/groups")
-def list_groups(request: Request, who: Who) -> list[dict[str, Any]]:
+def list_groups(market_tx: MarketUnit, who: Who) -> list[dict[str, Any]]:
     """Bidding groups the caller may see."""
     _require_reader(who)
-    with _store(request) as store:
+    with market_tx() as store:
         groups = store.groups_of(who.organisation_id) if who.role == "bsp" else store.all_groups()
         return [_group_out(g) for g in groups]
 
 
 @router.get("/groups/{group_id}")
-def get_group(request: Request, who: Who, group_id: str) -> dict[str, Any]:
+def get_group(market_tx: MarketUnit, who: Who, group_id: str) -> dict[str, Any]:
     """One bidding group."""
-    with _store(request) as store:
+    with market_tx() as store:
         return _group_out(_visible_group(store, who, group_id))
 
 
 @router.get("/groups/{group_id}/bids")
-def list_bids(request: Request, who: Who, group_id: str) -> list[dict[str, Any]]:
+def list_bids(market_tx: MarketUnit, who: Who, group_id: str) -> list[dict[str, Any]]:
     """The group's bids with their status."""
-    with _store(request) as store:
+    with market_tx() as store:
         _visible_group(store, who, group_id)
         return [_bid_out(b) for b in store.bids(group_id)]
 
@@ -122,9 +109,11 @@ class BidIn(BaseModel):
 
 
 @router.post("/groups/{group_id}/bids")
-def submit_group_bids(request: Request, who: Who, group_id: str, bids: list[BidIn]) -> dict[str, Any]:
+def submit_group_bids(
+    request: Request, market_tx: MarketUnit, who: Who, group_id: str, bids: list[BidIn]
+) -> dict[str, Any]:
     """Submit bids for the group; each refused bid comes back with the rule broken, the field and why."""
-    with _store(request) as store:
+    with market_tx() as store:
         group = _visible_group(store, who, group_id)
         if who.role != "bsp":
             raise HTTPException(403, f"role {who.role!r} may not submit bids; the group's BSP does")
@@ -145,9 +134,11 @@ def submit_group_bids(request: Request, who: Who, group_id: str, bids: list[BidI
 
 
 @router.get("/groups/{group_id}/commitments")
-def list_commitments(request: Request, who: Who, group_id: str, days: int = 7) -> list[dict[str, Any]]:
+def list_commitments(
+    request: Request, market_tx: MarketUnit, who: Who, group_id: str, days: int = 7
+) -> list[dict[str, Any]]:
     """Commitments (accepted bids) from ``days`` ago onwards."""
-    with _store(request) as store:
+    with market_tx() as store:
         _visible_group(store, who, group_id)
         now = _now(request)
         items = store.commitments(group_id, now - timedelta(days=days), now + timedelta(days=8))
@@ -167,9 +158,9 @@ def list_commitments(request: Request, who: Who, group_id: str, days: int = 7) -
 
 
 @router.get("/groups/{group_id}/delivery")
-def list_delivery(request: Request, who: Who, group_id: str) -> list[dict[str, Any]]:
+def list_delivery(market_tx: MarketUnit, who: Who, group_id: str) -> list[dict[str, Any]]:
     """Delivery verification per hour and product."""
-    with _store(request) as store:
+    with market_tx() as store:
         _visible_group(store, who, group_id)
         return [
             {

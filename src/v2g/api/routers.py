@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 def register_routers(api: APIRouter) -> None:
     """Include each capability's router under /api/v1."""
-    from v2g.api import blueprints, devices, fleet, journeys, markets, preferences
+    from v2g.api import blueprints, devices, fleet, journeys, markets, operations, preferences
 
     api.include_router(fleet.router)
     api.include_router(journeys.router)
@@ -15,3 +15,4 @@ def register_routers(api: APIRouter) -> None:
     api.include_router(markets.router)
     api.include_router(devices.router)
     api.include_router(preferences.router)
+    api.include_router(operations.router)

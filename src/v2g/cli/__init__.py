@@ -10,13 +10,14 @@ from v2g.cli import devices as devices_cli
 from v2g.cli import dispatch as dispatch_cli
 from v2g.cli import journey as journey_cli
 from v2g.cli import markets as markets_cli
+from v2g.cli import ops as ops_cli
 from v2g.cli import plan as plan_cli
 from v2g.cli import prequal as prequal_cli
 from v2g.cli import server as server_cli
 
 app = typer.Typer(
     name="v2g",
-    help="V2G service platform: blueprint, journeys, planning, devices, markets.",
+    help="V2G service platform: blueprint, journeys, planning, devices, markets, operations.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -25,6 +26,7 @@ app.add_typer(prequal_cli.app, name="prequal")
 app.add_typer(dispatch_cli.app, name="dispatch")
 app.add_typer(markets_cli.app, name="markets")
 app.add_typer(plan_cli.app, name="plan")
+app.add_typer(ops_cli.app, name="ops")
 app.add_typer(journey_cli.app, name="journey")
 app.add_typer(blueprint_cli.app, name="blueprint")
 app.command("serve")(server_cli.serve)

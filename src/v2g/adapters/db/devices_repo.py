@@ -296,6 +296,18 @@ class SqlDeviceStore:
             )
             return {r.charger_id: LatestReading(r.p_kw, r.soc_percent, r.measured_at, bool(r.online)) for r in rows}
 
+    def offline_chargers(self) -> list[str]:
+        """Ids of the active chargers not connected now (never connected counts as offline)."""
+        online = charger_state.c.online
+        query = (
+            select(chargers.c.id)
+            .outerjoin(charger_state, charger_state.c.charger_id == chargers.c.id)
+            .where(chargers.c.active.is_(True), or_(online.is_(None), online.is_(False)))
+            .order_by(chargers.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [str(r.id) for r in conn.execute(query)]
+
     def profiles(self, charger_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(

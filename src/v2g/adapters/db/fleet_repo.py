@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from v2g.adapters.db.tables.fleet import chargers, customers, grid_areas, sites, vehicles
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, GridArea, PriceArea, Site, Vehicle
@@ -73,6 +73,17 @@ class SqlFleetRepository:
     def count(self, table_name: str) -> int:
         table = {t.name: t for t in (grid_areas, customers, sites, vehicles, chargers)}[table_name]
         return len(self.conn.execute(select(table.c.id)).all())
+
+
+class SqlGridAreas:
+    """Grid areas read over an engine, one short transaction per call."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def grid_areas(self) -> list[GridArea]:
+        with self.engine.connect() as conn:
+            return SqlFleetRepository(conn).grid_areas()
 
 
 def _grid_area(row: Any) -> GridArea:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, and_, insert, select, update
 
 from v2g.adapters.db.tables.markets import (
     bidding_group_capacity,
@@ -140,21 +141,16 @@ class SqlMarketStore:
         rows = self.conn.execute(
             select(market_bids).where(market_bids.c.group_id == group_id).order_by(market_bids.c.delivery_start_at)
         ).mappings()
-        return [
-            Bid(
-                id=r["id"],
-                group_id=r["group_id"],
-                product=Product(r["product"]),
-                price_area=PriceArea(r["price_area"]),
-                delivery_start_at=r["delivery_start_at"],
-                volume_mw=r["volume_mw"],
-                price_eur_per_mw_h=r["price_eur_per_mw_h"],
-                status=BidStatus(r["status"]),
-                auction=r["auction"],
-                submitted_at=r["submitted_at"],
-            )
-            for r in rows
-        ]
+        return [_bid(r) for r in rows]
+
+    def bids_between(self, start_at: datetime, end_at: datetime) -> list[Bid]:
+        t = market_bids.c
+        rows = self.conn.execute(
+            select(market_bids)
+            .where(t.delivery_start_at >= start_at, t.delivery_start_at < end_at)
+            .order_by(t.delivery_start_at, t.id)
+        ).mappings()
+        return [_bid(r) for r in rows]
 
     def save_bids(self, bids: Sequence[Bid], refused: Sequence[tuple[Bid, BidRuleError]] = ()) -> None:
         """Insert new bids or update the status of known ones; refused bids keep the rule broken."""
@@ -219,20 +215,14 @@ class SqlMarketStore:
             .where(t.c.group_id == group_id, t.c.end_at > start_at, t.c.start_at < end_at)
             .order_by(t.c.start_at)
         ).mappings()
-        return [
-            Commitment(
-                id=r["id"],
-                bid_id=r["bid_id"],
-                group_id=r["group_id"],
-                product=Product(r["product"]),
-                price_area=PriceArea(r["price_area"]),
-                start_at=r["start_at"],
-                end_at=r["end_at"],
-                mw=r["mw"],
-                price_eur_per_mw_h=r["price_eur_per_mw_h"],
-            )
-            for r in rows
-        ]
+        return [_commitment(r) for r in rows]
+
+    def commitments_between(self, start_at: datetime, end_at: datetime) -> list[Commitment]:
+        t = market_commitments
+        rows = self.conn.execute(
+            select(t).where(t.c.end_at > start_at, t.c.start_at < end_at).order_by(t.c.start_at, t.c.id)
+        ).mappings()
+        return [_commitment(r) for r in rows]
 
     # ---------------------------------------------------------------- delivery and prequal
     def save_delivery(self, records: Sequence[DeliveryRecord]) -> None:
@@ -264,23 +254,16 @@ class SqlMarketStore:
         rows = self.conn.execute(
             select(t).where(t.c.group_id == group_id).order_by(t.c.hour_start_at, t.c.product)
         ).mappings()
-        return [
-            DeliveryRecord(
-                group_id=r["group_id"],
-                product=Product(r["product"]),
-                hour_start_at=r["hour_start_at"],
-                committed_mw=r["committed_mw"],
-                required_mwh=r["required_mwh"],
-                delivered_mwh=r["delivered_mwh"],
-                availability=r["availability"],
-                mean_abs_deviation_mw=r["mean_abs_deviation_mw"],
-                undelivered_fraction=r["undelivered_fraction"],
-                capacity_payment_eur=r["capacity_payment_eur"],
-                repayment_eur=r["repayment_eur"],
-                ev_contribution_mwh=json.loads(r["ev_contribution_json"]),
-            )
-            for r in rows
-        ]
+        return [_delivery(r) for r in rows]
+
+    def delivery_between(self, start_at: datetime, end_at: datetime) -> list[DeliveryRecord]:
+        t = delivery_records
+        rows = self.conn.execute(
+            select(t)
+            .where(t.c.hour_start_at >= start_at, t.c.hour_start_at < end_at)
+            .order_by(t.c.hour_start_at, t.c.group_id, t.c.product)
+        ).mappings()
+        return [_delivery(r) for r in rows]
 
     def save_prequal(self, result: PrequalResult) -> None:
         self.conn.execute(
@@ -314,4 +297,61 @@ class SqlMarketStore:
         ]
 
 
-__all__ = ["SqlMarketStore"]
+def _bid(r: RowMapping) -> Bid:
+    return Bid(
+        id=r["id"],
+        group_id=r["group_id"],
+        product=Product(r["product"]),
+        price_area=PriceArea(r["price_area"]),
+        delivery_start_at=r["delivery_start_at"],
+        volume_mw=r["volume_mw"],
+        price_eur_per_mw_h=r["price_eur_per_mw_h"],
+        status=BidStatus(r["status"]),
+        auction=r["auction"],
+        submitted_at=r["submitted_at"],
+    )
+
+
+def _commitment(r: RowMapping) -> Commitment:
+    return Commitment(
+        id=r["id"],
+        bid_id=r["bid_id"],
+        group_id=r["group_id"],
+        product=Product(r["product"]),
+        price_area=PriceArea(r["price_area"]),
+        start_at=r["start_at"],
+        end_at=r["end_at"],
+        mw=r["mw"],
+        price_eur_per_mw_h=r["price_eur_per_mw_h"],
+    )
+
+
+def _delivery(r: RowMapping) -> DeliveryRecord:
+    return DeliveryRecord(
+        group_id=r["group_id"],
+        product=Product(r["product"]),
+        hour_start_at=r["hour_start_at"],
+        committed_mw=r["committed_mw"],
+        required_mwh=r["required_mwh"],
+        delivered_mwh=r["delivered_mwh"],
+        availability=r["availability"],
+        mean_abs_deviation_mw=r["mean_abs_deviation_mw"],
+        undelivered_fraction=r["undelivered_fraction"],
+        capacity_payment_eur=r["capacity_payment_eur"],
+        repayment_eur=r["repayment_eur"],
+        ev_contribution_mwh=json.loads(r["ev_contribution_json"]),
+    )
+
+
+def sql_market_tx(engine: Engine) -> Callable[[], AbstractContextManager[SqlMarketStore]]:
+    """A unit of work over ``engine``: each ``with`` block is one transaction (rolled back on error)."""
+
+    @contextmanager
+    def market_tx() -> Iterator[SqlMarketStore]:
+        with engine.begin() as conn:
+            yield SqlMarketStore(conn)
+
+    return market_tx
+
+
+__all__ = ["SqlMarketStore", "sql_market_tx"]

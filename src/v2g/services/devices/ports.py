@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from v2g.devices import (
     Ack,
@@ -33,7 +33,9 @@ __all__ = [
     "AckStatus",
     "ChargerGateway",
     "ChargerLink",
+    "ChargerRecords",
     "CredentialHasher",
+    "DeviceRecords",
     "DeviceRegistry",
     "DeviceStore",
     "FrequencyCurvePoint",
@@ -176,3 +178,29 @@ class DeviceStore(TelemetryStore, Protocol):
         detail: str = "",
         test_profile: bool = False,
     ) -> None: ...
+
+
+class ChargerRecords(Protocol):
+    """What people read about chargers: latest state, telemetry history, sessions, who is offline."""
+
+    def state(self, charger_id: str) -> dict[str, Any]: ...
+
+    def telemetry(
+        self,
+        charger_id: str,
+        *,
+        measurand: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[MeterSample]: ...
+
+    def transactions(self, charger_id: str) -> list[dict[str, Any]]: ...
+
+    def offline_chargers(self) -> list[str]:
+        """Ids of the active chargers not connected now."""
+        ...
+
+
+class DeviceRecords(DeviceStore, ChargerRecords, Protocol):
+    """The device store with its read side (the SQL device store implements both)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -46,6 +47,8 @@ class MarketStore(Protocol):
 
     def groups_of(self, bsp_org_id: str) -> list[BiddingGroup]: ...
 
+    def all_groups(self) -> list[BiddingGroup]: ...
+
     def set_prequalified(self, group_id: str, product: Product, mw: float) -> None: ...
 
     def deactivate_group(self, group_id: str, at: datetime) -> None: ...
@@ -70,9 +73,26 @@ class MarketStore(Protocol):
 
     def delivery(self, group_id: str) -> list[DeliveryRecord]: ...
 
+    # listings across every group, for the operator's view (the caller filters by organisation)
+    def bids_between(self, start_at: datetime, end_at: datetime) -> list[Bid]:
+        """Bids of every group delivering in ``[start_at, end_at)``, by delivery start."""
+        ...
+
+    def commitments_between(self, start_at: datetime, end_at: datetime) -> list[Commitment]:
+        """Commitments of every group overlapping ``[start_at, end_at)``, by start."""
+        ...
+
+    def delivery_between(self, start_at: datetime, end_at: datetime) -> list[DeliveryRecord]:
+        """Delivery records of every group for hours starting in ``[start_at, end_at)``."""
+        ...
+
     def save_prequal(self, result: PrequalResult) -> None: ...
 
     def prequal_results(self, group_id: str) -> list[StoredPrequal]: ...
+
+
+MarketTx = Callable[[], AbstractContextManager[MarketStore]]
+"""A unit of work over the market store: ``with market_tx() as store:`` is one transaction."""
 
 
 class TsoMarket(Protocol):

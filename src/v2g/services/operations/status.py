@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from v2g.markets.bids import Bid, BidStatus
@@ -43,7 +44,7 @@ class DeliveryRow:
     hour_start_at: datetime
     committed_mw: float
     delivered_ratio: float
-    repayment_eur: float
+    repayment_eur: Decimal
 
 
 @dataclass
@@ -254,7 +255,7 @@ def operations_status(
                 "hour_start_at": d.hour_start_at.isoformat(),
                 "committed_mw": d.committed_mw,
                 "delivered_ratio": d.delivered_ratio if math.isfinite(d.delivered_ratio) else None,
-                "repayment_eur": d.repayment_eur,
+                "repayment_eur": str(d.repayment_eur),
             }
             for d in delivery
         ],

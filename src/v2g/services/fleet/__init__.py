@@ -1,0 +1,1 @@
+"""Fleet reference data as the services read it."""

@@ -1,0 +1,143 @@
+"""The operator's view as a use case: gather the inputs through ports, assemble the status, show each
+audience only its part.
+
+Who sees what (``/api/v1/operations``; the ``v2g ops status`` console is the operator's):
+
+* the **aggregator operator** sees everything: the plan with every EV's schedule, departures at
+  risk, offline chargers, the market records of every bidding group, dispatch and the jobs;
+* a **BSP** sees the market records of its own bidding groups, and of the fleet only aggregates
+  (the plan's totals, hourly energy and reserve, the last dispatch): no EV, charger or owner;
+* the **TSO** sees the market side only: bids, commitments and delivery of every group.
+
+Per-EV data (``evs``, ``departures_at_risk``, ``chargers_offline``) belongs to the owners and the
+aggregator serving them, so only the operator's audience carries it. Other roles see nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from v2g.dispatch.verification import DeliveryRecord
+from v2g.services.clock import Clock
+from v2g.services.markets.ports import MarketTx
+from v2g.services.operations.status import DeliveryRow, DispatchSnapshot, OperationsStatus, operations_status
+from v2g.services.planning.ports import PluggedEv, StoredPlan
+
+
+class LatestPlan(Protocol):
+    """The part of the plan store the view reads."""
+
+    def latest_plan(self) -> StoredPlan | None: ...
+
+
+class PluggedIn(Protocol):
+    """The part of the fleet state reader the view reads."""
+
+    def plugged_in(self) -> list[PluggedEv]: ...
+
+
+class OfflineChargers(Protocol):
+    """The part of the device store the view reads."""
+
+    def offline_chargers(self) -> list[str]: ...
+
+
+class Audience(StrEnum):
+    """How much of the status a caller sees."""
+
+    OPERATOR = "operator"  # everything
+    BSP = "bsp"  # market records of its own groups and fleet aggregates
+    TSO = "tso"  # market records only
+
+
+ROLE_AUDIENCE = {"aggregator_operator": Audience.OPERATOR, "bsp": Audience.BSP, "tso": Audience.TSO}
+
+_MARKET_KEYS = ("bids", "commitments", "delivery")
+_KEYS: dict[Audience, tuple[str, ...]] = {
+    Audience.TSO: _MARKET_KEYS,
+    Audience.BSP: ("plan", "hours", *_MARKET_KEYS, "last_dispatch"),
+    Audience.OPERATOR: (
+        "plan",
+        "hours",
+        "evs",
+        *_MARKET_KEYS,
+        "last_dispatch",
+        "chargers_offline",
+        "departures_at_risk",
+        "jobs",
+    ),
+}
+
+
+def audience_for_role(role: str) -> Audience | None:
+    """The audience of a role, or None when the role may not see the operations view."""
+    return ROLE_AUDIENCE.get(role)
+
+
+def status_for(status: OperationsStatus, audience: Audience) -> dict[str, Any]:
+    """The status as JSON-ready data, cut to what ``audience`` may see."""
+    data = asdict(status)
+    out: dict[str, Any] = {"at": status.at.isoformat(), "audience": audience.value}
+    out.update({key: data[key] for key in _KEYS[audience]})
+    return out
+
+
+def _delivery_row(record: DeliveryRecord) -> DeliveryRow:
+    return DeliveryRow(
+        group_id=record.group_id,
+        product=record.product.value,
+        hour_start_at=record.hour_start_at,
+        committed_mw=record.committed_mw,
+        delivered_ratio=record.delivered_ratio,
+        repayment_eur=record.repayment_eur,
+    )
+
+
+@dataclass
+class OperationsView:
+    """Reads the latest plan, the plugged-in fleet, the market records, offline chargers, the last
+    dispatch and the scheduler's jobs, and assembles the :class:`OperationsStatus` of now."""
+
+    plans: LatestPlan
+    fleet: PluggedIn
+    market_tx: MarketTx
+    chargers: OfflineChargers
+    last_dispatch: Callable[[], DispatchSnapshot | None]
+    jobs: Callable[[], list[dict[str, Any]]]
+    clock: Clock
+    window: timedelta = timedelta(hours=36)
+
+    def current(self, *, bsp_org_id: str | None = None) -> OperationsStatus:
+        """The status now; with ``bsp_org_id`` the market records are those of that BSP's groups only."""
+        now = self.clock.now()
+        start_at, end_at = now - self.window, now + self.window
+        with self.market_tx() as store:
+            bids = store.bids_between(start_at, end_at)
+            commitments = store.commitments_between(start_at, end_at)
+            delivery = store.delivery_between(start_at, end_at)
+            if bsp_org_id is not None:
+                own = {g.id for g in store.groups_of(bsp_org_id)}
+                bids = [b for b in bids if b.group_id in own]
+                commitments = [c for c in commitments if c.group_id in own]
+                delivery = [d for d in delivery if d.group_id in own]
+        return operations_status(
+            now=now,
+            plan=self.plans.latest_plan(),
+            plugged=self.fleet.plugged_in(),
+            bids=bids,
+            commitments=commitments,
+            delivery=[_delivery_row(d) for d in delivery],
+            offline_chargers=self.chargers.offline_chargers(),
+            last_dispatch=self.last_dispatch(),
+            jobs=self.jobs(),
+            window=self.window,
+        )
+
+    def for_audience(self, audience: Audience, *, organisation_id: str) -> dict[str, Any]:
+        """The status as ``audience`` may see it (a BSP's market records are its own groups')."""
+        status = self.current(bsp_org_id=organisation_id if audience is Audience.BSP else None)
+        return status_for(status, audience)
