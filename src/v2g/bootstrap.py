@@ -223,6 +223,7 @@ def bootstrap(
     fleet_state: FleetStateReader | None = None,
     gateway: ChargerGateway | None = None,
     readings: ReadingsReader | None = None,
+    dispatched: Callable[[ReservePool], DispatchedFleet] | None = None,
     frequency: FrequencyFeed | None = None,
     preferences: PreferencesLookup | None = None,
 ) -> Platform:
@@ -230,7 +231,8 @@ def bootstrap(
 
     The keyword arguments swap adapters at the ports (the twin and the tests): an engine already open,
     a journey service with its own registry, a simulated clock,
-    a simulated fleet and its gateway, its readings, a frequency feed, fixed preferences. Without
+    a simulated fleet and its gateway, its readings or its dispatched view, a frequency feed, fixed
+    preferences. Without
     ``gateway`` the platform has its own CSMS (started by the runtime).
     """
     settings = settings or Settings()
@@ -297,6 +299,7 @@ def bootstrap(
             clock=clock,
             lead=timedelta(minutes=settings.market_lead_min),
         )
+        calendar.on_commitments.append(cycle.commitments_changed)
 
     feed = frequency or _frequency_feed(settings)
     dispatch = None
@@ -304,6 +307,8 @@ def bootstrap(
         read = readings or devices.latest_readings
 
         def fleet_for(pool: ReservePool, _plan: FleetPlan) -> DispatchedFleet:
+            if dispatched is not None:
+                return dispatched(pool)
             last = cycle.last
             sessions = {s.ev_id: s for s in last.problem.evs} if last is not None and last.problem else {}
             return MeasuredFleet(pool, sessions, read, clock)

@@ -14,6 +14,7 @@ from v2g.cli import ops as ops_cli
 from v2g.cli import plan as plan_cli
 from v2g.cli import prequal as prequal_cli
 from v2g.cli import server as server_cli
+from v2g.cli import twin as twin_cli
 
 app = typer.Typer(
     name="v2g",
@@ -27,6 +28,7 @@ app.add_typer(dispatch_cli.app, name="dispatch")
 app.add_typer(markets_cli.app, name="markets")
 app.add_typer(plan_cli.app, name="plan")
 app.add_typer(ops_cli.app, name="ops")
+app.add_typer(twin_cli.app, name="twin")
 app.add_typer(journey_cli.app, name="journey")
 app.add_typer(blueprint_cli.app, name="blueprint")
 app.command("serve")(server_cli.serve)

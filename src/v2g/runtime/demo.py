@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from v2g.adapters.db.provisioning import provision_simulated
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.bootstrap import Platform
+from v2g.fleet.model import PriceArea
 from v2g.markets.rules import FCR_PRODUCTS, MarketRules, Product
 from v2g.prequal.report import PrequalResult
 from v2g.services.markets.bidding import record_prequal
@@ -81,44 +84,73 @@ async def start_demo_fleet(
     return DemoFleet(runs)
 
 
+@dataclass(frozen=True, slots=True)
+class GroupUnit:
+    """An EV that may join its BSP's bidding group (V2X charger and car)."""
+
+    ev_id: str
+    charger_id: str
+    price_area: PriceArea
+
+
 async def qualify_bidding_groups(
-    platform: Platform, echo: Callable[[str], None], *, unit_kw: float = 10.0, settle_s: float = 5.0
-) -> None:
-    """Put the plugged-in V2X EVs in the BSP's groups and run the FCR pre-qualification of each group."""
+    platform: Platform,
+    echo: Callable[[str], None],
+    *,
+    units: Sequence[GroupUnit] | None = None,
+    unit_kw: float = 10.0,
+    settle_s: float = 5.0,
+    max_test_units: int | None = None,
+) -> dict[str, int]:
+    """Put the V2X EVs in the BSP's groups and run the FCR pre-qualification of each group.
+
+    Without ``units`` the plugged-in V2X EVs join (after ``settle_s`` for the wallboxes to report).
+    The test sequence runs on the group's twin; with ``max_test_units`` a larger group is tested on
+    that many identical units and qualified for all of its units at the tested capacity per unit
+    (a simplification of the twin: every unit is of the tested type).
+    """
     settings = platform.settings
-    await asyncio.sleep(settle_s)  # let every wallbox report its plug-in first
+    if units is None:
+        await asyncio.sleep(settle_s)  # let every wallbox report its plug-in first
+        evs = await asyncio.to_thread(platform.fleet_state.plugged_in)
+        units = [GroupUnit(ev.ev_id, ev.charger_id, ev.price_area) for ev in evs if ev.max_discharge_kw > 0]
     now = platform.clock.now()
-    evs = await asyncio.to_thread(platform.fleet_state.plugged_in)
     groups: dict[str, int] = {}
     with platform.market_tx() as store:
-        for ev in evs:
-            if ev.max_discharge_kw <= 0:
-                continue
+        for unit in units:
             group, _ = join_bidding_group(
                 store,
                 bsp_org_id=settings.bsp_org_id,
-                price_area=ev.price_area,
-                ev_id=ev.ev_id,
-                charger_id=ev.charger_id,
+                price_area=unit.price_area,
+                ev_id=unit.ev_id,
+                charger_id=unit.charger_id,
                 now=now,
             )
             groups[group.id] = groups.get(group.id, 0) + 1
-    for group_id, units in sorted(groups.items()):
+    for group_id, n_units in sorted(groups.items()):
         with platform.market_tx() as store:
             done = qualified_products(store, group_id)
+        tested = min(n_units, max_test_units) if max_test_units else n_units
         for product in FCR_PRODUCTS:
             if product in done:
                 continue
-            result = await asyncio.to_thread(
-                _prequal, group_id, product, units, unit_kw, platform.clock.now(), platform.market_rules
-            )
+            started_at = platform.clock.now()
+            with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+                result = await asyncio.get_running_loop().run_in_executor(
+                    pool, _prequal, group_id, product, tested, unit_kw, started_at, platform.market_rules
+                )
             with platform.market_tx() as store:
                 record_prequal(store, result)
+                if result.passed and tested < n_units:
+                    per_unit_kw = result.qualified_capacity_kw / tested
+                    store.set_prequalified(group_id, product, round(per_unit_kw * n_units / 1000.0, 3))
             verdict = "passed" if result.passed else "FAILED"
+            scope = f"{tested} of {n_units} units tested" if tested < n_units else f"{n_units} units"
             echo(
-                f"pre-qualification {product.value} of {group_id} ({units} units): {verdict}, "
-                f"{result.qualified_capacity_kw:.0f} kW qualified"
+                f"pre-qualification {product.value} of {group_id} ({scope}): {verdict}, "
+                f"{result.qualified_capacity_kw * n_units / tested:.0f} kW qualified"
             )
+    return groups
 
 
 def _prequal(

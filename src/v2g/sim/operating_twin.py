@@ -20,8 +20,11 @@ import numpy as np
 
 from v2g.devices.commands import Ack, AckStatus, Setpoint
 from v2g.devices.events import ChargingNeeds
+from v2g.dispatch.ler import EnergyState
+from v2g.dispatch.pool import BoolArray, FloatArray, ReservePool
 from v2g.fleet.model import ChargerProtocol, PriceArea
 from v2g.fleet.schedule import PowerSchedule
+from v2g.services.dispatch.ports import FrequencySample
 from v2g.services.planning.ports import AreaLimits, PluggedEv
 from v2g.sim.twin import TwinFleet, TwinGateway, UnitSpec
 from v2g.units import QUARTER, ensure_utc
@@ -259,6 +262,11 @@ class OperatingTwin:
         """Each EV's (max discharge kW, max charge kW) for the dispatcher's pool."""
         return {ev.ev_id: (ev.max_discharge_kw if ev.discharge_supported else 0.0, ev.max_charge_kw) for ev in self.evs}
 
+    def min_soc_kwh(self, i: int) -> float:
+        """The owner's minimum SoC of unit ``i`` (kWh)."""
+        ev = self.evs[i]
+        return ev.min_soc_percent / 100.0 * ev.battery_kwh
+
     @property
     def energy_in_kwh(self) -> float:
         return float(self.fleet.energy_in_kwh.sum())
@@ -266,3 +274,27 @@ class OperatingTwin:
     @property
     def energy_out_kwh(self) -> float:
         return float(self.fleet.energy_out_kwh.sum())
+
+    # ------------------------------------------------------------------ DispatchedFleet
+    def dispatched(self, pool: ReservePool) -> TwinDispatched:
+        """The dispatch loop's view of the pool's EVs: the twin moves one step per frequency sample."""
+        return TwinDispatched(self, np.array([self.fleet.ev_index[e] for e in pool.ev_ids], dtype=int))
+
+
+@dataclass
+class TwinDispatched:
+    """A :class:`~v2g.services.dispatch.ports.DispatchedFleet` over the twin (indexed like the pool)."""
+
+    twin: OperatingTwin
+    idx: np.ndarray
+
+    def energy(self) -> EnergyState:
+        fleet = self.twin.fleet
+        battery = fleet.battery_kwh[self.idx]
+        minimum = np.array([self.twin.min_soc_kwh(int(i)) for i in self.idx])
+        return EnergyState(fleet.soc_kwh[self.idx].copy(), minimum, battery.copy(), 0.92, 0.92)
+
+    async def measure(self, sample: FrequencySample, step_s: float) -> tuple[FloatArray, BoolArray]:
+        self.twin.advance_to(sample.at + timedelta(seconds=step_s), f_hz=sample.f_hz, step_s=step_s)
+        fleet = self.twin.fleet
+        return fleet.p_kw[self.idx].copy(), fleet.online[self.idx].copy()

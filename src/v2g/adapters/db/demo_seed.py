@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, select
 
 from v2g.adapters.db.fleet_repo import SqlFleetRepository
-from v2g.adapters.db.tables.fleet import chargers, grid_areas, vehicles
+from v2g.adapters.db.tables.fleet import chargers, grid_areas, sites, vehicles
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, GridArea, PriceArea, Site, Vehicle
 
 DEMO_GRID_AREAS = (
@@ -142,3 +143,29 @@ def demo_batteries(engine: Engine) -> dict[str, float]:
     with engine.connect() as conn:
         rows = conn.execute(select(vehicles.c.site_id, vehicles.c.battery_kwh).where(vehicles.c.id.like("ev-hh-%")))
         return {r.site_id: float(r.battery_kwh) for r in rows if r.site_id is not None}
+
+
+def demo_households(engine: Engine) -> list[dict[str, Any]]:
+    """Each demo household's EV, charger and connection point (what the twin simulates)."""
+    query = (
+        select(
+            vehicles.c.id.label("ev_id"),
+            vehicles.c.customer_id,
+            chargers.c.id.label("charger_id"),
+            sites.c.id.label("site_id"),
+            sites.c.grid_area_id,
+            sites.c.price_area,
+            chargers.c.protocol,
+            vehicles.c.battery_kwh,
+            vehicles.c.max_charge_kw.label("ev_charge_kw"),
+            vehicles.c.max_discharge_kw.label("ev_discharge_kw"),
+            chargers.c.max_charge_kw.label("charger_charge_kw"),
+            chargers.c.max_discharge_kw.label("charger_discharge_kw"),
+        )
+        .join(sites, sites.c.id == vehicles.c.site_id)
+        .join(chargers, chargers.c.site_id == sites.c.id)
+        .where(vehicles.c.id.like("ev-hh-%"))
+        .order_by(vehicles.c.id)
+    )
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]

@@ -110,7 +110,7 @@ class FrequencyDispatch:
     async def advance_to(self, until: datetime) -> None:
         """Answer every second before ``until`` (idle hours are passed over at once)."""
         until = ensure_utc(until, field="until")
-        at = self.next_at or until.replace(microsecond=0)
+        at = self.next_at or min(self.clock.now(), until).replace(microsecond=0)
         while at < until:
             if self._hour is None or at >= self._hour.start_at + HOUR:
                 if self._idle_until is not None and at < self._idle_until:
@@ -126,7 +126,7 @@ class FrequencyDispatch:
                 self._rebase(at)
             f_hz = self.feed.f_hz_at(at)
             sample = FrequencySample(at, f_hz)
-            await self._feed(sample)
+            await self._feed(self._hour, sample)
             self.last_sample = sample
             at += SECOND
         self.next_at = at
@@ -194,10 +194,8 @@ class FrequencyDispatch:
         if fresh.ev_ids == hour.dispatcher.pool.ev_ids:
             hour.dispatcher.pool.baseline_p_kw[:] = fresh.baseline_p_kw
 
-    async def _feed(self, sample: FrequencySample | None) -> None:
+    async def _feed(self, hour: _RunningHour, sample: FrequencySample | None) -> None:
         """Hand one sample to the hour's loop and wait until it has answered it."""
-        hour = self._hour
-        assert hour is not None
         await self._answered(hour)
         hour.source.ready.clear()
         await hour.source.inbox.put(sample)
@@ -219,7 +217,7 @@ class FrequencyDispatch:
             return
         self._hour = None
         if not hour.task.done():
-            await self._feed(None)
+            await self._feed(hour, None)
         try:
             report = await hour.task
         except Exception:

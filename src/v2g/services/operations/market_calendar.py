@@ -85,6 +85,7 @@ class MarketCalendar:
         self.lead = lead
         self.products = tuple(products)
         self.last: CalendarRun | None = None
+        self.on_commitments: list[Callable[[int], None]] = []  # told how many bids were accepted in a run
 
     async def run(self, due_at: datetime) -> str | None:
         """The scheduled job."""
@@ -97,6 +98,10 @@ class MarketCalendar:
         self._clear_closed(now, result)
         self._offer(now, result)
         self.last = result
+        accepted = sum(a for a, _ in result.cleared.values())
+        if accepted:
+            for listener in self.on_commitments:
+                listener(accepted)
         return result
 
     # ------------------------------------------------------------------ offer

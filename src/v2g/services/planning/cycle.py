@@ -148,6 +148,10 @@ class PlanningCycle:
         signals.listeners.append(lambda area: self.mark_changed(f"area:{area}", "new grid signal"))
 
     # ------------------------------------------------------------------ events
+    def commitments_changed(self, accepted: int) -> None:
+        """Bids were accepted: the next re-plan check plans the whole fleet so that it holds them."""
+        self.mark_changed("market", f"{accepted} bids accepted")
+
     def mark_changed(self, key: str, reason: str) -> None:
         """An EV (or a charger, or an area) changed: the next re-plan check plans again."""
         self.changed.setdefault(key, reason)
@@ -235,7 +239,7 @@ class PlanningCycle:
         """EVs whose last session still holds (planned last time, nothing about them changed since)."""
         if self.last is None or self.last.problem is None:
             return set()
-        if any(key.startswith("area:") for key in changed):  # a grid signal: every EV of the area may move
+        if "market" in changed or any(key.startswith("area:") for key in changed):  # new commitments or signals
             return set()
         planned = {s.ev_id for s in self.last.problem.evs}
         return {ev.ev_id for ev in evs if ev.ev_id in planned and not {ev.ev_id, ev.charger_id} & changed.keys()}

@@ -1,0 +1,188 @@
+"""The operating day end to end over real OCPP sockets: households' wallboxes of all three protocol versions
+connect to the platform's CSMS; an owner sets a departure and a target; the planning cycle plans and sends;
+reserves are offered before the FCR gate closes, cleared by the market simulator, held by the next plan and
+delivered by frequency dispatch on a recorded frequency day. Simulated time drives the platform's jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from v2g.adapters.db.demo_seed import demo_batteries, seed_demo, seed_demo_households
+from v2g.adapters.db.journey_repo import sql_unit_of_work
+from v2g.adapters.db.provisioning import provision_simulated
+from v2g.adapters.feeds.frequency import RecordedFrequencyDay
+from v2g.adapters.ocpp.credentials import Argon2Hasher
+from v2g.adapters.ocpp.session import PLAN_PROFILE_ID, SETPOINT_PROFILE_ID
+from v2g.api.app import create_app
+from v2g.bootstrap import bootstrap
+from v2g.config import Settings
+from v2g.markets.bids import BidStatus
+from v2g.runtime import Runtime
+from v2g.runtime.demo import GroupUnit, qualify_bidding_groups
+from v2g.services.journey.demo import DEMO_PASSWORD, seed_demo_journeys
+from v2g.sim.clock import SimulatedClock
+from v2g.sim.fleet import FleetRun, start_fleet
+from v2g.sim.ocpp_client import SimCharger
+from v2g.sim.wallbox import EvBehaviour
+from v2g.units import HOUR, STOCKHOLM
+
+# Monday 16 November 2026, 17:20 Swedish time: the day-ahead prices of Tuesday are published, and the
+# second FCR auction for Tuesday closes at 18:00.
+START = datetime(2026, 11, 16, 16, 20, tzinfo=UTC)
+TUESDAY = datetime(2026, 11, 17, 0, 0, tzinfo=STOCKHOLM).astimezone(UTC)
+HOUSEHOLDS = 24  # 19 x OCPP 2.1, 2 x 2.0.1, 3 x 1.6 ... enough V2X capacity in SE3 for a 0.1 MW bid
+OWNER_EV, OWNER_CUSTOMER = "ev-hh-00001", "hh-00001"
+
+
+async def _wait(predicate: Callable[[], bool], limit_s: float = 60.0, what: Callable[[], object] = str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not predicate():
+        if loop.time() > deadline:
+            msg = f"condition not reached in time: {what()}"
+            raise AssertionError(msg)
+        await asyncio.sleep(0.05)
+
+
+async def _fleet(platform, sites: dict[str, list[str]], url: str) -> tuple[dict[str, FleetRun], list[SimCharger]]:
+    batteries = demo_batteries(platform.engine)
+    behaviour = EvBehaviour(3)
+    runs: dict[str, FleetRun] = {}
+    chargers: list[SimCharger] = []
+    for protocol, site_ids in sites.items():
+        creds = provision_simulated(
+            platform.devices,
+            len(site_ids),
+            protocol,
+            prefix="DEMO",
+            site_ids=site_ids,
+            hasher=Argon2Hasher(simulated=True),
+            max_discharge_kw=0.0 if protocol == "1.6" else 11.0,
+        )
+        run = await start_fleet(
+            creds, url, protocol, plug_in=False, meter_interval_s=0.2, clock=platform.clock.now, seed=5
+        )
+        assert not run.failed, run.failed
+        runs[protocol] = run
+        for sim, site_id in zip(sorted(run.chargers, key=lambda c: c.charger_id), site_ids, strict=True):
+            session = behaviour.session(START).with_battery(batteries[site_id])
+            battery = replace(session.battery(), soc_kwh=0.45 * batteries[site_id])
+            # home for the night: leaves Tuesday 07:30 wanting 75 %
+            await sim.plug_in(battery, 0.75 * batteries[site_id], TUESDAY + timedelta(hours=6, minutes=30))
+            chargers.append(sim)
+    return runs, chargers
+
+
+@pytest.mark.slow
+async def test_the_operating_day_over_ocpp(engine: Engine) -> None:
+    seed_demo(engine)
+    sites = seed_demo_households(engine, HOUSEHOLDS)
+    clock = SimulatedClock(START)
+    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    platform = bootstrap(settings, engine=engine, clock=clock, frequency=RecordedFrequencyDay())
+    assert platform.journeys is not None
+    assert platform.dispatch is not None
+    seed_demo_journeys(sql_unit_of_work(engine), platform.journeys, [OWNER_CUSTOMER], start=START - timedelta(days=30))
+    runtime = Runtime(platform, None)
+    port = await runtime.start_csms("127.0.0.1", 0)
+    runs, chargers = await _fleet(platform, sites, f"ws://127.0.0.1:{port}/ocpp")
+    by_id = {c.charger_id: c for c in chargers}
+    try:
+        await _wait(
+            lambda: len(platform.fleet_state.plugged_in()) == HOUSEHOLDS,
+            what=lambda: sorted(
+                {c.charger_id for c in chargers} - {e.charger_id for e in platform.fleet_state.plugged_in()}
+            ),
+        )
+        evs = {ev.ev_id: ev for ev in platform.fleet_state.plugged_in()}
+
+        # the owner of one EV sets a departure (Tuesday 06:00) and a target of 90 % through the API
+        with TestClient(create_app(platform)) as client:
+            credentials = {"username": f"owner-{OWNER_CUSTOMER}", "password": DEMO_PASSWORD}
+            login = client.post("/api/v1/auth/login", json=credentials)
+            assert login.status_code == 200, login.text
+            owner = {"Authorization": f"Bearer {login.json()['token']}"}
+            body = {
+                "departures": dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "06:00"),
+                "target_soc_percent": 90,
+                "min_soc_percent": 30,
+                "version": None,
+            }
+            put = client.put(f"/api/v1/evs/{OWNER_EV}/preferences", headers=owner, json=body)
+            assert put.status_code == 200, put.text
+
+        units = [GroupUnit(e.ev_id, e.charger_id, e.price_area) for e in evs.values() if e.max_discharge_kw > 0]
+        await qualify_bidding_groups(platform, lambda _line: None, units=units, max_test_units=4)
+
+        # 17:20 -> 18:10 Swedish time, minute by minute: plans, re-plans, offers before 18:00, clearing after
+        scheduler = platform.scheduler
+        scheduler.start(START)
+        t = START
+        while t < START + timedelta(minutes=50):
+            t += timedelta(minutes=1)
+            await scheduler.run(until=t)
+            await asyncio.sleep(0)
+        assert not any(j.failures for j in scheduler.jobs), [(j.name, j.last_error) for j in scheduler.jobs]
+        last = platform.cycle.last
+        assert last is not None
+        assert last.plan is not None
+        assert last.problem is not None
+        assert {p.ev_id for p in last.plan.ev_plans} == set(evs)
+
+        # the owner's preferences reached the plan: leaves 06:00 Swedish time with at least 90 %
+        session = next(s for s in last.problem.evs if s.ev_id == OWNER_EV)
+        assert session.departure_at == TUESDAY + timedelta(hours=6)
+        assert session.target_soc_kwh == pytest.approx(0.9 * evs[OWNER_EV].battery_kwh, rel=1e-6)
+        assert last.sources[OWNER_EV]["departure_at"] == "preferences"
+
+        # every wallbox runs the plan it was sent (what it asks for now is the plan's power now, within its
+        # EV's limits); V2X chargers got discharge in their plans, the 1.6 ones never
+        now = clock.now()
+        k = int((now - last.plan.start_at) / timedelta(minutes=15))
+        for plan in last.plan.ev_plans:
+            sim = by_id[plan.charger_id or ""]
+            assert PLAN_PROFILE_ID in sim.wallbox.profiles, plan.charger_id
+            assert sim.wallbox.requested_p_kw(now) == pytest.approx(float(plan.p_kw[k]), abs=0.15), plan.charger_id
+        discharging = {p.charger_id or "" for p in last.plan.ev_plans if min(p.p_kw) < -0.1}
+        assert any(cid.startswith(("DEMO-21-", "DEMO-201-")) for cid in discharging), discharging
+        assert not any(cid.startswith("DEMO-16-") for cid in discharging)
+
+        # reserves were offered before the 18:00 gate and cleared into commitments for Tuesday
+        with platform.market_tx() as store:
+            groups = store.groups_of(settings.bsp_org_id)
+            bids = [b for g in groups for b in store.bids(g.id)]
+            commitments = [c for g in groups for c in store.commitments(g.id, TUESDAY, TUESDAY + 24 * HOUR)]
+        gate = datetime(2026, 11, 16, 18, 0, tzinfo=STOCKHOLM)
+        assert bids
+        assert all(b.submitted_at is None or b.submitted_at < gate for b in bids)
+        assert any(b.status is BidStatus.ACCEPTED for b in bids)
+        assert commitments
+        # the plan made after the clearing holds what was sold (no commitment shortfall)
+        assert last.at >= gate
+        assert last.problem.commitments
+        assert last.plan.commitment_shortfalls == ()
+
+        # frequency dispatch in the first committed hour (recorded frequency): setpoints reach the wallboxes
+        hour = min(c.start_at for c in commitments)
+        clock.advance_to(hour)
+        await platform.dispatch.advance_to(hour + timedelta(seconds=20))
+        status = platform.dispatch.status()
+        assert status is not None
+        assert status.evs > 0
+        assert sum(status.committed_kw.values()) > 0
+        held = [sim for sim in chargers if SETPOINT_PROFILE_ID in sim.wallbox.profiles]
+        assert held
+        await platform.dispatch.stop()
+        assert platform.dispatch.reports
+        assert platform.dispatch.reports[-1].seconds == 20
+    finally:
+        for run in runs.values():
+            await run.stop()
+        await runtime.stop()
