@@ -6,16 +6,20 @@ delivered by frequency dispatch on a recorded frequency day. Simulated time driv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from v2g.adapters.db.demo_seed import demo_batteries, seed_demo, seed_demo_households
+from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.journey_repo import sql_unit_of_work
+from v2g.adapters.db.migrate import upgrade
+from v2g.adapters.db.operations_repo import SqlFleetState
 from v2g.adapters.db.provisioning import provision_simulated
 from v2g.adapters.feeds.frequency import RecordedFrequencyDay
 from v2g.adapters.ocpp.credentials import Argon2Hasher
@@ -24,14 +28,17 @@ from v2g.api.app import create_app
 from v2g.bootstrap import bootstrap
 from v2g.config import Settings
 from v2g.markets.bids import BidStatus
+from v2g.planning.model import FleetPlan
 from v2g.runtime import Runtime
 from v2g.runtime.demo import GroupUnit, qualify_bidding_groups
 from v2g.services.journey.demo import DEMO_PASSWORD, seed_demo_journeys
+from v2g.services.planning.ports import AreaLimits, PluggedEv
 from v2g.sim.clock import SimulatedClock
 from v2g.sim.fleet import FleetRun, start_fleet
 from v2g.sim.ocpp_client import SimCharger
+from v2g.sim.operating_twin import OperatingTwin
 from v2g.sim.wallbox import EvBehaviour
-from v2g.units import HOUR, STOCKHOLM
+from v2g.units import HOUR, STOCKHOLM, floor_hour
 
 # Monday 16 November 2026, 17:20 Swedish time: the day-ahead prices of Tuesday are published, and the
 # second FCR auction for Tuesday closes at 18:00.
@@ -80,8 +87,42 @@ async def _fleet(platform, sites: dict[str, list[str]], url: str) -> tuple[dict[
     return runs, chargers
 
 
+class SnapshotFleet:
+    """The fleet state a run saw, replayed (the twin's stand-in at the FleetStateReader port)."""
+
+    def __init__(self, evs: list[PluggedEv], areas: list[AreaLimits]) -> None:
+        self.evs, self.areas = evs, areas
+
+    def plugged_in(self) -> list[PluggedEv]:
+        return list(self.evs)
+
+    def area_limits(self, area_ids: Sequence[str]) -> list[AreaLimits]:
+        return [a for a in self.areas if a.area_id in area_ids]
+
+
+async def _plan_on_twin(snapshot: list[PluggedEv], tmp_path: Path, preferences: object) -> FleetPlan:
+    engine = make_engine(f"sqlite:///{tmp_path / 'twin.db'}")
+    upgrade(engine)
+    seed_demo(engine)
+    areas = SqlFleetState(engine).area_limits(sorted({ev.grid_area_id for ev in snapshot}))
+    twin = OperatingTwin([], {}, START, areas)
+    lookup = preferences.for_planning  # type: ignore[attr-defined]
+    platform = bootstrap(
+        Settings(database_url=str(engine.url)),
+        engine=engine,
+        clock=SimulatedClock(START),
+        fleet_state=SnapshotFleet(snapshot, areas),
+        gateway=twin.gateway,
+        preferences=lambda ev_id: lookup([ev_id]).get(ev_id),
+    )
+    result = await platform.cycle.plan_now(trigger="twin", start_at=floor_hour(START))
+    engine.dispose()
+    assert result.plan is not None
+    return result.plan
+
+
 @pytest.mark.slow
-async def test_the_operating_day_over_ocpp(engine: Engine) -> None:
+async def test_the_operating_day_over_ocpp(engine: Engine, tmp_path: Path) -> None:
     seed_demo(engine)
     sites = seed_demo_households(engine, HOUSEHOLDS)
     clock = SimulatedClock(START)
@@ -120,6 +161,17 @@ async def test_the_operating_day_over_ocpp(engine: Engine) -> None:
 
         units = [GroupUnit(e.ev_id, e.charger_id, e.price_area) for e in evs.values() if e.max_discharge_kw > 0]
         await qualify_bidding_groups(platform, lambda _line: None, units=units, max_test_units=4)
+
+        # the same planning inputs through the twin's ports (a platform on another database, the twin's
+        # gateway, the fleet state as the OCPP run saw it) give the identical plan
+        first = await platform.cycle.plan_now(trigger="first", start_at=floor_hour(START))
+        assert first.plan is not None
+        snapshot = platform.fleet_state.plugged_in()
+        twin_plan = await _plan_on_twin(snapshot, tmp_path, platform.preferences)
+        assert [p.ev_id for p in twin_plan.ev_plans] == [p.ev_id for p in first.plan.ev_plans]
+        for ours, theirs in zip(first.plan.ev_plans, twin_plan.ev_plans, strict=True):
+            assert list(theirs.p_kw) == pytest.approx(list(ours.p_kw), abs=1e-6), ours.ev_id
+        assert twin_plan.objective_eur == pytest.approx(first.plan.objective_eur, abs=1e-6)
 
         # 17:20 -> 18:10 Swedish time, minute by minute: plans, re-plans, offers before 18:00, clearing after
         scheduler = platform.scheduler
