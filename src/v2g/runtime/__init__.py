@@ -100,14 +100,14 @@ class Runtime:
         if isinstance(p.frequency, LiveFrequency):
             port = await p.frequency.start()
             self.echo(f"frequency: live input on udp port {port}")
-        await self._start_ven()
+        await self.start_ven()
         p.scheduler.on_status = status_printer(self.echo)
         p.scheduler.start()
         self.spawn(p.scheduler.run())
         if p.dispatch is not None:
             self.spawn(p.dispatch.run_forever())
 
-    async def _start_ven(self) -> None:
+    async def start_ven(self) -> None:
         ven = self.platform.ven
         if ven is None:
             return
