@@ -15,7 +15,7 @@ import binascii
 import contextlib
 import logging
 import ssl
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -94,7 +94,6 @@ class CsmsServer:
         self.writer = writer or TelemetryWriter(store, clock=self.clock)
         self.sessions: dict[str, CsmsSession] = {}
         self.stats: defaultdict[str, int] = defaultdict(int)
-        self._replies: dict[str, OrderedDict[str, str]] = {}
         self._verifier = PasswordVerifier()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
@@ -166,10 +165,6 @@ class CsmsServer:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
-
-    def reply_cache(self, charger_id: str) -> OrderedDict[str, str]:
-        """Replies to recent CALLs of a charger, kept across reconnects for duplicate detection."""
-        return self._replies.setdefault(charger_id, OrderedDict())
 
     def touch(self, charger_id: str) -> None:
         self.supervisor.touch(charger_id)

@@ -116,8 +116,6 @@ class SessionHost(Protocol):
     @property
     def stats(self) -> defaultdict[str, int]: ...
 
-    def reply_cache(self, charger_id: str) -> OrderedDict[str, str]: ...
-
     def touch(self, charger_id: str) -> None: ...
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
@@ -127,6 +125,11 @@ class SessionHost(Protocol):
     async def resync(self, session: CsmsSession) -> None: ...
 
     async def needs_received(self, session: CsmsSession, needs: ChargingNeeds) -> None: ...
+
+
+def call_fingerprint(action: str, payload: Any) -> str:
+    """What makes two CALLs the same message: the action and the payload (key order ignored)."""
+    return action + "\x00" + json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_measured_at(text: str | None, fallback: datetime) -> datetime:
@@ -154,8 +157,9 @@ class CsmsSession:
         self.booted = False
         self.synced = False
         self.discharge_supported = False
-        self._replies: OrderedDict[str, str] = server.reply_cache(charger_id)
-        self._current_uid: str | None = None
+        # replies to this connection's recent CALLs: message id -> (action and payload, reply frame)
+        self.replies: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._current: tuple[str, str] | None = None
         self.duplicates = 0
         self.rejected_frames = 0
 
@@ -177,7 +181,13 @@ class CsmsSession:
 
     # ------------------------------------------------------------------ inbound frames
     async def route_message(self, raw_msg: str | bytes) -> None:
-        """Check the frame, answer duplicates from the reply cache, then let the library route it."""
+        """Check the frame, answer repeats from this connection's reply cache, then let the library route it.
+
+        A repeat is a CALL with the message id, action and payload of one already answered on
+        this connection; OCPP-J ids are unique only within a connection and chargers restart
+        their counters after a reboot, so the cache lives and dies with the connection, and an
+        id reused for another message is processed as the new message it is.
+        """
         self.server.touch(self.id)
         try:
             msg = json.loads(raw_msg)
@@ -207,17 +217,19 @@ class CsmsSession:
                     uid, code, f"{msg[2]} is not {'handled' if known else 'an action of ' + self.protocol}"
                 )
                 return
-            cached = self._replies.get(uid)
-            if cached is not None:
+            fingerprint = call_fingerprint(msg[2], msg[3])
+            cached = self.replies.get(uid)
+            if cached is not None and cached[0] == fingerprint:
                 self.duplicates += 1
                 self.server.stats["duplicate_calls"] += 1
-                await self._connection.send(cached)
+                await self._connection.send(cached[1])
                 return
-            self._current_uid = uid
+            self.replies.pop(uid, None)  # a reused id with another message is a new message
+            self._current = (uid, fingerprint)
             try:
                 await super().route_message(raw_msg)  # type: ignore[misc]
             finally:
-                self._current_uid = None
+                self._current = None
             if not self.synced:
                 self.synced = True  # a BootNotification re-syncs from its own @after hook
                 if msg[2] != "BootNotification":
@@ -248,11 +260,12 @@ class CsmsSession:
         await self._connection.send(json.dumps([4, uid, code, description, {}]))
 
     async def _send(self, message: str) -> None:
-        uid = self._current_uid
-        if uid is not None and message[:2] in ("[3", "[4"):
-            self._replies[uid] = message
-            while len(self._replies) > REPLY_CACHE_SIZE:
-                self._replies.popitem(last=False)
+        current = self._current
+        if current is not None and message[:2] in ("[3", "[4"):
+            uid, fingerprint = current
+            self.replies[uid] = (fingerprint, message)
+            while len(self.replies) > REPLY_CACHE_SIZE:
+                self.replies.popitem(last=False)
         await self._connection.send(message)
 
     # ------------------------------------------------------------------ helpers for translators
