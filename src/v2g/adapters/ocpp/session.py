@@ -211,11 +211,11 @@ class CsmsSession:
                 return
             if msg[2] not in self.route_map:  # type: ignore[attr-defined]
                 # answered here for every version: ocpp 2.1.0 sends no reply at all for 2.1
+                # OCPP-J: NotImplemented = the action is not known, NotSupported = known but not supported
                 known = hasattr(self._call, msg[2])  # type: ignore[attr-defined]
-                code = "NotImplemented" if known else "NotSupported"
-                await self._reject(
-                    uid, code, f"{msg[2]} is not {'handled' if known else 'an action of ' + self.protocol}"
-                )
+                code = "NotSupported" if known else "NotImplemented"
+                why = "not supported by this CSMS" if known else f"not an action of {self.protocol}"
+                await self._reject(uid, code, f"{msg[2]} is {why}")
                 return
             fingerprint = call_fingerprint(msg[2], msg[3])
             cached = self.replies.get(uid)
@@ -240,6 +240,12 @@ class CsmsSession:
             return
         if not await self.handle_other_message_type(msg):
             await self._reject(uid, self.message_type_error_code, f"MessageTypeId {msg[0]} is not supported")
+
+    @on("DataTransfer")
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
+        """The platform implements no vendor extensions: every vendorId is unknown (a reply, not an error)."""
+        log.debug("charger[%s]: DataTransfer for vendor %r answered UnknownVendorId", self.id, vendor_id)
+        return self._call_result.DataTransfer(status="UnknownVendorId")  # type: ignore[attr-defined]
 
     def now(self) -> datetime:
         """The current time, from the server's clock."""
