@@ -99,6 +99,9 @@ class FakeStore:
     def save_needs(self, needs: ChargingNeeds) -> None:
         self.needs.append(needs)
 
+    def stored_needs(self, charger_id: str) -> list[ChargingNeeds]:
+        return [n for n in self.needs if n.charger_id == charger_id]
+
     def record_profile(
         self,
         charger_id: str,
@@ -223,6 +226,18 @@ async def test_needs_resize_the_fail_safe_default() -> None:
     assert store.needs == [needs]
     # worst case 20 kWh + 10 kW x 0.5 h, over 8 h, with 10 % losses and a 25 % margin
     assert link.defaults_kw == [pytest.approx(1.25 * (25.0 / 0.9) / 8.0)]
+
+
+async def test_reconnect_sizes_the_fail_safe_default_from_stored_needs() -> None:
+    store, clock = FakeStore({"CP1": _charger()}), FakeClock(T0)
+    needs = ChargingNeeds("CP1", 1, T0, departure_at=T0 + timedelta(hours=8, minutes=30), energy_request_kwh=20.0)
+    store.needs.append(needs)  # reported on an earlier connection
+    link = FakeLink("CP1")
+    supervisor, _ = _supervisor(store, {"CP1": link}, clock, send_test_profile_on_first_boot=False)
+
+    await supervisor.resync(link)
+
+    assert link.defaults_kw == [pytest.approx(1.25 * (25.0 / 0.9) / 8.0)]  # not full power
 
 
 async def test_rejected_plan_is_reported_and_not_counted_as_installed() -> None:

@@ -333,6 +333,10 @@ class SqlDeviceStore:
             rows = conn.execute(select(ev_charging_needs).where(ev_charging_needs.c.charger_id == charger_id))
             return [ChargingNeeds(**dict(r._mapping)) for r in rows]
 
+    def stored_needs(self, charger_id: str) -> list[ChargingNeeds]:
+        """The last needs each EVSE of the charger reported (the supervisor's port name)."""
+        return self.needs(charger_id)
+
     # ------------------------------------------------------------------ telemetry and transactions
     def write_batch(
         self, samples: Sequence[MeterSample], events: Sequence[TransactionEventIn], received_at: datetime

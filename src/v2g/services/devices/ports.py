@@ -166,6 +166,10 @@ class DeviceStore(TelemetryStore, Protocol):
 
     def save_needs(self, needs: ChargingNeeds) -> None: ...
 
+    def stored_needs(self, charger_id: str) -> list[ChargingNeeds]:
+        """The last needs each EVSE of the charger reported (kept across reconnects)."""
+        ...
+
     def record_profile(
         self,
         charger_id: str,

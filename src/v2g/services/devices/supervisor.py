@@ -8,7 +8,7 @@ a session can execute, and a :class:`~v2g.services.clock.Clock` for every read o
 * After a (re)connect: read discharge support, install the fail-safe default, re-send the current
   plan, and on first boot send the connectivity test profile (the installation journey waits for it).
 * Fail-safe sizing: the default is charge-only and sized to meet the departure target without the
-  platform (recomputed when the EV reports its needs).
+  platform (recomputed when the EV reports its needs, and from the stored needs after a reconnect).
 * Plan refresh: a plan is installed with a limited validity and re-installed before it lapses.
 * Liveness: chargers silent for too long are disconnected and marked offline; chargers marked
   inactive (termination) are cleared, made unavailable and disconnected.
@@ -127,7 +127,9 @@ class DeviceSupervisor:
             charger = await asyncio.to_thread(self.store.charger, link.id)
             link.discharge_supported = link.discharge_supported and charger.bidirectional
             await asyncio.to_thread(self.store.set_discharge_supported, link.id, link.discharge_supported)
-            await self.install_default(link)
+            stored = await asyncio.to_thread(self.store.stored_needs, link.id)
+            latest = max(stored, key=lambda n: n.received_at, default=None)
+            await self.install_default(link, latest)  # sized from what the EV asked for before the reconnect
             await self.refresh_plan(link, "plan_resync")
             connectivity = await asyncio.to_thread(self.store.connectivity, link.id)
             if self.config.send_test_profile_on_first_boot and connectivity.test_profile_accepted_at is None:
