@@ -6,7 +6,14 @@ events here and :class:`ProfilePlan` values into protocol profiles; the device s
 """
 
 from v2g.devices.commands import Ack, AckStatus, CommandResult, FrequencyCurvePoint, Setpoint, summarise_acks
-from v2g.devices.events import ChargingNeeds, MeterSample, TransactionEventIn
+from v2g.devices.events import (
+    ChargerNotice,
+    ChargingLimit,
+    ChargingNeeds,
+    LimitPeriod,
+    MeterSample,
+    TransactionEventIn,
+)
 from v2g.devices.profiles import (
     DEFAULT_PROFILE_ID,
     DEFAULT_STACK,
@@ -50,12 +57,15 @@ __all__ = [
     "Ack",
     "AckStatus",
     "ChargerAuth",
+    "ChargerNotice",
     "ChargerRegistration",
+    "ChargingLimit",
     "ChargingNeeds",
     "CommandResult",
     "ConnectivityStatus",
     "DeviceError",
     "FrequencyCurvePoint",
+    "LimitPeriod",
     "MeterSample",
     "ProfileKind",
     "ProfilePeriod",

@@ -14,9 +14,12 @@ from v2g.devices import (
     PLAN_PROFILE_ID,
     TEST_PROFILE_ID,
     ChargerAuth,
+    ChargerNotice,
+    ChargingLimit,
     ChargingNeeds,
     CommandResult,
     ConnectivityStatus,
+    LimitPeriod,
     MeterSample,
     ProfileKind,
     ProfilePlan,
@@ -53,6 +56,8 @@ class FakeStore:
     discharge: dict[str, bool] = field(default_factory=dict)
     needs: list[ChargingNeeds] = field(default_factory=list)
     profiles: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[ChargerNotice] = field(default_factory=list)
+    limits: dict[str, float | None] = field(default_factory=dict)
 
     def auth(self, charger_id: str) -> ChargerAuth | None:
         return None
@@ -98,6 +103,12 @@ class FakeStore:
 
     def save_needs(self, needs: ChargingNeeds) -> None:
         self.needs.append(needs)
+
+    def record_notice(self, notice: ChargerNotice, received_at: datetime) -> None:
+        self.notices.append(notice)
+
+    def set_charging_limit(self, charger_id: str, limit_kw: float | None, source: str | None, at: datetime) -> None:
+        self.limits[charger_id] = limit_kw
 
     def stored_needs(self, charger_id: str) -> list[ChargingNeeds]:
         return [n for n in self.needs if n.charger_id == charger_id]
@@ -293,3 +304,27 @@ async def test_liveness_drops_silent_chargers_refreshes_plans_and_enforces_deact
     assert plan.start_at == clock.at
     assert store.profiles[-1]["purpose"] == "plan_refresh"
     assert DEFAULT_PROFILE_ID in {p["profile_id"] for p in store.profiles}
+
+
+async def test_local_charging_limit_is_stored_and_forwarded() -> None:
+    store, clock = FakeStore({"CP1": _charger()}), FakeClock(T0)
+    supervisor, _ = _supervisor(store, {}, clock)
+    told: list[tuple[str, float | None]] = []
+    supervisor.on_charging_limit.append(lambda cid, kw: told.append((cid, kw)))
+    periods = (LimitPeriod(0, 7.0), LimitPeriod(3600, 3.5))
+    limit = ChargingLimit("CP1", "EMS", T0, 1, T0 - timedelta(hours=2), periods)
+
+    await supervisor.charging_limit(limit)
+    await supervisor.charging_limit(ChargingLimit("CP1", "EMS", T0, 1, cleared=True))
+
+    assert told == [("CP1", 3.5), ("CP1", None)]  # the period in force now, then lifted
+    assert store.limits == {"CP1": None}
+    assert [n.kind for n in store.notices] == ["NotifyChargingLimit", "ClearedChargingLimit"]
+
+
+def test_charging_limit_in_force() -> None:
+    limit = ChargingLimit("CP1", "SO", T0, start_at=T0, periods=(LimitPeriod(600, 5.0), LimitPeriod(0, 8.0)))
+    assert limit.limit_kw_at(T0 - timedelta(seconds=1)) is None  # not started
+    assert limit.limit_kw_at(T0) == 8.0
+    assert limit.limit_kw_at(T0 + timedelta(minutes=10)) == 5.0
+    assert ChargingLimit("CP1", "SO", T0).limit_kw_at(T0) is None  # the source without a value

@@ -6,6 +6,7 @@ NOTHING`` on their natural key, so a duplicate or re-sent message is stored exac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -17,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from v2g.adapters.db.fleet_repo import NotFoundError
 from v2g.adapters.db.tables.devices import (
     charger_credentials,
+    charger_events,
     charger_profiles,
     charger_state,
     charging_transactions,
@@ -27,6 +29,7 @@ from v2g.adapters.db.tables.devices import (
 from v2g.adapters.db.tables.fleet import chargers
 from v2g.devices import (
     ChargerAuth,
+    ChargerNotice,
     ChargingNeeds,
     ConnectivityStatus,
     MeterSample,
@@ -37,6 +40,7 @@ from v2g.fleet.model import Charger, ChargerProtocol
 from v2g.services.clock import Clock, SystemClock
 from v2g.services.dispatch.measured import LatestReading
 
+MAX_NOTICE_PAYLOAD_CHARS = 64_000
 POWER_MEASURANDS = frozenset({"Power.Active.Import", "Power.Active.Export"})
 
 
@@ -316,6 +320,43 @@ class SqlDeviceStore:
                 .order_by(charger_profiles.c.id)
             ).mappings()
             return [dict(r) for r in rows]
+
+    # ------------------------------------------------------------------ what chargers report
+    def record_notice(self, notice: ChargerNotice, received_at: datetime) -> None:
+        """Keep a charger's notice; a payload above 64 kB is stored as its size only."""
+        payload = json.dumps(notice.payload, default=str, ensure_ascii=False)
+        if len(payload) > MAX_NOTICE_PAYLOAD_CHARS:
+            payload = json.dumps({"truncated": True, "chars": len(payload)})
+        with self.engine.begin() as conn:
+            conn.execute(
+                charger_events.insert().values(
+                    charger_id=notice.charger_id,
+                    kind=notice.kind[:48],
+                    occurred_at=notice.occurred_at,
+                    received_at=received_at,
+                    summary=notice.summary[:400],
+                    payload_json=payload,
+                )
+            )
+
+    def notices(self, charger_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """A charger's notices, oldest first (payload decoded)."""
+        query = select(charger_events).where(charger_events.c.charger_id == charger_id)
+        if kind:
+            query = query.where(charger_events.c.kind == kind)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query.order_by(charger_events.c.id)).mappings()]
+        for row in rows:
+            row["payload"] = json.loads(row.pop("payload_json"))
+        return rows
+
+    def set_charging_limit(self, charger_id: str, limit_kw: float | None, source: str | None, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(charger_state)
+                .where(charger_state.c.charger_id == charger_id)
+                .values(charging_limit_kw=limit_kw, charging_limit_source=source, charging_limit_at=at)
+            )
 
     # ------------------------------------------------------------------ EV needs
     def save_needs(self, needs: ChargingNeeds) -> None:

@@ -32,7 +32,7 @@ from v2g.adapters.ocpp.credentials import PasswordVerifier
 from v2g.adapters.ocpp.session import CsmsSession
 from v2g.adapters.ocpp.writer import TelemetryWriter
 from v2g.compat import ocpp_keys, ocpp_validation
-from v2g.devices import ChargingNeeds, CommandResult, ProfilePlan
+from v2g.devices import ChargerNotice, ChargingLimit, ChargingNeeds, CommandResult, ProfilePlan
 from v2g.fleet.schedule import PowerSchedule
 from v2g.services.clock import Clock, SystemClock
 from v2g.services.devices.ports import DeviceStore
@@ -259,6 +259,12 @@ class CsmsServer:
 
     async def needs_received(self, session: CsmsSession, needs: ChargingNeeds) -> None:
         await self.supervisor.needs_received(session, needs)
+
+    async def notice(self, session: CsmsSession, notice: ChargerNotice) -> None:
+        await self.supervisor.notice(notice)
+
+    async def charging_limit(self, session: CsmsSession, limit: ChargingLimit) -> None:
+        await self.supervisor.charging_limit(limit)
 
     async def install_plan(self, session: CsmsSession, plan: ProfilePlan, purpose: str) -> CommandResult:
         """Send a plan as the charger's plan profile and record the answer."""

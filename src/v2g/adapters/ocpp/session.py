@@ -10,6 +10,7 @@ server only through the small :class:`SessionHost` protocol, and is itself the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections import OrderedDict, defaultdict
@@ -31,6 +32,8 @@ from v2g.devices import (
     SETPOINT_STACK,
     TEST_PROFILE_ID,
     TEST_STACK,
+    ChargerNotice,
+    ChargingLimit,
     ChargingNeeds,
     CommandResult,
     FrequencyCurvePoint,
@@ -125,6 +128,10 @@ class SessionHost(Protocol):
     async def resync(self, session: CsmsSession) -> None: ...
 
     async def needs_received(self, session: CsmsSession, needs: ChargingNeeds) -> None: ...
+
+    async def notice(self, session: CsmsSession, notice: ChargerNotice) -> None: ...
+
+    async def charging_limit(self, session: CsmsSession, limit: ChargingLimit) -> None: ...
 
 
 def call_fingerprint(action: str, payload: Any) -> str:
@@ -295,6 +302,14 @@ class CsmsSession:
 
     async def needs_received(self, needs: ChargingNeeds) -> None:
         await self.server.needs_received(self, needs)
+
+    async def notice(self, kind: str, summary: str, payload: dict[str, Any], occurred_at: str | None = None) -> None:
+        """Hand a charger's report to the platform (stored before the reply goes out)."""
+        at = self.now()
+        if occurred_at:
+            with contextlib.suppress(ValueError):  # the receive time stands in for an unreadable timestamp
+                at = parse_measured_at(occurred_at, at)
+        await self.server.notice(self, ChargerNotice(self.id, kind, at, summary, payload))
 
     # ------------------------------------------------------------------ commands (per version)
     async def install_plan(self, plan: ProfilePlan, *, profile_id: int, stack_level: int) -> CommandResult:

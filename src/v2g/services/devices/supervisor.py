@@ -30,6 +30,8 @@ from v2g.devices import (
     PLAN_STACK,
     TEST_PROFILE_ID,
     TEST_STACK,
+    ChargerNotice,
+    ChargingLimit,
     ChargingNeeds,
     CommandResult,
     ProfilePlan,
@@ -92,6 +94,9 @@ class DeviceSupervisor:
         # (charger_id, kind, detail) with kind "boot" or "test_profile_accepted": the journey's
         # ``verify_connectivity`` waits for both; callbacks run in a worker thread
         self.on_device_event: list[Callable[[str, str, str], Any]] = []
+        # (charger_id, limit_kw or None): a limit the charger applies on its own changed; it is also
+        # stored on the charger's state, where the planning side reads it
+        self.on_charging_limit: list[Callable[[str, float | None], Any]] = []
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a follow-up in the background (keeps a reference until it is done)."""
@@ -141,6 +146,28 @@ class DeviceSupervisor:
         """The EV reported its needs: store them and re-size the fail-safe default."""
         await asyncio.to_thread(self.store.save_needs, needs)
         self.spawn(self.install_default(link, needs))
+
+    async def notice(self, notice: ChargerNotice) -> None:
+        """Keep what a charger reported; security events are logged as warnings (without payload)."""
+        await asyncio.to_thread(self.store.record_notice, notice, self.clock.now())
+        self.stats[f"notice_{notice.kind}"] += 1
+        level = logging.WARNING if notice.kind == "SecurityEventNotification" else logging.INFO
+        log.log(level, "charger[%s]: %s: %s", notice.charger_id, notice.kind, notice.summary)
+
+    async def charging_limit(self, limit: ChargingLimit) -> None:
+        """The charger applies (or lifted) a limit of its own: store it where the planner reads it."""
+        now = self.clock.now()
+        limit_kw = limit.limit_kw_at(now)
+        source = None if limit.cleared else limit.source
+        await asyncio.to_thread(self.store.set_charging_limit, limit.charger_id, limit_kw, source, now)
+        what = "cleared" if limit.cleared else ("unknown value" if limit_kw is None else f"{limit_kw:.1f} kW")
+        kind = "ClearedChargingLimit" if limit.cleared else "NotifyChargingLimit"
+        await self.notice(ChargerNotice(limit.charger_id, kind, now, f"{limit.source} limit {what}", {}))
+        for callback in self.on_charging_limit:
+            try:
+                await asyncio.to_thread(callback, limit.charger_id, limit_kw)
+            except Exception:
+                log.exception("charger[%s]: charging limit not delivered", limit.charger_id)
 
     # ------------------------------------------------------------------ profiles
     def set_schedule(self, charger_id: str, schedule: PowerSchedule) -> None:

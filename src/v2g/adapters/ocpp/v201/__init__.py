@@ -26,6 +26,7 @@ from v2g.adapters.ocpp.session import (
     parse_measured_at,
     status_of,
 )
+from v2g.adapters.ocpp.v201.notices import NoticeHandlers
 from v2g.devices import ChargingNeeds, MeterSample, ProfileKind, ProfilePeriod, ProfilePlan, TransactionEventIn
 
 _MULTIPLIER_FREE_UNITS = {"Wh", "W", "kWh", "kW", "Percent", "A", "V", "varh", "var"}
@@ -35,7 +36,7 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-class V2xSessionBase(CsmsSession):
+class V2xSessionBase(NoticeHandlers, CsmsSession):
     """Handlers and commands common to OCPP 2.0.1 and 2.1."""
 
     format_error_code = "FormatViolation"
