@@ -5,6 +5,7 @@ events here and :class:`ProfilePlan` values into protocol profiles; the device s
 (``v2g.services.devices``) orchestrate them through ports.
 """
 
+from v2g.devices.authorization import IdTokenRecord, TokenStatus, authorize_token
 from v2g.devices.commands import Ack, AckStatus, CommandResult, FrequencyCurvePoint, Setpoint, summarise_acks
 from v2g.devices.events import (
     ChargerNotice,
@@ -65,6 +66,7 @@ __all__ = [
     "ConnectivityStatus",
     "DeviceError",
     "FrequencyCurvePoint",
+    "IdTokenRecord",
     "LimitPeriod",
     "MeterSample",
     "ProfileKind",
@@ -72,7 +74,9 @@ __all__ = [
     "ProfilePlan",
     "Setpoint",
     "TelemetryBatchResult",
+    "TokenStatus",
     "TransactionEventIn",
+    "authorize_token",
     "failsafe_default_p_kw",
     "fallback_p_kw",
     "new_v2g_site_id",

@@ -19,11 +19,13 @@ from v2g.devices import (
     ChargingNeeds,
     CommandResult,
     ConnectivityStatus,
+    IdTokenRecord,
     LimitPeriod,
     MeterSample,
     ProfileKind,
     ProfilePlan,
     TelemetryBatchResult,
+    TokenStatus,
     TransactionEventIn,
     profile_kind,
 )
@@ -58,6 +60,7 @@ class FakeStore:
     profiles: list[dict[str, Any]] = field(default_factory=list)
     notices: list[ChargerNotice] = field(default_factory=list)
     limits: dict[str, float | None] = field(default_factory=dict)
+    tokens: list[IdTokenRecord] = field(default_factory=list)
 
     def auth(self, charger_id: str) -> ChargerAuth | None:
         return None
@@ -109,6 +112,12 @@ class FakeStore:
 
     def set_charging_limit(self, charger_id: str, limit_kw: float | None, source: str | None, at: datetime) -> None:
         self.limits[charger_id] = limit_kw
+
+    def id_token_records(self, id_token: str) -> list[IdTokenRecord]:
+        return [t for t in self.tokens if t.id_token == id_token]
+
+    def customer_of(self, charger_id: str) -> str | None:
+        return "cust-1" if charger_id in self.chargers else None
 
     def stored_needs(self, charger_id: str) -> list[ChargingNeeds]:
         return [n for n in self.needs if n.charger_id == charger_id]
@@ -328,3 +337,34 @@ def test_charging_limit_in_force() -> None:
     assert limit.limit_kw_at(T0) == 8.0
     assert limit.limit_kw_at(T0 + timedelta(minutes=10)) == 5.0
     assert ChargingLimit("CP1", "SO", T0).limit_kw_at(T0) is None  # the source without a value
+
+
+async def test_id_tokens_are_authorised_against_the_records() -> None:
+    store = FakeStore({"CP1": _charger(), "CP2": _charger("CP2")})
+    store.tokens += [
+        IdTokenRecord("CARD-1", TokenStatus.ACCEPTED, charger_id="CP1"),
+        IdTokenRecord("CARD-2", TokenStatus.ACCEPTED, customer_id="cust-1"),
+        IdTokenRecord("CARD-3", TokenStatus.BLOCKED, charger_id="CP1"),
+        IdTokenRecord("CARD-3", TokenStatus.ACCEPTED, customer_id="cust-1"),
+        IdTokenRecord("CARD-4", TokenStatus.ACCEPTED, customer_id="someone-else"),
+        IdTokenRecord("CARD-5", TokenStatus.EXPIRED, charger_id="CP1"),
+    ]
+    supervisor, _ = _supervisor(store, {}, FakeClock(T0))
+
+    assert await supervisor.authorize("CP1", "CARD-1") is TokenStatus.ACCEPTED
+    assert await supervisor.authorize("CP2", "CARD-1") is TokenStatus.NOT_AT_THIS_LOCATION
+    assert await supervisor.authorize("CP2", "CARD-2") is TokenStatus.ACCEPTED  # every charger of the customer
+    assert await supervisor.authorize("CP1", "CARD-3") is TokenStatus.BLOCKED  # a block wins
+    assert await supervisor.authorize("CP1", "CARD-4") is TokenStatus.NOT_AT_THIS_LOCATION
+    assert await supervisor.authorize("CP1", "CARD-5") is TokenStatus.EXPIRED
+    assert await supervisor.authorize("CP1", "NOBODY") is TokenStatus.INVALID
+    assert await supervisor.authorize("CP1", "") is TokenStatus.INVALID
+
+
+def test_a_token_record_has_exactly_one_scope() -> None:
+    with pytest.raises(ValueError, match="exactly one of charger_id or customer_id"):
+        IdTokenRecord("CARD", TokenStatus.ACCEPTED)
+    with pytest.raises(ValueError, match="exactly one of charger_id or customer_id"):
+        IdTokenRecord("CARD", TokenStatus.ACCEPTED, charger_id="CP1", customer_id="c")
+    with pytest.raises(ValueError, match="id_token: must not be empty"):
+        IdTokenRecord("", TokenStatus.ACCEPTED, charger_id="CP1")

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar, cast
 from ocpp.routing import after as _after
 from ocpp.routing import on as _on
 
+from v2g.compat.ocpp_logging import FrameLogger
 from v2g.devices import (
     DEFAULT_PROFILE_ID,
     DEFAULT_STACK,
@@ -131,6 +132,8 @@ class SessionHost(Protocol):
 
     async def notice(self, session: CsmsSession, notice: ChargerNotice) -> None: ...
 
+    async def authorize(self, session: CsmsSession, id_token: str) -> str: ...
+
     async def charging_limit(self, session: CsmsSession, limit: ChargingLimit) -> None: ...
 
 
@@ -159,7 +162,9 @@ class CsmsSession:
     _response_timeout: float
 
     def __init__(self, charger_id: str, connection: Any, server: SessionHost, *, response_timeout: float) -> None:
-        super().__init__(charger_id, connection, response_timeout=response_timeout)  # type: ignore[call-arg]
+        super().__init__(  # type: ignore[call-arg]
+            charger_id, connection, response_timeout=response_timeout, logger=FrameLogger(charger_id)
+        )
         self.server = server
         self.booted = False
         self.synced = False
@@ -302,6 +307,10 @@ class CsmsSession:
 
     async def needs_received(self, needs: ChargingNeeds) -> None:
         await self.server.needs_received(self, needs)
+
+    async def authorize(self, id_token: str) -> str:
+        """The platform's decision on an idToken, as an OCPP 2.x AuthorizationStatus name."""
+        return await self.server.authorize(self, id_token)
 
     async def notice(self, kind: str, summary: str, payload: dict[str, Any], occurred_at: str | None = None) -> None:
         """Hand a charger's report to the platform (stored before the reply goes out)."""

@@ -19,6 +19,7 @@ from v2g.devices import (
     CommandResult,
     ConnectivityStatus,
     FrequencyCurvePoint,
+    IdTokenRecord,
     MeterSample,
     ProfileKind,
     ProfilePlan,
@@ -173,6 +174,14 @@ class DeviceStore(TelemetryStore, Protocol):
 
     def set_charging_limit(self, charger_id: str, limit_kw: float | None, source: str | None, at: datetime) -> None:
         """The limit the charger applies on its own now (None: no limit); the planning side reads it."""
+        ...
+
+    def id_token_records(self, id_token: str) -> list[IdTokenRecord]:
+        """Every registration of an idToken (none: unknown)."""
+        ...
+
+    def customer_of(self, charger_id: str) -> str | None:
+        """The customer whose site the charger is at."""
         ...
 
     def stored_needs(self, charger_id: str) -> list[ChargingNeeds]:

@@ -35,6 +35,8 @@ from v2g.devices import (
     ChargingNeeds,
     CommandResult,
     ProfilePlan,
+    TokenStatus,
+    authorize_token,
     failsafe_default_p_kw,
     plan_from_schedule,
     test_profile_plan,
@@ -146,6 +148,17 @@ class DeviceSupervisor:
         """The EV reported its needs: store them and re-size the fail-safe default."""
         await asyncio.to_thread(self.store.save_needs, needs)
         self.spawn(self.install_default(link, needs))
+
+    async def authorize(self, charger_id: str, id_token: str) -> TokenStatus:
+        """May this idToken charge at this charger (the platform's token records decide)?"""
+        records = await asyncio.to_thread(self.store.id_token_records, id_token)
+        customer_id = await asyncio.to_thread(self.store.customer_of, charger_id)
+        status = authorize_token(records, charger_id=charger_id, customer_id=customer_id)
+        self.stats[f"id_token_{status.value}"] += 1
+        log.debug("charger[%s]: idToken %r -> %s", charger_id, id_token, status.value)
+        if status is not TokenStatus.ACCEPTED:
+            log.info("charger[%s]: idToken refused (%s)", charger_id, status.value)
+        return status
 
     async def notice(self, notice: ChargerNotice) -> None:
         """Keep what a charger reported; security events are logged as warnings (without payload)."""

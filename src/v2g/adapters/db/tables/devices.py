@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from v2g.adapters.db.base import UTCDateTime, metadata
@@ -153,10 +154,13 @@ charger_events = Table(
 id_tokens = Table(
     "id_tokens",
     metadata,
-    Column("id_token", String(64), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id_token", String(64), nullable=False, index=True),
     Column("customer_id", String(64), ForeignKey("customers.id"), nullable=True, index=True),
     Column("charger_id", String(64), ForeignKey("chargers.id"), nullable=True, index=True),
     Column("status", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     CheckConstraint("status IN ('Accepted','Blocked','Expired')", name="id_token_status"),
+    CheckConstraint("(charger_id IS NULL) <> (customer_id IS NULL)", name="id_token_one_scope"),
+    UniqueConstraint("id_token", "charger_id", "customer_id", name="uq_id_tokens_scope"),
 )

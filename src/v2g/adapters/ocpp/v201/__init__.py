@@ -71,8 +71,9 @@ class V2xSessionBase(NoticeHandlers, CsmsSession):
         await asyncio.to_thread(self.server.store.set_ev_connected, self.id, connected)
 
     @on("Authorize")
-    def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
-        return self._call_result.Authorize(id_token_info={"status": "Accepted"})
+    async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
+        status = await self.authorize(str(id_token.get("id_token", "")))
+        return self._call_result.Authorize(id_token_info={"status": status})
 
     @on("MeterValues")
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
@@ -111,9 +112,10 @@ class V2xSessionBase(NoticeHandlers, CsmsSession):
             meter_wh=meter_wh,
             stop_reason=transaction_info.get("stopped_reason"),
         )
-        await self.submit(samples, [event])
+        await self.submit(samples, [event])  # stored whatever the token's status: the energy flowed
         if token is not None:
-            return self._call_result.TransactionEvent(id_token_info={"status": "Accepted"})
+            status = await self.authorize(str(token))
+            return self._call_result.TransactionEvent(id_token_info={"status": status})
         return self._call_result.TransactionEvent()
 
     @on("NotifyEVChargingNeeds")

@@ -40,21 +40,28 @@ def upgrade() -> None:
     op.create_index(op.f("ix_charger_events_charger_id"), "charger_events", ["charger_id"], unique=False)
     op.create_table(
         "id_tokens",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("id_token", sa.String(length=64), nullable=False),
         sa.Column("customer_id", sa.String(length=64), nullable=True),
         sa.Column("charger_id", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint("status IN ('Accepted','Blocked','Expired')", name=op.f("ck_id_tokens_id_token_status")),
+        sa.CheckConstraint(
+            "(charger_id IS NULL) <> (customer_id IS NULL)", name=op.f("ck_id_tokens_id_token_one_scope")
+        ),
         sa.ForeignKeyConstraint(["charger_id"], ["chargers.id"], name=op.f("fk_id_tokens_charger_id_chargers")),
         sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_id_tokens_customer_id_customers")),
-        sa.PrimaryKeyConstraint("id_token", name=op.f("pk_id_tokens")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_id_tokens")),
+        sa.UniqueConstraint("id_token", "charger_id", "customer_id", name="uq_id_tokens_scope"),
     )
+    op.create_index(op.f("ix_id_tokens_id_token"), "id_tokens", ["id_token"], unique=False)
     op.create_index(op.f("ix_id_tokens_charger_id"), "id_tokens", ["charger_id"], unique=False)
     op.create_index(op.f("ix_id_tokens_customer_id"), "id_tokens", ["customer_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_id_tokens_id_token"), table_name="id_tokens")
     op.drop_index(op.f("ix_id_tokens_customer_id"), table_name="id_tokens")
     op.drop_index(op.f("ix_id_tokens_charger_id"), table_name="id_tokens")
     op.drop_table("id_tokens")
