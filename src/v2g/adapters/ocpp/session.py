@@ -11,13 +11,18 @@ server only through the small :class:`SessionHost` protocol, and is itself the
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import logging
+import math
+import re
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
+from ocpp.exceptions import FormatViolationError, OCPPError, PropertyConstraintViolationError
 from ocpp.routing import after as _after
 from ocpp.routing import on as _on
 
@@ -53,9 +58,47 @@ log = logging.getLogger("v2g.ocpp")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class InvalidValueError(ValueError):
+    """A field of a charger's message that is well-formed but not a usable value (e.g. not finite)."""
+
+
+def _refusal(action: str, exc: Exception) -> OCPPError:
+    """The CALLERROR for a message the translator cannot read: the charger's mistake, named."""
+    cause = f"{action}: {exc}"[:200]
+    if isinstance(exc, InvalidValueError | ArithmeticError):
+        return PropertyConstraintViolationError(details={"cause": cause})
+    return FormatViolationError(details={"cause": cause})
+
+
 def on(action: str, *, skip_schema_validation: bool = False) -> Callable[[F], F]:
-    """Typed wrapper of ``ocpp.routing.on``: the handler answering a CALL ``action``."""
-    return cast("Callable[[F], F]", _on(action, skip_schema_validation=skip_schema_validation))
+    """Typed wrapper of ``ocpp.routing.on``: the handler answering a CALL ``action``.
+
+    A value the translator cannot read (a timestamp without offset, a non-finite reading) is
+    answered with FormatViolation / PropertyConstraintViolation, never InternalError; nothing of
+    the message is stored then.
+    """
+
+    def decorate(handler: F) -> F:
+        async def finish(pending: Awaitable[Any]) -> Any:
+            try:
+                return await pending
+            except TRANSLATION_ERRORS as exc:
+                raise _refusal(action, exc) from exc
+
+        @functools.wraps(handler)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = handler(*args, **kwargs)
+            except TRANSLATION_ERRORS as exc:
+                raise _refusal(action, exc) from exc
+            return finish(result) if inspect.isawaitable(result) else result
+
+        return cast("F", _on(action, skip_schema_validation=skip_schema_validation)(guarded))
+
+    return decorate
+
+
+TRANSLATION_ERRORS = (ValueError, TypeError, KeyError, ArithmeticError)
 
 
 def after(action: str) -> Callable[[F], F]:
@@ -78,8 +121,10 @@ __all__ = [
     "TEST_STACK",
     "CommandResult",
     "CsmsSession",
+    "InvalidValueError",
     "SessionHost",
     "after",
+    "finite",
     "on",
     "parse_measured_at",
     "status_of",
@@ -137,6 +182,28 @@ class SessionHost(Protocol):
     async def charging_limit(self, session: CsmsSession, limit: ChargingLimit) -> None: ...
 
 
+_MAYBE_NON_FINITE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}")
+
+
+def _all_finite(value: Any) -> bool:
+    """No NaN or infinite number anywhere in a decoded payload."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_all_finite(v) for v in value)
+    return True
+
+
+def finite(value: float, field: str) -> float:
+    """``value`` if it is a finite number, else the charger's mistake (PropertyConstraintViolation)."""
+    if not math.isfinite(value):
+        msg = f"{field}: {value!r} is not a finite number"
+        raise InvalidValueError(msg)
+    return value
+
+
 def call_fingerprint(action: str, payload: Any) -> str:
     """What makes two CALLs the same message: the action and the payload (key order ignored)."""
     return action + "\x00" + json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -157,6 +224,7 @@ class CsmsSession:
     protocol: str = ""
     format_error_code: str = "FormatViolation"
     message_type_error_code: str = "ProtocolError"
+    error_code_aliases: dict[str, str] = {}  # noqa: RUF012  (the library's error code -> this version's)
     id: str
     _connection: Any
     _response_timeout: float
@@ -221,6 +289,10 @@ class CsmsSession:
             if not isinstance(msg[3], dict):
                 await self._reject(uid, self.format_error_code, "CALL payload must be a JSON object")
                 return
+            text = raw_msg if isinstance(raw_msg, str) else raw_msg.decode("utf-8", "replace")
+            if _MAYBE_NON_FINITE.search(text) and not _all_finite(msg[3]):
+                await self._reject(uid, "PropertyConstraintViolation", "numbers must be finite (no NaN, Infinity)")
+                return
             if msg[2] not in self.route_map:  # type: ignore[attr-defined]
                 # answered here for every version: ocpp 2.1.0 sends no reply at all for 2.1
                 # OCPP-J: NotImplemented = the action is not known, NotSupported = known but not supported
@@ -278,6 +350,8 @@ class CsmsSession:
         await self._connection.send(json.dumps([4, uid, code, description, {}]))
 
     async def _send(self, message: str) -> None:
+        if message[:2] == "[4" and self.error_code_aliases:
+            message = self._version_error_code(message)
         current = self._current
         if current is not None and message[:2] in ("[3", "[4"):
             uid, fingerprint = current
@@ -285,6 +359,15 @@ class CsmsSession:
             while len(self.replies) > REPLY_CACHE_SIZE:
                 self.replies.popitem(last=False)
         await self._connection.send(message)
+
+    def _version_error_code(self, message: str) -> str:
+        """A CALLERROR with the error code under this version's name (the library uses the 2.x names)."""
+        frame = json.loads(message)
+        code = self.error_code_aliases.get(frame[2]) if len(frame) > 2 and isinstance(frame[2], str) else None
+        if code is None:
+            return message
+        frame[2] = code
+        return json.dumps(frame, separators=(",", ":"))
 
     # ------------------------------------------------------------------ helpers for translators
     def sample(

@@ -23,6 +23,7 @@ from v2g.adapters.ocpp.session import (
     CommandResult,
     CsmsSession,
     after,
+    finite,
     on,
     parse_measured_at,
     status_of,
@@ -43,6 +44,11 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
     protocol = "ocpp1.6"
     format_error_code = "FormationViolation"
     message_type_error_code = "ProtocolError"
+    # OCPP 1.6J spells these two codes differently from 2.x (and from the library's errors)
+    error_code_aliases = {  # noqa: RUF012
+        "FormatViolation": "FormationViolation",
+        "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+    }
     call: Any
 
     @on("BootNotification")
@@ -133,7 +139,7 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
                         evse_id=connector_id,
                         measurand=measurand,
                         measured_at=at,
-                        value=float(sv["value"]),
+                        value=finite(float(sv["value"]), "sampledValue.value"),
                         unit=sv.get("unit", default_unit),
                         transaction_id=tx_id,
                         context=sv.get("context"),

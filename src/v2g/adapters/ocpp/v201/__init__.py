@@ -22,6 +22,7 @@ from v2g.adapters.ocpp.session import (
     CommandResult,
     CsmsSession,
     after,
+    finite,
     on,
     parse_measured_at,
     status_of,
@@ -151,7 +152,7 @@ class V2xSessionBase(NoticeHandlers, CsmsSession):
                 measurand = sv.get("measurand", "Energy.Active.Import.Register")
                 default_unit = "Percent" if measurand == "SoC" else ("W" if measurand.startswith("Power") else "Wh")
                 unit = unit_info.get("unit", default_unit)
-                value = float(sv["value"]) * 10 ** int(unit_info.get("multiplier", 0))
+                value = finite(float(sv["value"]) * 10.0 ** int(unit_info.get("multiplier", 0)), "sampledValue.value")
                 if sv.get("phase"):
                     measurand = f"{measurand}.{sv['phase']}"
                 out.append(

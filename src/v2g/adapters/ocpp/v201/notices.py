@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from v2g.adapters.ocpp.session import on, parse_measured_at
+from v2g.adapters.ocpp.session import finite, on, parse_measured_at
 from v2g.devices import ChargerNotice, ChargingLimit, LimitPeriod
 
 VOLTAGE_V = 230.0  # per phase, to turn a limit in A into kW
@@ -117,7 +117,7 @@ class NoticeHandlers:
         for p in schedule.get("charging_schedule_period") or []:
             value = float(p["limit"])
             kw = value * VOLTAGE_V * int(p.get("number_phases") or 3) / 1000.0 if amps else value / 1000.0
-            periods.append(LimitPeriod(int(p["start_period"]), kw))
+            periods.append(LimitPeriod(int(p["start_period"]), finite(kw, "chargingSchedulePeriod.limit")))
         start = schedule.get("start_schedule")
         start_at = parse_measured_at(start, now) if start else now
         return ChargingLimit(self.id, source, now, evse_id, start_at, tuple(periods), critical)
