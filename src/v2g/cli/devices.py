@@ -14,11 +14,12 @@ from pathlib import Path
 import typer
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
+from v2g.adapters.db.fleet_repo import NotFoundError
 from v2g.adapters.db.provisioning import PROTOCOLS, provision_simulated, read_credentials, write_credentials
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.bootstrap import bootstrap
 from v2g.config import Settings
-from v2g.devices import DeviceError
+from v2g.devices import DeviceError, IdTokenRecord, TokenStatus
 from v2g.log import configure_logging
 from v2g.services.clock import SystemClock
 from v2g.services.devices.installation import register_charger
@@ -70,6 +71,48 @@ def register(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(json.dumps({"charger_id": reg.charger.id, "password": reg.password, "v2g_site_id": reg.v2g_site_id}))
+
+
+@charger_app.command("token")
+def token(
+    id_token: str = typer.Argument(..., help="The idToken (RFID card uid, app token)."),
+    charger_id: str = typer.Option(None, "--charger", help="Valid at this charger only."),
+    customer_id: str = typer.Option(None, "--customer", help="Valid at every charger of this customer."),
+    status: str = typer.Option("Accepted", help="Accepted, Blocked or Expired."),
+) -> None:
+    """Register an idToken (or change its status); unknown tokens are refused as Invalid."""
+    try:
+        record = IdTokenRecord(id_token, TokenStatus(status), charger_id, customer_id)
+        with _store() as store:
+            store.add_id_token(record)
+    except (NotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    scope = f"charger {charger_id}" if charger_id else f"customer {customer_id}"
+    typer.echo(f"idToken registered for {scope}: {status}")
+
+
+PROTOCOLS_OPTION = typer.Option(None, "--protocol", help="1.6, 2.0.1 or 2.1 (repeat; none: only its own).")
+
+
+@charger_app.command("allow-protocol")
+def allow_protocol(
+    charger_id: str = typer.Argument(..., help="Charger id."),
+    protocol: list[str] | None = PROTOCOLS_OPTION,
+) -> None:
+    """Let a charger also connect with other OCPP versions than the one it is registered for."""
+    protocol = protocol or []
+    unknown = [p for p in protocol if p not in PROTOCOLS]
+    if unknown:
+        typer.echo(f"error: protocol: {unknown[0]!r} is not one of {', '.join(PROTOCOLS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        with _store() as store:
+            store.allow_protocols(charger_id, [PROTOCOLS[p] for p in protocol])
+    except NotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{charger_id}: also allowed: {', '.join(protocol) or 'none'}")
 
 
 @charger_app.command("state")

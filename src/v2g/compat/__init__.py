@@ -2,4 +2,5 @@
 
 ``ocpp_keys``: the ``ocpp`` 2.1 key-case fix and memoised key conversion; ``ocpp_validation``:
 cached schema validators. Both are installed idempotently by whoever speaks OCPP.
+``ocpp_logging``: the library's per-connection logger, with frames at DEBUG only.
 """

@@ -5,8 +5,16 @@ events here and :class:`ProfilePlan` values into protocol profiles; the device s
 (``v2g.services.devices``) orchestrate them through ports.
 """
 
+from v2g.devices.authorization import IdTokenRecord, TokenStatus, authorize_token
 from v2g.devices.commands import Ack, AckStatus, CommandResult, FrequencyCurvePoint, Setpoint, summarise_acks
-from v2g.devices.events import ChargingNeeds, MeterSample, TransactionEventIn
+from v2g.devices.events import (
+    ChargerNotice,
+    ChargingLimit,
+    ChargingNeeds,
+    LimitPeriod,
+    MeterSample,
+    TransactionEventIn,
+)
 from v2g.devices.profiles import (
     DEFAULT_PROFILE_ID,
     DEFAULT_STACK,
@@ -50,19 +58,25 @@ __all__ = [
     "Ack",
     "AckStatus",
     "ChargerAuth",
+    "ChargerNotice",
     "ChargerRegistration",
+    "ChargingLimit",
     "ChargingNeeds",
     "CommandResult",
     "ConnectivityStatus",
     "DeviceError",
     "FrequencyCurvePoint",
+    "IdTokenRecord",
+    "LimitPeriod",
     "MeterSample",
     "ProfileKind",
     "ProfilePeriod",
     "ProfilePlan",
     "Setpoint",
     "TelemetryBatchResult",
+    "TokenStatus",
     "TransactionEventIn",
+    "authorize_token",
     "failsafe_default_p_kw",
     "fallback_p_kw",
     "new_v2g_site_id",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +54,54 @@ class ChargingNeeds:
     max_energy_kwh: float | None = None
     control_mode: str | None = None
     transfer_mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerNotice:
+    """Something a charger reported for people to see: a security event, a firmware or log upload
+    status, a device-model report or event, an EV's own schedule, a certificate request.
+
+    ``kind`` is the message name; ``summary`` a short line for the operator; ``payload`` the
+    message as received (stored, never logged above DEBUG).
+    """
+
+    charger_id: str
+    kind: str
+    occurred_at: datetime
+    summary: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitPeriod:
+    """From ``start_s`` seconds after the limit's start, the charger holds charging at most ``limit_kw``."""
+
+    start_s: int
+    limit_kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingLimit:
+    """A limit the charger applies on its own (OCPP NotifyChargingLimit / ClearedChargingLimit).
+
+    Set by a local energy manager, the system operator or the charging station operator; the
+    planner must not plan above it. ``cleared`` means the source lifted its limit. Without periods
+    the charger named the source but not the value.
+    """
+
+    charger_id: str
+    source: str
+    received_at: datetime
+    evse_id: int | None = None
+    start_at: datetime | None = None
+    periods: tuple[LimitPeriod, ...] = ()
+    grid_critical: bool = False
+    cleared: bool = False
+
+    def limit_kw_at(self, at: datetime) -> float | None:
+        """The limit in force at ``at`` (None: cleared, no value given, or not started yet)."""
+        if self.cleared or not self.periods:
+            return None
+        elapsed_s = (at - (self.start_at or self.received_at)).total_seconds()
+        active = [p for p in sorted(self.periods, key=lambda p: p.start_s) if p.start_s <= elapsed_s]
+        return max(0.0, active[-1].limit_kw) if active else None

@@ -28,6 +28,12 @@ class ChargerAuth:
     security_profile: int
     active: bool
     protocol: ChargerProtocol
+    also_allowed: frozenset[ChargerProtocol] = frozenset()
+
+    @property
+    def allowed_protocols(self) -> frozenset[ChargerProtocol]:
+        """The OCPP versions the charger may connect with: its registered one and any its record allows."""
+        return self.also_allowed | {self.protocol}
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ from v2g.units import parse_utc, utc_now
 
 log = logging.getLogger("v2g.sim")
 
+SIM_ID_TOKEN = "SIM-TAG"  # the RFID card of the simulated EV owners (registered per simulated charger)
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -542,7 +544,7 @@ class SimCharger:
             response = await self.call(
                 ocpp.v16.call.StartTransaction(
                     connector_id=1,
-                    id_tag="SIM-TAG",
+                    id_tag=SIM_ID_TOKEN,
                     meter_start=int(self.wallbox.energy_import_wh),
                     timestamp=_iso(now),
                 )
@@ -555,7 +557,7 @@ class SimCharger:
             "Started",
             "CablePluggedIn",
             self._meter(now),
-            id_token={"id_token": "SIM-TAG", "type": "ISO14443"},
+            id_token={"id_token": SIM_ID_TOKEN, "type": "ISO14443"},
             transaction_info={"charging_state": "EVConnected"},
         )
         await self.send_needs()

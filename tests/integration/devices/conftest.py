@@ -15,11 +15,11 @@ from v2g.adapters.db.fleet_repo import SqlFleetRepository
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.server import CsmsConfig, CsmsServer
-from v2g.devices import ChargerRegistration
+from v2g.devices import ChargerRegistration, IdTokenRecord, TokenStatus
 from v2g.fleet.model import ChargerProtocol, Customer, GridArea, PriceArea, Site
 from v2g.services.devices.installation import register_charger
 from v2g.sim.battery import Battery, BatterySpec
-from v2g.sim.ocpp_client import Faults, SimCharger
+from v2g.sim.ocpp_client import SIM_ID_TOKEN, Faults, SimCharger
 from v2g.sim.wallbox import Wallbox
 
 SITE_ID = "site-dev-1"
@@ -57,7 +57,7 @@ class Platform:
         proto = {"1.6": ChargerProtocol.OCPP16, "2.0.1": ChargerProtocol.OCPP201, "2.1": ChargerProtocol.OCPP21}[
             protocol
         ]
-        return register_charger(
+        reg = register_charger(
             self.store,
             HASHER,
             site_id=SITE_ID,
@@ -69,6 +69,9 @@ class Platform:
             charger_id=charger_id,
             security_profile=security_profile,
         )
+        # the simulated owner's card is registered for the charger, as provisioning does
+        self.store.add_id_token(IdTokenRecord(SIM_ID_TOKEN, TokenStatus.ACCEPTED, charger_id=reg.charger.id))
+        return reg
 
     def sim(
         self,

@@ -120,7 +120,7 @@ async def test_duplicate_message_id_is_answered_once_and_stored_once(platform: P
     assert platform.server.writer.totals["samples_duplicate"] == 2
 
 
-async def test_duplicate_survives_reconnect(platform: Platform) -> None:
+async def test_reading_resent_after_reconnect_is_stored_once(platform: Platform) -> None:
     reg = platform.register("2.0.1")
     at = utc_now().replace(microsecond=0)
     async with raw_client(platform, "2.0.1", reg.charger.id, reg.password) as ws:

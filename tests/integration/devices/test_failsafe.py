@@ -161,3 +161,24 @@ async def test_silent_charger_is_detected_offline(platform: Platform) -> None:
     finally:
         await sim.stop()
         await server.stop()
+
+
+@pytest.mark.parametrize("protocol", ["2.0.1", "2.1"])
+async def test_reconnect_sizes_default_from_stored_needs(platform: Platform, protocol: str) -> None:
+    reg = platform.register(protocol)
+    sim = platform.sim(reg, protocol)
+    await sim.start()
+    try:
+        await settle(platform, reg.charger.id)
+        await sim.plug_in(ev_battery(30.0), 50.0, utc_now() + timedelta(hours=8))
+        await wait_for(lambda: bool(platform.store.stored_needs(reg.charger.id)))
+        await sim.disconnect()
+        sim.wallbox.clear()  # the charger lost its profiles
+        await sim.reconnect()
+        await sim.heartbeat()  # the first message of the new connection triggers the re-sync
+        await wait_for(lambda: DEFAULT_PROFILE_ID in sim.wallbox.profiles)
+        limit_kw = sim.wallbox.profiles[DEFAULT_PROFILE_ID].periods[0].limit_kw
+        assert limit_kw is not None
+        assert 0 < limit_kw < 11.0  # sized from the EV's stored needs, not full power
+    finally:
+        await sim.stop()

@@ -14,13 +14,18 @@ from v2g.devices import (
     PLAN_PROFILE_ID,
     TEST_PROFILE_ID,
     ChargerAuth,
+    ChargerNotice,
+    ChargingLimit,
     ChargingNeeds,
     CommandResult,
     ConnectivityStatus,
+    IdTokenRecord,
+    LimitPeriod,
     MeterSample,
     ProfileKind,
     ProfilePlan,
     TelemetryBatchResult,
+    TokenStatus,
     TransactionEventIn,
     profile_kind,
 )
@@ -53,6 +58,9 @@ class FakeStore:
     discharge: dict[str, bool] = field(default_factory=dict)
     needs: list[ChargingNeeds] = field(default_factory=list)
     profiles: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[ChargerNotice] = field(default_factory=list)
+    limits: dict[str, float | None] = field(default_factory=dict)
+    tokens: list[IdTokenRecord] = field(default_factory=list)
 
     def auth(self, charger_id: str) -> ChargerAuth | None:
         return None
@@ -98,6 +106,21 @@ class FakeStore:
 
     def save_needs(self, needs: ChargingNeeds) -> None:
         self.needs.append(needs)
+
+    def record_notice(self, notice: ChargerNotice, received_at: datetime) -> None:
+        self.notices.append(notice)
+
+    def set_charging_limit(self, charger_id: str, limit_kw: float | None, source: str | None, at: datetime) -> None:
+        self.limits[charger_id] = limit_kw
+
+    def id_token_records(self, id_token: str) -> list[IdTokenRecord]:
+        return [t for t in self.tokens if t.id_token == id_token]
+
+    def customer_of(self, charger_id: str) -> str | None:
+        return "cust-1" if charger_id in self.chargers else None
+
+    def stored_needs(self, charger_id: str) -> list[ChargingNeeds]:
+        return [n for n in self.needs if n.charger_id == charger_id]
 
     def record_profile(
         self,
@@ -225,6 +248,18 @@ async def test_needs_resize_the_fail_safe_default() -> None:
     assert link.defaults_kw == [pytest.approx(1.25 * (25.0 / 0.9) / 8.0)]
 
 
+async def test_reconnect_sizes_the_fail_safe_default_from_stored_needs() -> None:
+    store, clock = FakeStore({"CP1": _charger()}), FakeClock(T0)
+    needs = ChargingNeeds("CP1", 1, T0, departure_at=T0 + timedelta(hours=8, minutes=30), energy_request_kwh=20.0)
+    store.needs.append(needs)  # reported on an earlier connection
+    link = FakeLink("CP1")
+    supervisor, _ = _supervisor(store, {"CP1": link}, clock, send_test_profile_on_first_boot=False)
+
+    await supervisor.resync(link)
+
+    assert link.defaults_kw == [pytest.approx(1.25 * (25.0 / 0.9) / 8.0)]  # not full power
+
+
 async def test_rejected_plan_is_reported_and_not_counted_as_installed() -> None:
     store, clock = FakeStore({"CP1": _charger()}), FakeClock(T0)
     link = FakeLink("CP1", answer="rejected")
@@ -278,3 +313,58 @@ async def test_liveness_drops_silent_chargers_refreshes_plans_and_enforces_deact
     assert plan.start_at == clock.at
     assert store.profiles[-1]["purpose"] == "plan_refresh"
     assert DEFAULT_PROFILE_ID in {p["profile_id"] for p in store.profiles}
+
+
+async def test_local_charging_limit_is_stored_and_forwarded() -> None:
+    store, clock = FakeStore({"CP1": _charger()}), FakeClock(T0)
+    supervisor, _ = _supervisor(store, {}, clock)
+    told: list[tuple[str, float | None]] = []
+    supervisor.on_charging_limit.append(lambda cid, kw: told.append((cid, kw)))
+    periods = (LimitPeriod(0, 7.0), LimitPeriod(3600, 3.5))
+    limit = ChargingLimit("CP1", "EMS", T0, 1, T0 - timedelta(hours=2), periods)
+
+    await supervisor.charging_limit(limit)
+    await supervisor.charging_limit(ChargingLimit("CP1", "EMS", T0, 1, cleared=True))
+
+    assert told == [("CP1", 3.5), ("CP1", None)]  # the period in force now, then lifted
+    assert store.limits == {"CP1": None}
+    assert [n.kind for n in store.notices] == ["NotifyChargingLimit", "ClearedChargingLimit"]
+
+
+def test_charging_limit_in_force() -> None:
+    limit = ChargingLimit("CP1", "SO", T0, start_at=T0, periods=(LimitPeriod(600, 5.0), LimitPeriod(0, 8.0)))
+    assert limit.limit_kw_at(T0 - timedelta(seconds=1)) is None  # not started
+    assert limit.limit_kw_at(T0) == 8.0
+    assert limit.limit_kw_at(T0 + timedelta(minutes=10)) == 5.0
+    assert ChargingLimit("CP1", "SO", T0).limit_kw_at(T0) is None  # the source without a value
+
+
+async def test_id_tokens_are_authorised_against_the_records() -> None:
+    store = FakeStore({"CP1": _charger(), "CP2": _charger("CP2")})
+    store.tokens += [
+        IdTokenRecord("CARD-1", TokenStatus.ACCEPTED, charger_id="CP1"),
+        IdTokenRecord("CARD-2", TokenStatus.ACCEPTED, customer_id="cust-1"),
+        IdTokenRecord("CARD-3", TokenStatus.BLOCKED, charger_id="CP1"),
+        IdTokenRecord("CARD-3", TokenStatus.ACCEPTED, customer_id="cust-1"),
+        IdTokenRecord("CARD-4", TokenStatus.ACCEPTED, customer_id="someone-else"),
+        IdTokenRecord("CARD-5", TokenStatus.EXPIRED, charger_id="CP1"),
+    ]
+    supervisor, _ = _supervisor(store, {}, FakeClock(T0))
+
+    assert await supervisor.authorize("CP1", "CARD-1") is TokenStatus.ACCEPTED
+    assert await supervisor.authorize("CP2", "CARD-1") is TokenStatus.NOT_AT_THIS_LOCATION
+    assert await supervisor.authorize("CP2", "CARD-2") is TokenStatus.ACCEPTED  # every charger of the customer
+    assert await supervisor.authorize("CP1", "CARD-3") is TokenStatus.BLOCKED  # a block wins
+    assert await supervisor.authorize("CP1", "CARD-4") is TokenStatus.NOT_AT_THIS_LOCATION
+    assert await supervisor.authorize("CP1", "CARD-5") is TokenStatus.EXPIRED
+    assert await supervisor.authorize("CP1", "NOBODY") is TokenStatus.INVALID
+    assert await supervisor.authorize("CP1", "") is TokenStatus.INVALID
+
+
+def test_a_token_record_has_exactly_one_scope() -> None:
+    with pytest.raises(ValueError, match="exactly one of charger_id or customer_id"):
+        IdTokenRecord("CARD", TokenStatus.ACCEPTED)
+    with pytest.raises(ValueError, match="exactly one of charger_id or customer_id"):
+        IdTokenRecord("CARD", TokenStatus.ACCEPTED, charger_id="CP1", customer_id="c")
+    with pytest.raises(ValueError, match="id_token: must not be empty"):
+        IdTokenRecord("", TokenStatus.ACCEPTED, charger_id="CP1")

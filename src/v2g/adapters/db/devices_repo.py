@@ -6,6 +6,7 @@ NOTHING`` on their natural key, so a duplicate or re-sent message is stored exac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -17,26 +18,32 @@ from sqlalchemy.dialects import postgresql, sqlite
 from v2g.adapters.db.fleet_repo import NotFoundError
 from v2g.adapters.db.tables.devices import (
     charger_credentials,
+    charger_events,
     charger_profiles,
     charger_state,
     charging_transactions,
     ev_charging_needs,
+    id_tokens,
     telemetry,
     transaction_events,
 )
-from v2g.adapters.db.tables.fleet import chargers
+from v2g.adapters.db.tables.fleet import chargers, sites
 from v2g.devices import (
     ChargerAuth,
+    ChargerNotice,
     ChargingNeeds,
     ConnectivityStatus,
+    IdTokenRecord,
     MeterSample,
     TelemetryBatchResult,
+    TokenStatus,
     TransactionEventIn,
 )
 from v2g.fleet.model import Charger, ChargerProtocol
 from v2g.services.clock import Clock, SystemClock
 from v2g.services.dispatch.measured import LatestReading
 
+MAX_NOTICE_PAYLOAD_CHARS = 64_000
 POWER_MEASURANDS = frozenset({"Power.Active.Import", "Power.Active.Export"})
 
 
@@ -127,6 +134,7 @@ class SqlDeviceStore:
                 chargers.c.protocol,
                 charger_credentials.c.password_hash,
                 charger_credentials.c.security_profile,
+                charger_credentials.c.also_allowed_protocols,
             )
             .join(charger_credentials, charger_credentials.c.charger_id == chargers.c.id)
             .where(chargers.c.id == charger_id)
@@ -135,7 +143,57 @@ class SqlDeviceStore:
             row = conn.execute(query).first()
         if row is None:
             return None
-        return ChargerAuth(row.id, row.password_hash, row.security_profile, row.active, ChargerProtocol(row.protocol))
+        also = frozenset(ChargerProtocol(p) for p in (row.also_allowed_protocols or "").split(",") if p)
+        return ChargerAuth(
+            row.id, row.password_hash, row.security_profile, row.active, ChargerProtocol(row.protocol), also
+        )
+
+    def allow_protocols(self, charger_id: str, protocols: Iterable[ChargerProtocol]) -> None:
+        """Let a charger also connect with these OCPP versions besides its registered one."""
+        value = ",".join(sorted(ChargerProtocol(p).value for p in protocols)) or None
+        with self.engine.begin() as conn:
+            self._require_charger(conn, charger_id)
+            conn.execute(
+                update(charger_credentials)
+                .where(charger_credentials.c.charger_id == charger_id)
+                .values(also_allowed_protocols=value)
+            )
+
+    # ------------------------------------------------------------------ idTokens
+    def add_id_token(self, record: IdTokenRecord) -> None:
+        """Register a token for a charger or a customer (an existing registration gets the new status)."""
+        t = id_tokens.c
+        scope = (
+            t.id_token == record.id_token,
+            t.charger_id.is_(None) if record.charger_id is None else t.charger_id == record.charger_id,
+            t.customer_id.is_(None) if record.customer_id is None else t.customer_id == record.customer_id,
+        )
+        with self.engine.begin() as conn:
+            if record.charger_id is not None:
+                self._require_charger(conn, record.charger_id)
+            changed = conn.execute(update(id_tokens).where(*scope).values(status=record.status.value)).rowcount
+            if not changed:
+                conn.execute(
+                    id_tokens.insert().values(
+                        id_token=record.id_token,
+                        charger_id=record.charger_id,
+                        customer_id=record.customer_id,
+                        status=record.status.value,
+                        created_at=self.clock.now(),
+                    )
+                )
+
+    def id_token_records(self, id_token: str) -> list[IdTokenRecord]:
+        """Every registration of a token."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(id_tokens).where(id_tokens.c.id_token == id_token)).all()
+        return [IdTokenRecord(r.id_token, TokenStatus(r.status), r.charger_id, r.customer_id) for r in rows]
+
+    def customer_of(self, charger_id: str) -> str | None:
+        """The customer whose site the charger is at."""
+        query = select(sites.c.customer_id).join(chargers, chargers.c.site_id == sites.c.id)
+        with self.engine.connect() as conn:
+            return conn.execute(query.where(chargers.c.id == charger_id)).scalar_one_or_none()
 
     def charger(self, charger_id: str) -> Charger:
         with self.engine.connect() as conn:
@@ -317,6 +375,43 @@ class SqlDeviceStore:
             ).mappings()
             return [dict(r) for r in rows]
 
+    # ------------------------------------------------------------------ what chargers report
+    def record_notice(self, notice: ChargerNotice, received_at: datetime) -> None:
+        """Keep a charger's notice; a payload above 64 kB is stored as its size only."""
+        payload = json.dumps(notice.payload, default=str, ensure_ascii=False)
+        if len(payload) > MAX_NOTICE_PAYLOAD_CHARS:
+            payload = json.dumps({"truncated": True, "chars": len(payload)})
+        with self.engine.begin() as conn:
+            conn.execute(
+                charger_events.insert().values(
+                    charger_id=notice.charger_id,
+                    kind=notice.kind[:48],
+                    occurred_at=notice.occurred_at,
+                    received_at=received_at,
+                    summary=notice.summary[:400],
+                    payload_json=payload,
+                )
+            )
+
+    def notices(self, charger_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """A charger's notices, oldest first (payload decoded)."""
+        query = select(charger_events).where(charger_events.c.charger_id == charger_id)
+        if kind:
+            query = query.where(charger_events.c.kind == kind)
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query.order_by(charger_events.c.id)).mappings()]
+        for row in rows:
+            row["payload"] = json.loads(row.pop("payload_json"))
+        return rows
+
+    def set_charging_limit(self, charger_id: str, limit_kw: float | None, source: str | None, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(charger_state)
+                .where(charger_state.c.charger_id == charger_id)
+                .values(charging_limit_kw=limit_kw, charging_limit_source=source, charging_limit_at=at)
+            )
+
     # ------------------------------------------------------------------ EV needs
     def save_needs(self, needs: ChargingNeeds) -> None:
         values = asdict(needs)
@@ -332,6 +427,10 @@ class SqlDeviceStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(ev_charging_needs).where(ev_charging_needs.c.charger_id == charger_id))
             return [ChargingNeeds(**dict(r._mapping)) for r in rows]
+
+    def stored_needs(self, charger_id: str) -> list[ChargingNeeds]:
+        """The last needs each EVSE of the charger reported (the supervisor's port name)."""
+        return self.needs(charger_id)
 
     # ------------------------------------------------------------------ telemetry and transactions
     def write_batch(

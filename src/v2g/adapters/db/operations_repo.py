@@ -98,7 +98,7 @@ class SqlFleetState:
                     battery_kwh=r["battery_kwh"],
                     ev_max_charge_kw=r["ev_max_charge_kw"],
                     ev_max_discharge_kw=r["ev_max_discharge_kw"],
-                    charger_max_charge_kw=r["charger_max_charge_kw"],
+                    charger_max_charge_kw=_limited(r["charger_max_charge_kw"], r["charging_limit_kw"]),
                     charger_max_discharge_kw=r["charger_max_discharge_kw"],
                     protocol=ChargerProtocol(r["protocol"]),
                     discharge_supported=bool(r["discharge_supported"]),
@@ -110,6 +110,7 @@ class SqlFleetState:
                     soc_measured_at=r["measured_at"] if r["soc_percent"] is not None else None,
                     needs=needs.get(r["charger_id"]),
                     plugged_in_at=r["plugged_in_at"],
+                    charging_limit_kw=r["charging_limit_kw"],
                 )
             )
         return result
@@ -121,6 +122,11 @@ class SqlFleetState:
                 AreaLimits(r.id, PriceArea(r.price_area), float(r.import_limit_kw), float(r.export_limit_kw))
                 for r in rows
             ]
+
+
+def _limited(rating_kw: float, local_limit_kw: float | None) -> float:
+    """A charger's charging power: its rating, or less while it applies a limit of its own."""
+    return rating_kw if local_limit_kw is None else max(0.0, min(rating_kw, local_limit_kw))
 
 
 class SqlPlanStore:

@@ -12,10 +12,11 @@ from sqlalchemy import select
 
 from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.tables.fleet import chargers, sites
-from v2g.devices import new_v2g_site_id
+from v2g.devices import IdTokenRecord, TokenStatus, new_v2g_site_id
 from v2g.fleet.model import Charger, ChargerProtocol
 from v2g.services.devices.ports import CredentialHasher
 from v2g.sim.fleet import SimCredential
+from v2g.sim.ocpp_client import SIM_ID_TOKEN
 
 PROTOCOLS = {"1.6": ChargerProtocol.OCPP16, "2.0.1": ChargerProtocol.OCPP201, "2.1": ChargerProtocol.OCPP21}
 
@@ -34,7 +35,8 @@ def provision_simulated(
     """Chargers ``{prefix}-{protocol}-{i:05d}`` round-robin over ``site_ids`` (default: every site).
 
     Existing chargers of that name get a fresh password (and are re-activated); ``hasher`` hashes
-    the passwords (the cheap simulated-fleet argon2 parameters in practice).
+    the passwords (the cheap simulated-fleet argon2 parameters in practice). The simulated EV
+    owners' card (``SIM_ID_TOKEN``) is registered for each charger, so their sessions are authorised.
     """
     if protocol not in PROTOCOLS:
         msg = f"protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}"
@@ -56,6 +58,7 @@ def provision_simulated(
         if cred.charger_id in existing:
             store.set_credentials(cred.charger_id, password_hash, 1)
             store.set_active(cred.charger_id, True)
+            store.add_id_token(IdTokenRecord(SIM_ID_TOKEN, TokenStatus.ACCEPTED, charger_id=cred.charger_id))
             continue
         site_id = all_sites[i % len(all_sites)]
         charger = Charger(
@@ -69,6 +72,7 @@ def provision_simulated(
             v2g_site_id=new_v2g_site_id(site_id),
         )
         store.add_charger_with_credentials(charger, password_hash, 1)
+        store.add_id_token(IdTokenRecord(SIM_ID_TOKEN, TokenStatus.ACCEPTED, charger_id=cred.charger_id))
     return creds
 
 

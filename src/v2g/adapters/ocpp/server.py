@@ -4,7 +4,8 @@ Built on the ``websockets`` asyncio server (not a Starlette route) because it is
 ``ocpp`` library is measured on, it takes an ``ssl.SSLContext`` for security profile 2 and lets the
 handshake be refused before the upgrade (``process_request``): unknown charger -> 404, wrong or
 missing basic-auth credentials -> 401, deactivated charger or a profile-2 charger on a plain
-socket -> 403.
+socket -> 403, an OCPP version the charger's record does not allow (a 2.0.1 charger offering only
+1.6) -> 400.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import binascii
 import contextlib
 import logging
 import ssl
-from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Coroutine
+import weakref
+from collections import defaultdict
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -25,14 +27,15 @@ from urllib.parse import unquote
 
 import ocpp.messages
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from v2g.adapters.ocpp.credentials import PasswordVerifier
 from v2g.adapters.ocpp.session import CsmsSession
 from v2g.adapters.ocpp.writer import TelemetryWriter
 from v2g.compat import ocpp_keys, ocpp_validation
-from v2g.devices import ChargingNeeds, CommandResult, ProfilePlan
+from v2g.devices import ChargerNotice, ChargingLimit, ChargingNeeds, CommandResult, ProfilePlan
 from v2g.fleet.schedule import PowerSchedule
 from v2g.services.clock import Clock, SystemClock
 from v2g.services.devices.ports import DeviceStore
@@ -94,8 +97,9 @@ class CsmsServer:
         self.writer = writer or TelemetryWriter(store, clock=self.clock)
         self.sessions: dict[str, CsmsSession] = {}
         self.stats: defaultdict[str, int] = defaultdict(int)
-        self._replies: dict[str, OrderedDict[str, str]] = {}
         self._verifier = PasswordVerifier()
+        # the OCPP versions each connection in its handshake may use (its charger's record)
+        self._allowed: weakref.WeakKeyDictionary[ServerConnection, list[str]] = weakref.WeakKeyDictionary()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Server | None = None
         self._jobs: list[asyncio.Task[None]] = []
@@ -126,6 +130,7 @@ class CsmsServer:
             host,
             port,
             subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+            select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
             ssl=self.ssl_context,
             ping_interval=None,
@@ -167,10 +172,6 @@ class CsmsServer:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", exc_info=task.exception())
 
-    def reply_cache(self, charger_id: str) -> OrderedDict[str, str]:
-        """Replies to recent CALLs of a charger, kept across reconnects for duplicate detection."""
-        return self._replies.setdefault(charger_id, OrderedDict())
-
     def touch(self, charger_id: str) -> None:
         self.supervisor.touch(charger_id)
 
@@ -203,7 +204,31 @@ class CsmsServer:
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "wrong credentials\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
             return response
+        offered = _offered_subprotocols(request)
+        allowed = [p for p in SUBPROTOCOLS if p in offered and p in auth.allowed_protocols]
+        ocpp_offered = [p for p in offered if p in SUBPROTOCOLS]
+        if ocpp_offered and not allowed:
+            self.stats["refused_protocol"] += 1
+            registered = ", ".join(sorted(auth.allowed_protocols))
+            log.warning(
+                "charger[%s]: refused %s: registered for %s (its record allows no other OCPP version)",
+                charger_id,
+                ", ".join(ocpp_offered),
+                registered,
+            )
+            text = f"charger {charger_id!r} is registered for {registered}; {', '.join(ocpp_offered)} is not allowed\n"
+            return connection.respond(HTTPStatus.BAD_REQUEST, text)
+        self._allowed[connection] = allowed
         return None
+
+    def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol:
+        """The server's preferred OCPP version among those offered and allowed by the charger's record."""
+        allowed = self._allowed.pop(connection, list(SUBPROTOCOLS))
+        for protocol in allowed:
+            if protocol in offered:
+                return Subprotocol(protocol)
+        msg = f"no OCPP subprotocol offered; expected one of {', '.join(allowed)}"
+        raise NegotiationError(msg)
 
     # ------------------------------------------------------------------ sessions
     async def _handle(self, connection: ServerConnection) -> None:
@@ -265,6 +290,15 @@ class CsmsServer:
     async def needs_received(self, session: CsmsSession, needs: ChargingNeeds) -> None:
         await self.supervisor.needs_received(session, needs)
 
+    async def authorize(self, session: CsmsSession, id_token: str) -> str:
+        return (await self.supervisor.authorize(session.id, id_token)).value
+
+    async def notice(self, session: CsmsSession, notice: ChargerNotice) -> None:
+        await self.supervisor.notice(notice)
+
+    async def charging_limit(self, session: CsmsSession, limit: ChargingLimit) -> None:
+        await self.supervisor.charging_limit(limit)
+
     async def install_plan(self, session: CsmsSession, plan: ProfilePlan, purpose: str) -> CommandResult:
         """Send a plan as the charger's plan profile and record the answer."""
         return await self.supervisor.install_plan(session, plan, purpose)
@@ -283,6 +317,11 @@ class CsmsServer:
         while True:
             await asyncio.sleep(interval)
             await self.supervisor.liveness_tick()
+
+
+def _offered_subprotocols(request: Request) -> list[str]:
+    values = request.headers.get_all("Sec-WebSocket-Protocol")
+    return [p.strip() for value in values for p in value.split(",") if p.strip()]
 
 
 def _basic_auth(header: str | None) -> tuple[str | None, str | None]:

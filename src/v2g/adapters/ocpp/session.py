@@ -10,16 +10,23 @@ server only through the small :class:`SessionHost` protocol, and is itself the
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import json
 import logging
+import math
+import re
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
+from ocpp.exceptions import FormatViolationError, OCPPError, PropertyConstraintViolationError
 from ocpp.routing import after as _after
 from ocpp.routing import on as _on
 
+from v2g.compat.ocpp_logging import FrameLogger
 from v2g.devices import (
     DEFAULT_PROFILE_ID,
     DEFAULT_STACK,
@@ -31,6 +38,8 @@ from v2g.devices import (
     SETPOINT_STACK,
     TEST_PROFILE_ID,
     TEST_STACK,
+    ChargerNotice,
+    ChargingLimit,
     ChargingNeeds,
     CommandResult,
     FrequencyCurvePoint,
@@ -49,9 +58,47 @@ log = logging.getLogger("v2g.ocpp")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class InvalidValueError(ValueError):
+    """A field of a charger's message that is well-formed but not a usable value (e.g. not finite)."""
+
+
+def _refusal(action: str, exc: Exception) -> OCPPError:
+    """The CALLERROR for a message the translator cannot read: the charger's mistake, named."""
+    cause = f"{action}: {exc}"[:200]
+    if isinstance(exc, InvalidValueError | ArithmeticError):
+        return PropertyConstraintViolationError(details={"cause": cause})
+    return FormatViolationError(details={"cause": cause})
+
+
 def on(action: str, *, skip_schema_validation: bool = False) -> Callable[[F], F]:
-    """Typed wrapper of ``ocpp.routing.on``: the handler answering a CALL ``action``."""
-    return cast("Callable[[F], F]", _on(action, skip_schema_validation=skip_schema_validation))
+    """Typed wrapper of ``ocpp.routing.on``: the handler answering a CALL ``action``.
+
+    A value the translator cannot read (a timestamp without offset, a non-finite reading) is
+    answered with FormatViolation / PropertyConstraintViolation, never InternalError; nothing of
+    the message is stored then.
+    """
+
+    def decorate(handler: F) -> F:
+        async def finish(pending: Awaitable[Any]) -> Any:
+            try:
+                return await pending
+            except TRANSLATION_ERRORS as exc:
+                raise _refusal(action, exc) from exc
+
+        @functools.wraps(handler)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = handler(*args, **kwargs)
+            except TRANSLATION_ERRORS as exc:
+                raise _refusal(action, exc) from exc
+            return finish(result) if inspect.isawaitable(result) else result
+
+        return cast("F", _on(action, skip_schema_validation=skip_schema_validation)(guarded))
+
+    return decorate
+
+
+TRANSLATION_ERRORS = (ValueError, TypeError, KeyError, ArithmeticError)
 
 
 def after(action: str) -> Callable[[F], F]:
@@ -74,8 +121,10 @@ __all__ = [
     "TEST_STACK",
     "CommandResult",
     "CsmsSession",
+    "InvalidValueError",
     "SessionHost",
     "after",
+    "finite",
     "on",
     "parse_measured_at",
     "status_of",
@@ -116,8 +165,6 @@ class SessionHost(Protocol):
     @property
     def stats(self) -> defaultdict[str, int]: ...
 
-    def reply_cache(self, charger_id: str) -> OrderedDict[str, str]: ...
-
     def touch(self, charger_id: str) -> None: ...
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
@@ -127,6 +174,39 @@ class SessionHost(Protocol):
     async def resync(self, session: CsmsSession) -> None: ...
 
     async def needs_received(self, session: CsmsSession, needs: ChargingNeeds) -> None: ...
+
+    async def notice(self, session: CsmsSession, notice: ChargerNotice) -> None: ...
+
+    async def authorize(self, session: CsmsSession, id_token: str) -> str: ...
+
+    async def charging_limit(self, session: CsmsSession, limit: ChargingLimit) -> None: ...
+
+
+_MAYBE_NON_FINITE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}")
+
+
+def _all_finite(value: Any) -> bool:
+    """No NaN or infinite number anywhere in a decoded payload."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_all_finite(v) for v in value)
+    return True
+
+
+def finite(value: float, field: str) -> float:
+    """``value`` if it is a finite number, else the charger's mistake (PropertyConstraintViolation)."""
+    if not math.isfinite(value):
+        msg = f"{field}: {value!r} is not a finite number"
+        raise InvalidValueError(msg)
+    return value
+
+
+def call_fingerprint(action: str, payload: Any) -> str:
+    """What makes two CALLs the same message: the action and the payload (key order ignored)."""
+    return action + "\x00" + json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_measured_at(text: str | None, fallback: datetime) -> datetime:
@@ -144,18 +224,22 @@ class CsmsSession:
     protocol: str = ""
     format_error_code: str = "FormatViolation"
     message_type_error_code: str = "ProtocolError"
+    error_code_aliases: dict[str, str] = {}  # noqa: RUF012  (the library's error code -> this version's)
     id: str
     _connection: Any
     _response_timeout: float
 
     def __init__(self, charger_id: str, connection: Any, server: SessionHost, *, response_timeout: float) -> None:
-        super().__init__(charger_id, connection, response_timeout=response_timeout)  # type: ignore[call-arg]
+        super().__init__(  # type: ignore[call-arg]
+            charger_id, connection, response_timeout=response_timeout, logger=FrameLogger(charger_id)
+        )
         self.server = server
         self.booted = False
         self.synced = False
         self.discharge_supported = False
-        self._replies: OrderedDict[str, str] = server.reply_cache(charger_id)
-        self._current_uid: str | None = None
+        # replies to this connection's recent CALLs: message id -> (action and payload, reply frame)
+        self.replies: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._current: tuple[str, str] | None = None
         self.duplicates = 0
         self.rejected_frames = 0
 
@@ -177,7 +261,13 @@ class CsmsSession:
 
     # ------------------------------------------------------------------ inbound frames
     async def route_message(self, raw_msg: str | bytes) -> None:
-        """Check the frame, answer duplicates from the reply cache, then let the library route it."""
+        """Check the frame, answer repeats from this connection's reply cache, then let the library route it.
+
+        A repeat is a CALL with the message id, action and payload of one already answered on
+        this connection; OCPP-J ids are unique only within a connection and chargers restart
+        their counters after a reboot, so the cache lives and dies with the connection, and an
+        id reused for another message is processed as the new message it is.
+        """
         self.server.touch(self.id)
         try:
             msg = json.loads(raw_msg)
@@ -199,25 +289,31 @@ class CsmsSession:
             if not isinstance(msg[3], dict):
                 await self._reject(uid, self.format_error_code, "CALL payload must be a JSON object")
                 return
+            text = raw_msg if isinstance(raw_msg, str) else raw_msg.decode("utf-8", "replace")
+            if _MAYBE_NON_FINITE.search(text) and not _all_finite(msg[3]):
+                await self._reject(uid, "PropertyConstraintViolation", "numbers must be finite (no NaN, Infinity)")
+                return
             if msg[2] not in self.route_map:  # type: ignore[attr-defined]
                 # answered here for every version: ocpp 2.1.0 sends no reply at all for 2.1
+                # OCPP-J: NotImplemented = the action is not known, NotSupported = known but not supported
                 known = hasattr(self._call, msg[2])  # type: ignore[attr-defined]
-                code = "NotImplemented" if known else "NotSupported"
-                await self._reject(
-                    uid, code, f"{msg[2]} is not {'handled' if known else 'an action of ' + self.protocol}"
-                )
+                code = "NotSupported" if known else "NotImplemented"
+                why = "not supported by this CSMS" if known else f"not an action of {self.protocol}"
+                await self._reject(uid, code, f"{msg[2]} is {why}")
                 return
-            cached = self._replies.get(uid)
-            if cached is not None:
+            fingerprint = call_fingerprint(msg[2], msg[3])
+            cached = self.replies.get(uid)
+            if cached is not None and cached[0] == fingerprint:
                 self.duplicates += 1
                 self.server.stats["duplicate_calls"] += 1
-                await self._connection.send(cached)
+                await self._connection.send(cached[1])
                 return
-            self._current_uid = uid
+            self.replies.pop(uid, None)  # a reused id with another message is a new message
+            self._current = (uid, fingerprint)
             try:
                 await super().route_message(raw_msg)  # type: ignore[misc]
             finally:
-                self._current_uid = None
+                self._current = None
             if not self.synced:
                 self.synced = True  # a BootNotification re-syncs from its own @after hook
                 if msg[2] != "BootNotification":
@@ -228,6 +324,12 @@ class CsmsSession:
             return
         if not await self.handle_other_message_type(msg):
             await self._reject(uid, self.message_type_error_code, f"MessageTypeId {msg[0]} is not supported")
+
+    @on("DataTransfer")
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
+        """The platform implements no vendor extensions: every vendorId is unknown (a reply, not an error)."""
+        log.debug("charger[%s]: DataTransfer for vendor %r answered UnknownVendorId", self.id, vendor_id)
+        return self._call_result.DataTransfer(status="UnknownVendorId")  # type: ignore[attr-defined]
 
     def now(self) -> datetime:
         """The current time, from the server's clock."""
@@ -248,12 +350,24 @@ class CsmsSession:
         await self._connection.send(json.dumps([4, uid, code, description, {}]))
 
     async def _send(self, message: str) -> None:
-        uid = self._current_uid
-        if uid is not None and message[:2] in ("[3", "[4"):
-            self._replies[uid] = message
-            while len(self._replies) > REPLY_CACHE_SIZE:
-                self._replies.popitem(last=False)
+        if message[:2] == "[4" and self.error_code_aliases:
+            message = self._version_error_code(message)
+        current = self._current
+        if current is not None and message[:2] in ("[3", "[4"):
+            uid, fingerprint = current
+            self.replies[uid] = (fingerprint, message)
+            while len(self.replies) > REPLY_CACHE_SIZE:
+                self.replies.popitem(last=False)
         await self._connection.send(message)
+
+    def _version_error_code(self, message: str) -> str:
+        """A CALLERROR with the error code under this version's name (the library uses the 2.x names)."""
+        frame = json.loads(message)
+        code = self.error_code_aliases.get(frame[2]) if len(frame) > 2 and isinstance(frame[2], str) else None
+        if code is None:
+            return message
+        frame[2] = code
+        return json.dumps(frame, separators=(",", ":"))
 
     # ------------------------------------------------------------------ helpers for translators
     def sample(
@@ -276,6 +390,18 @@ class CsmsSession:
 
     async def needs_received(self, needs: ChargingNeeds) -> None:
         await self.server.needs_received(self, needs)
+
+    async def authorize(self, id_token: str) -> str:
+        """The platform's decision on an idToken, as an OCPP 2.x AuthorizationStatus name."""
+        return await self.server.authorize(self, id_token)
+
+    async def notice(self, kind: str, summary: str, payload: dict[str, Any], occurred_at: str | None = None) -> None:
+        """Hand a charger's report to the platform (stored before the reply goes out)."""
+        at = self.now()
+        if occurred_at:
+            with contextlib.suppress(ValueError):  # the receive time stands in for an unreadable timestamp
+                at = parse_measured_at(occurred_at, at)
+        await self.server.notice(self, ChargerNotice(self.id, kind, at, summary, payload))
 
     # ------------------------------------------------------------------ commands (per version)
     async def install_plan(self, plan: ProfilePlan, *, profile_id: int, stack_level: int) -> CommandResult:

@@ -14,10 +14,12 @@ from v2g.devices import (
     Ack,
     AckStatus,
     ChargerAuth,
+    ChargerNotice,
     ChargingNeeds,
     CommandResult,
     ConnectivityStatus,
     FrequencyCurvePoint,
+    IdTokenRecord,
     MeterSample,
     ProfileKind,
     ProfilePlan,
@@ -165,6 +167,26 @@ class DeviceStore(TelemetryStore, Protocol):
     def set_ev_connected(self, charger_id: str, connected: bool) -> None: ...
 
     def save_needs(self, needs: ChargingNeeds) -> None: ...
+
+    def record_notice(self, notice: ChargerNotice, received_at: datetime) -> None:
+        """Keep what a charger reported (security events, firmware and log status, reports)."""
+        ...
+
+    def set_charging_limit(self, charger_id: str, limit_kw: float | None, source: str | None, at: datetime) -> None:
+        """The limit the charger applies on its own now (None: no limit); the planning side reads it."""
+        ...
+
+    def id_token_records(self, id_token: str) -> list[IdTokenRecord]:
+        """Every registration of an idToken (none: unknown)."""
+        ...
+
+    def customer_of(self, charger_id: str) -> str | None:
+        """The customer whose site the charger is at."""
+        ...
+
+    def stored_needs(self, charger_id: str) -> list[ChargingNeeds]:
+        """The last needs each EVSE of the charger reported (kept across reconnects)."""
+        ...
 
     def record_profile(
         self,

@@ -8,7 +8,7 @@ a session can execute, and a :class:`~v2g.services.clock.Clock` for every read o
 * After a (re)connect: read discharge support, install the fail-safe default, re-send the current
   plan, and on first boot send the connectivity test profile (the installation journey waits for it).
 * Fail-safe sizing: the default is charge-only and sized to meet the departure target without the
-  platform (recomputed when the EV reports its needs).
+  platform (recomputed when the EV reports its needs, and from the stored needs after a reconnect).
 * Plan refresh: a plan is installed with a limited validity and re-installed before it lapses.
 * Liveness: chargers silent for too long are disconnected and marked offline; chargers marked
   inactive (termination) are cleared, made unavailable and disconnected.
@@ -30,9 +30,13 @@ from v2g.devices import (
     PLAN_STACK,
     TEST_PROFILE_ID,
     TEST_STACK,
+    ChargerNotice,
+    ChargingLimit,
     ChargingNeeds,
     CommandResult,
     ProfilePlan,
+    TokenStatus,
+    authorize_token,
     failsafe_default_p_kw,
     plan_from_schedule,
     test_profile_plan,
@@ -92,6 +96,9 @@ class DeviceSupervisor:
         # (charger_id, kind, detail) with kind "boot" or "test_profile_accepted": the journey's
         # ``verify_connectivity`` waits for both; callbacks run in a worker thread
         self.on_device_event: list[Callable[[str, str, str], Any]] = []
+        # (charger_id, limit_kw or None): a limit the charger applies on its own changed; it is also
+        # stored on the charger's state, where the planning side reads it
+        self.on_charging_limit: list[Callable[[str, float | None], Any]] = []
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a follow-up in the background (keeps a reference until it is done)."""
@@ -127,7 +134,9 @@ class DeviceSupervisor:
             charger = await asyncio.to_thread(self.store.charger, link.id)
             link.discharge_supported = link.discharge_supported and charger.bidirectional
             await asyncio.to_thread(self.store.set_discharge_supported, link.id, link.discharge_supported)
-            await self.install_default(link)
+            stored = await asyncio.to_thread(self.store.stored_needs, link.id)
+            latest = max(stored, key=lambda n: n.received_at, default=None)
+            await self.install_default(link, latest)  # sized from what the EV asked for before the reconnect
             await self.refresh_plan(link, "plan_resync")
             connectivity = await asyncio.to_thread(self.store.connectivity, link.id)
             if self.config.send_test_profile_on_first_boot and connectivity.test_profile_accepted_at is None:
@@ -139,6 +148,39 @@ class DeviceSupervisor:
         """The EV reported its needs: store them and re-size the fail-safe default."""
         await asyncio.to_thread(self.store.save_needs, needs)
         self.spawn(self.install_default(link, needs))
+
+    async def authorize(self, charger_id: str, id_token: str) -> TokenStatus:
+        """May this idToken charge at this charger (the platform's token records decide)?"""
+        records = await asyncio.to_thread(self.store.id_token_records, id_token)
+        customer_id = await asyncio.to_thread(self.store.customer_of, charger_id)
+        status = authorize_token(records, charger_id=charger_id, customer_id=customer_id)
+        self.stats[f"id_token_{status.value}"] += 1
+        log.debug("charger[%s]: idToken %r -> %s", charger_id, id_token, status.value)
+        if status is not TokenStatus.ACCEPTED:
+            log.info("charger[%s]: idToken refused (%s)", charger_id, status.value)
+        return status
+
+    async def notice(self, notice: ChargerNotice) -> None:
+        """Keep what a charger reported; security events are logged as warnings (without payload)."""
+        await asyncio.to_thread(self.store.record_notice, notice, self.clock.now())
+        self.stats[f"notice_{notice.kind}"] += 1
+        level = logging.WARNING if notice.kind == "SecurityEventNotification" else logging.INFO
+        log.log(level, "charger[%s]: %s: %s", notice.charger_id, notice.kind, notice.summary)
+
+    async def charging_limit(self, limit: ChargingLimit) -> None:
+        """The charger applies (or lifted) a limit of its own: store it where the planner reads it."""
+        now = self.clock.now()
+        limit_kw = limit.limit_kw_at(now)
+        source = None if limit.cleared else limit.source
+        await asyncio.to_thread(self.store.set_charging_limit, limit.charger_id, limit_kw, source, now)
+        what = "cleared" if limit.cleared else ("unknown value" if limit_kw is None else f"{limit_kw:.1f} kW")
+        kind = "ClearedChargingLimit" if limit.cleared else "NotifyChargingLimit"
+        await self.notice(ChargerNotice(limit.charger_id, kind, now, f"{limit.source} limit {what}", {}))
+        for callback in self.on_charging_limit:
+            try:
+                await asyncio.to_thread(callback, limit.charger_id, limit_kw)
+            except Exception:
+                log.exception("charger[%s]: charging limit not delivered", limit.charger_id)
 
     # ------------------------------------------------------------------ profiles
     def set_schedule(self, charger_id: str, schedule: PowerSchedule) -> None:

@@ -38,6 +38,9 @@ class PluggedEv:
     soc_measured_at: datetime | None = None
     needs: ChargingNeeds | None = None
     plugged_in_at: datetime | None = None
+    # a limit the charger applies on its own (OCPP NotifyChargingLimit); ``charger_max_charge_kw``
+    # already includes it
+    charging_limit_kw: float | None = None
 
     @property
     def max_charge_kw(self) -> float:

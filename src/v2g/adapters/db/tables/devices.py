@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from v2g.adapters.db.base import UTCDateTime, metadata
@@ -28,6 +30,8 @@ charger_credentials = Table(
     Column("password_hash", String(200), nullable=False),
     Column("security_profile", Integer, nullable=False, default=1),
     Column("created_at", UTCDateTime(), nullable=False),
+    # OCPP versions the charger may connect with besides its registered one (comma-separated)
+    Column("also_allowed_protocols", String(64), nullable=True),
 )
 
 charger_state = Table(
@@ -52,6 +56,10 @@ charger_state = Table(
     Column("energy_export_wh", Float, nullable=True),
     Column("ev_connected", Boolean, nullable=False, default=False),
     Column("measured_at", UTCDateTime(), nullable=True),
+    # a limit the charger applies on its own (NotifyChargingLimit, e.g. a local energy manager)
+    Column("charging_limit_kw", Float, nullable=True),
+    Column("charging_limit_source", String(32), nullable=True),
+    Column("charging_limit_at", UTCDateTime(), nullable=True),
 )
 
 ev_charging_needs = Table(
@@ -130,3 +138,29 @@ telemetry = Table(
     PrimaryKeyConstraint("charger_id", "evse_id", "measurand", "measured_at"),
 )
 Index("ix_telemetry_measured_at", telemetry.c.measured_at)
+
+charger_events = Table(
+    "charger_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("charger_id", String(64), ForeignKey("chargers.id"), nullable=False, index=True),
+    Column("kind", String(48), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("summary", String(400), nullable=False),
+    Column("payload_json", Text, nullable=False),
+)
+
+id_tokens = Table(
+    "id_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id_token", String(64), nullable=False, index=True),
+    Column("customer_id", String(64), ForeignKey("customers.id"), nullable=True, index=True),
+    Column("charger_id", String(64), ForeignKey("chargers.id"), nullable=True, index=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    CheckConstraint("status IN ('Accepted','Blocked','Expired')", name="id_token_status"),
+    CheckConstraint("(charger_id IS NULL) <> (customer_id IS NULL)", name="id_token_one_scope"),
+    UniqueConstraint("id_token", "charger_id", "customer_id", name="uq_id_tokens_scope"),
+)

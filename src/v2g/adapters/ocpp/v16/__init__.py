@@ -23,12 +23,14 @@ from v2g.adapters.ocpp.session import (
     CommandResult,
     CsmsSession,
     after,
+    finite,
     on,
     parse_measured_at,
     status_of,
 )
 from v2g.devices import MeterSample, ProfileKind, ProfilePeriod, ProfilePlan, TransactionEventIn
 
+V16_STATUSES = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
 _tx_ids = itertools.count(int(time.time()) % 1_000_000_000)
 
 
@@ -42,6 +44,11 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
     protocol = "ocpp1.6"
     format_error_code = "FormationViolation"
     message_type_error_code = "ProtocolError"
+    # OCPP 1.6J spells these two codes differently from 2.x (and from the library's errors)
+    error_code_aliases = {  # noqa: RUF012
+        "FormatViolation": "FormationViolation",
+        "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+    }
     call: Any
 
     @on("BootNotification")
@@ -65,9 +72,14 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
             self.server.spawn(asyncio.to_thread(self.server.store.set_ev_connected, self.id, connected))
         return self._call_result.StatusNotification()
 
+    async def tag_status(self, id_tag: str) -> str:
+        """The platform's decision as a 1.6 AuthorizationStatus (which has no NotAtThisLocation)."""
+        status = await self.authorize(id_tag)
+        return status if status in V16_STATUSES else "Invalid"
+
     @on("Authorize")
-    def on_authorize(self, id_tag: str, **_: Any) -> Any:
-        return self._call_result.Authorize(id_tag_info={"status": "Accepted"})
+    async def on_authorize(self, id_tag: str, **_: Any) -> Any:
+        return self._call_result.Authorize(id_tag_info={"status": await self.tag_status(id_tag)})
 
     @on("StartTransaction")
     async def on_start(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any) -> Any:
@@ -83,8 +95,9 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
             id_token=id_tag,
             meter_wh=float(meter_start),
         )
-        await self.submit([], [event])
-        return self._call_result.StartTransaction(transaction_id=tx_id, id_tag_info={"status": "Accepted"})
+        await self.submit([], [event])  # stored whatever the tag's status: the charger stops an unauthorised one
+        status = await self.tag_status(id_tag)
+        return self._call_result.StartTransaction(transaction_id=tx_id, id_tag_info={"status": status})
 
     @on("StopTransaction")
     async def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs: Any) -> Any:
@@ -100,7 +113,10 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
             stop_reason=kwargs.get("reason", "Local"),
         )
         await self.submit(samples, [event])
-        return self._call_result.StopTransaction(id_tag_info={"status": "Accepted"})
+        id_tag = kwargs.get("id_tag")
+        if id_tag is None:
+            return self._call_result.StopTransaction()
+        return self._call_result.StopTransaction(id_tag_info={"status": await self.tag_status(str(id_tag))})
 
     @on("MeterValues")
     async def on_meter_values(self, connector_id: int, meter_value: list[dict[str, Any]], **kwargs: Any) -> Any:
@@ -123,7 +139,7 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
                         evse_id=connector_id,
                         measurand=measurand,
                         measured_at=at,
-                        value=float(sv["value"]),
+                        value=finite(float(sv["value"]), "sampledValue.value"),
                         unit=sv.get("unit", default_unit),
                         transaction_id=tx_id,
                         context=sv.get("context"),

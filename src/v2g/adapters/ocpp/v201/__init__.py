@@ -22,10 +22,12 @@ from v2g.adapters.ocpp.session import (
     CommandResult,
     CsmsSession,
     after,
+    finite,
     on,
     parse_measured_at,
     status_of,
 )
+from v2g.adapters.ocpp.v201.notices import NoticeHandlers
 from v2g.devices import ChargingNeeds, MeterSample, ProfileKind, ProfilePeriod, ProfilePlan, TransactionEventIn
 
 _MULTIPLIER_FREE_UNITS = {"Wh", "W", "kWh", "kW", "Percent", "A", "V", "varh", "var"}
@@ -35,7 +37,7 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-class V2xSessionBase(CsmsSession):
+class V2xSessionBase(NoticeHandlers, CsmsSession):
     """Handlers and commands common to OCPP 2.0.1 and 2.1."""
 
     format_error_code = "FormatViolation"
@@ -70,8 +72,9 @@ class V2xSessionBase(CsmsSession):
         await asyncio.to_thread(self.server.store.set_ev_connected, self.id, connected)
 
     @on("Authorize")
-    def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
-        return self._call_result.Authorize(id_token_info={"status": "Accepted"})
+    async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
+        status = await self.authorize(str(id_token.get("id_token", "")))
+        return self._call_result.Authorize(id_token_info={"status": status})
 
     @on("MeterValues")
     async def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
@@ -110,9 +113,10 @@ class V2xSessionBase(CsmsSession):
             meter_wh=meter_wh,
             stop_reason=transaction_info.get("stopped_reason"),
         )
-        await self.submit(samples, [event])
+        await self.submit(samples, [event])  # stored whatever the token's status: the energy flowed
         if token is not None:
-            return self._call_result.TransactionEvent(id_token_info={"status": "Accepted"})
+            status = await self.authorize(str(token))
+            return self._call_result.TransactionEvent(id_token_info={"status": status})
         return self._call_result.TransactionEvent()
 
     @on("NotifyEVChargingNeeds")
@@ -148,7 +152,7 @@ class V2xSessionBase(CsmsSession):
                 measurand = sv.get("measurand", "Energy.Active.Import.Register")
                 default_unit = "Percent" if measurand == "SoC" else ("W" if measurand.startswith("Power") else "Wh")
                 unit = unit_info.get("unit", default_unit)
-                value = float(sv["value"]) * 10 ** int(unit_info.get("multiplier", 0))
+                value = finite(float(sv["value"]) * 10.0 ** int(unit_info.get("multiplier", 0)), "sampledValue.value")
                 if sv.get("phase"):
                     measurand = f"{measurand}.{sv['phase']}"
                 out.append(
