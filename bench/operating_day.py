@@ -23,9 +23,16 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", default="2026-11-16T12:00:00Z")
+    parser.add_argument("--replan-check-s", type=int, default=60, help="re-plan check period (production: 60 s)")
     args = parser.parse_args()
     scenario = parse_scenario(
-        {"households": args.households, "days": args.days, "seed": args.seed, "start": args.start}
+        {
+            "households": args.households,
+            "days": args.days,
+            "seed": args.seed,
+            "start": args.start,
+            "replan_check_s": args.replan_check_s,
+        }
     )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="v2g-bench-") as tmp:

@@ -62,7 +62,12 @@ async def run_twin(scenario: TwinScenario, database_url: str, *, echo: Any = Non
     households = households_from_records(demo_households(engine))[: scenario.households]
     areas = SqlFleetState(engine).area_limits(sorted({h.grid_area_id for h in households}))
     twin = build_twin(scenario, households, areas)
-    settings = Settings(database_url=database_url, planning_strategy=scenario.strategy, frequency_source="")
+    settings = Settings(
+        database_url=database_url,
+        planning_strategy=scenario.strategy,
+        frequency_source="",
+        replan_check_s=scenario.replan_check_s,
+    )
     platform = bootstrap(
         settings,
         engine=engine,

@@ -41,6 +41,7 @@ class TwinScenario:
     plug_in_probability: float = 0.9  # share of evenings an EV comes home and plugs in
     frequency: bool = True  # run frequency dispatch on the recorded day in committed hours
     step_minutes: int = 1  # how far the world moves between two looks at the job schedule
+    replan_check_s: int = 60  # how often changes (plug-ins, departures, SoC deviations) are re-planned
 
     def __post_init__(self) -> None:
         problems = []
@@ -56,6 +57,8 @@ class TwinScenario:
             problems.append(f"strategy: {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
         if not 0.0 <= self.plug_in_probability <= 1.0:
             problems.append(f"plug_in_probability: {self.plug_in_probability} must be between 0 and 1")
+        if not 5 <= self.replan_check_s <= 3600:
+            problems.append(f"replan_check_s: {self.replan_check_s} must be between 5 and 3600")
         if not 1 <= self.step_minutes <= 15:
             problems.append(f"step_minutes: {self.step_minutes} must be between 1 and 15")
         if problems:
