@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from v2g.api.inputs import CheckedJsonRoute, StrictModel
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, FleetValueError, Site, Vehicle
 from v2g.journey.eligibility import check_compatibility, compatibility_matrix, fuse_check
 from v2g.journey.model import GateRefusedError, Journey, JourneyError, Task
@@ -19,7 +20,7 @@ from v2g.services.journey.export import to_jsonable
 from v2g.services.journey.service import JourneyService
 from v2g.services.journey.values import JourneyView, SignUp, StateConflictError
 
-router = APIRouter()
+router = APIRouter(route_class=CheckedJsonRoute)
 T = TypeVar("T")
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,54}$")]  # room for the prefixes of derived ids (org-owner-...)
 
@@ -75,8 +76,8 @@ def _call(fn: Callable[[], T]) -> T:
 
 
 # ------------------------------------------------------------------------------------ models
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _In(StrictModel):
+    """A request body: unknown fields and non-finite numbers are refused (422 naming the field)."""
 
 
 class LoginIn(_In):
@@ -113,18 +114,18 @@ class SiteIn(_In):
     grid_area_id: Id
     main_fuse_a: int = Field(gt=0, le=400)
     phases: Literal[1, 3] = 3
-    voltage_v: float = Field(default=230.0, gt=0)
-    household_peak_kw: float = Field(default=0.0, ge=0)
-    pv_kw: float = Field(default=0.0, ge=0)
+    voltage_v: float = Field(default=230.0, gt=0, le=1000)
+    household_peak_kw: float = Field(default=0.0, ge=0, le=1000)
+    pv_kw: float = Field(default=0.0, ge=0, le=1000)
     has_bess: bool = False
 
 
 class VehicleIn(_In):
     make: str = Field(min_length=1, max_length=100)
     model: str = Field(min_length=1, max_length=100)
-    battery_kwh: float = Field(gt=0)
-    max_charge_kw: float = Field(ge=0)
-    max_discharge_kw: float = Field(ge=0)
+    battery_kwh: float = Field(gt=0, le=1000)
+    max_charge_kw: float = Field(ge=0, le=1000)
+    max_discharge_kw: float = Field(ge=0, le=1000)
 
 
 class ChargerIn(_In):
@@ -132,8 +133,8 @@ class ChargerIn(_In):
     vendor: str = Field(min_length=1, max_length=100)
     model: str = Field(min_length=1, max_length=100)
     protocol: ChargerProtocol
-    max_charge_kw: float = Field(ge=0)
-    max_discharge_kw: float = Field(ge=0)
+    max_charge_kw: float = Field(ge=0, le=1000)
+    max_discharge_kw: float = Field(ge=0, le=1000)
 
 
 class SignUpIn(_In):
@@ -213,9 +214,9 @@ class DeviceEventIn(_In):
 class FuseCheckIn(_In):
     main_fuse_a: float = Field(gt=0, le=400)
     phases: Literal[1, 3] = 3
-    voltage_v: float = Field(default=230.0, gt=0)
-    household_peak_kw: float = Field(ge=0)
-    pv_kw: float = Field(default=0.0, ge=0)
+    voltage_v: float = Field(default=230.0, gt=0, le=1000)
+    household_peak_kw: float = Field(ge=0, le=1000)
+    pv_kw: float = Field(default=0.0, ge=0, le=1000)
     charger_current_a: float = Field(gt=0, le=500)
     charger_phases: Literal[1, 3] = 3
 

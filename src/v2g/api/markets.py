@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import Field
 
 from v2g.api.deps import MarketUnit
+from v2g.api.inputs import BoundedDatetime, CheckedJsonRoute, StrictModel
 from v2g.api.journeys import Who
 from v2g.fleet.model import PriceArea
 from v2g.markets.bids import Bid, BiddingGroup
@@ -24,8 +25,11 @@ from v2g.services.actors.ports import Principal
 from v2g.services.markets.bidding import submit
 from v2g.services.markets.ports import MarketStore
 
-router = APIRouter(prefix="/markets", tags=["markets"])
+router = APIRouter(prefix="/markets", tags=["markets"], route_class=CheckedJsonRoute)
 READERS = {"bsp", "aggregator_operator", "tso"}
+MAX_BID_MW = 10_000.0
+MAX_PRICE = Decimal(1_000_000)
+MAX_DAYS_BACK = 3660
 
 
 def _now(request: Request) -> datetime:
@@ -95,17 +99,15 @@ def list_bids(market_tx: MarketUnit, who: Who, group_id: str) -> list[dict[str, 
         return [_bid_out(b) for b in store.bids(group_id)]
 
 
-class BidIn(BaseModel):
-    """One bid as submitted over the API."""
-
-    model_config = ConfigDict(extra="forbid")
+class BidIn(StrictModel):
+    """One bid as submitted over the API (finite numbers only; the market rules check the rest)."""
 
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,96}$")]
     product: Product
     price_area: PriceArea
-    delivery_start_at: datetime
-    volume_mw: float
-    price_eur_per_mw_h: Decimal
+    delivery_start_at: BoundedDatetime
+    volume_mw: float = Field(ge=-MAX_BID_MW, le=MAX_BID_MW)
+    price_eur_per_mw_h: Decimal = Field(ge=-MAX_PRICE, le=MAX_PRICE, decimal_places=6)
 
 
 @router.post("/groups/{group_id}/bids")
@@ -135,7 +137,11 @@ def submit_group_bids(
 
 @router.get("/groups/{group_id}/commitments")
 def list_commitments(
-    request: Request, market_tx: MarketUnit, who: Who, group_id: str, days: int = 7
+    request: Request,
+    market_tx: MarketUnit,
+    who: Who,
+    group_id: str,
+    days: Annotated[int, Query(ge=0, le=MAX_DAYS_BACK, description="how many days back")] = 7,
 ) -> list[dict[str, Any]]:
     """Commitments (accepted bids) from ``days`` ago onwards."""
     with market_tx() as store:
