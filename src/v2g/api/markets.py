@@ -24,8 +24,8 @@ from v2g.markets.bids import Bid, BiddingGroup
 from v2g.markets.rules import Product, default_rules
 from v2g.services.actors.ports import Principal
 from v2g.services.markets.access import AGGREGATOR_ROLE, READERS, MarketScope
-from v2g.services.markets.bidding import submit
 from v2g.services.markets.ports import MarketStore
+from v2g.services.markets.submission import BidConflictError, submit_owned
 
 router = APIRouter(prefix="/markets", tags=["markets"], route_class=CheckedJsonRoute)
 MAX_BID_MW = 10_000.0
@@ -121,26 +121,39 @@ class BidIn(StrictModel):
 def submit_group_bids(
     request: Request, market_tx: MarketUnit, who: Who, group_id: str, bids: list[BidIn]
 ) -> dict[str, Any]:
-    """Submit bids for the group; each refused bid comes back with the rule broken, the field and why."""
+    """Submit bids for the group; each refused bid comes back with the rule broken, the field and why.
+
+    Bid ids are the BSP's own: sending an id again with the same body answers the same result; with a
+    different body it answers 409 and nothing of the request is stored."""
     scope = _scope(request, who)
     with market_tx() as store:
         group = _visible_group(store, scope, group_id)
-        if who.role != "bsp":
-            raise HTTPException(403, f"role {who.role!r} may not submit bids; the group's BSP does")
-        try:
-            domain = [
-                Bid(b.id, group.id, b.product, b.price_area, b.delivery_start_at, b.volume_mw, b.price_eur_per_mw_h)
-                for b in bids
-            ]
-        except ValueError as exc:
-            raise HTTPException(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]) from exc
-        result = submit(store, domain, default_rules(), now=_now(request))
-        return {
-            "submitted": [_bid_out(b) for b in result.submitted],
-            "refused": [
-                {"id": b.id, "rule": e.rule, "field": e.field_name, "message": str(e)} for b, e in result.refused
-            ],
-        }
+    if who.role != "bsp":
+        raise HTTPException(403, f"role {who.role!r} may not submit bids; the group's BSP does")
+    try:
+        domain = [
+            Bid(b.id, group.id, b.product, b.price_area, b.delivery_start_at, b.volume_mw, b.price_eur_per_mw_h)
+            for b in bids
+        ]
+    except ValueError as exc:
+        raise HTTPException(422, [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]) from exc
+    try:
+        answer = submit_owned(
+            market_tx,
+            bsp_org_id=who.organisation_id,
+            group_id=group.id,
+            bids=domain,
+            rules=default_rules(),
+            now=_now(request),
+        )
+    except BidConflictError as exc:
+        raise HTTPException(409, {"message": str(exc), "field": "id", "bid_ids": list(exc.bid_ids)}) from exc
+    return {
+        "submitted": [_bid_out(b) for b in answer.submitted],
+        "refused": [
+            {"id": r.bid.id, "rule": r.rule, "field": r.field_name, "message": r.message} for r in answer.refused
+        ],
+    }
 
 
 @router.get("/groups/{group_id}/commitments")
