@@ -15,7 +15,7 @@ from v2g.fleet.model import Charger, ChargerProtocol, Customer, FleetValueError,
 from v2g.journey.eligibility import check_compatibility, compatibility_matrix, fuse_check
 from v2g.journey.model import GateRefusedError, Journey, JourneyError, Task
 from v2g.services.actors.auth import AuthenticationError, hash_password, issue_token, login, principal_for_token
-from v2g.services.actors.ports import DuplicateError, ForbiddenError, NotFoundError, Principal
+from v2g.services.actors.ports import DuplicateError, ForbiddenError, GoneError, NotFoundError, Principal
 from v2g.services.journey.export import to_jsonable
 from v2g.services.journey.service import JourneyService
 from v2g.services.journey.values import JourneyView, SignUp, StateConflictError
@@ -44,6 +44,8 @@ def _errors() -> Iterator[None]:
         raise HTTPException(403, str(exc)) from exc
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
+    except GoneError as exc:
+        raise HTTPException(410, str(exc)) from exc
     except GateRefusedError as exc:
         raise HTTPException(409, {"message": str(exc).split(":")[0], "unmet": exc.unmet}) from exc
     except StateConflictError as exc:
@@ -384,6 +386,28 @@ def list_tasks(who: Who, service: Svc, include_done: bool = False) -> list[TaskO
 def post_complete(task_id: str, body: CompleteIn, who: Who, service: Svc) -> JourneyDetailOut:
     """Complete a task with the evidence (and outcome) the blueprint asks for."""
     return _detail(_call(lambda: service.complete_task(who, task_id, outcome=body.outcome, evidence=body.evidence)))
+
+
+class SecretOut(BaseModel):
+    task_id: str
+    subject: str
+    label: str
+    secret: str
+
+
+@router.get(
+    "/tasks/{task_id}/secret",
+    response_model=SecretOut,
+    tags=["tasks"],
+    responses={404: {"description": "no secret for your organisation"}, 410: {"description": "already retrieved"}},
+)
+def get_task_secret(task_id: str, who: Who, service: Svc, response: Response) -> SecretOut:
+    """The secret a task issued to the caller's organisation (a charger's OCPP password for the
+    installer), answered once; afterwards 410. It is never sent by message or kept in an export."""
+    secret = _call(lambda: service.take_secret(who, task_id))
+    response.headers["Cache-Control"] = "no-store"
+    assert secret.value is not None
+    return SecretOut(task_id=secret.task_id, subject=secret.subject, label=secret.label, secret=secret.value)
 
 
 @router.post("/chargers/{charger_id}/events", response_model=JourneyOut | None, tags=["tasks"])

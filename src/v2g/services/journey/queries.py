@@ -10,7 +10,7 @@ from v2g.journey.model import Journey, JourneyStatus
 from v2g.journey.tracker import StatusTracker, status_tracker
 from v2g.services.actors.ports import AuditEntry, Notification, Principal
 from v2g.services.journey.base import STAFF_ROLE, JourneyCore
-from v2g.services.journey.export import build_export
+from v2g.services.journey.export import build_export, owner_messages
 from v2g.services.journey.values import JourneyView
 
 
@@ -62,9 +62,7 @@ class Queries(JourneyCore):
             if who.role in (STAFF_ROLE, "system"):
                 return messages
             if who.role == "owner":
-                customer = repo.customer(who.customer_id or "")
-                addresses = {customer.email, customer.phone} if customer else set()
-                return [m for m in messages if m.recipient_user_id == who.user_id or m.address in addresses]
+                return owner_messages(repo, who.customer_id or "", messages, user_ids={who.user_id})
             return [m for m in messages if m.recipient_organisation_id == who.organisation_id]
 
     def kpis(self, who: Principal) -> dict[str, Any]:
@@ -96,4 +94,4 @@ class Queries(JourneyCore):
         self._require_role(who, "owner", STAFF_ROLE, action="export customer data")
         with self.uow() as repo:
             journey = self._load(repo, who, journey_id)
-            return build_export(repo, journey, self.clock.now())
+            return build_export(repo, journey, self.clock.now())  # the customer's own records only
