@@ -53,21 +53,31 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-def lone_surrogates(value: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
-    """Locations of strings (keys included) in decoded JSON that are not valid Unicode."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            yield loc
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if any(True for _ in lone_surrogates(key)):
-                yield (*loc, "<key>")
-            yield from lone_surrogates(item, (*loc, str(key).encode("utf-8", "replace").decode()))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from lone_surrogates(item, (*loc, i))
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def lone_surrogates(value: Any) -> Iterator[tuple[str | int, ...]]:
+    """Locations of strings (keys included) in decoded JSON that are not valid Unicode (no recursion,
+    so deep nesting cannot exhaust the stack)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, loc = stack.pop()
+        if isinstance(item, str):
+            if not _is_text(item):
+                yield loc
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not _is_text(key):
+                    yield (*loc, "<key>")
+                    continue
+                stack.append((child, (*loc, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*loc, i)) for i, child in enumerate(item))
 
 
 class CheckedJsonRoute(APIRoute):
