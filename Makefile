@@ -8,7 +8,7 @@ RUNTIME_STAMP := $(VENV)/.stamp-runtime
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test check lint typecheck contracts bench lock clean serve
+.PHONY: demo test check lint typecheck contracts fuzz bench lock clean serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ typecheck: $(DEV_STAMP)
 
 contracts: $(DEV_STAMP)
 	$(BIN)/lint-imports
+
+## fuzz: schemathesis over /openapi.json for every role with many valid and invalid requests per operation
+## (the suite runs a few valid ones); figures in test-output/fuzz-http-<role>.json
+FUZZ_EXAMPLES ?= 25
+fuzz: $(DEV_STAMP)
+	V2G_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) V2G_FUZZ_NEGATIVE_ROLES=all V2G_FUZZ_NEGATIVE_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/python -m pytest -p no:cacheprovider -q -s tests/e2e/test_api_fuzz.py $(PYTEST_ARGS)
 
 ## bench: every benchmark under bench/, one JSON line of figures each
 bench: $(DEV_STAMP)

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.journey_support import TEST_BLUEPRINT, World, seed_world
+from tests.journey_support import TEST_BLUEPRINT, World, seed_world, signup_body
 from v2g.adapters.db.market_repo import SqlMarketStore
 from v2g.api.app import create_app
 from v2g.bootstrap import bootstrap
@@ -84,13 +84,32 @@ def test_bsp_sees_and_bids_only_for_its_own_groups(client: TestClient, world: Wo
     assert client.post("/api/v1/markets/groups/theirs/bids", headers=bsp, json=body).status_code == 404
 
 
-def test_tso_and_aggregator_read_everything_but_cannot_bid(client: TestClient, world: World) -> None:
-    for who in ("tso", "aggregator"):
-        headers = world.bearer(who)
-        assert {g["id"] for g in client.get("/api/v1/markets/groups", headers=headers).json()} == {"own", "theirs"}
-        assert client.get("/api/v1/markets/groups/theirs/delivery", headers=headers).status_code == 200
-        refused = client.post("/api/v1/markets/groups/own/bids", headers=headers, json=[])
-        assert refused.status_code == 403
+def test_tso_reads_everything_but_cannot_bid(client: TestClient, world: World) -> None:
+    headers = world.bearer("tso")
+    assert {g["id"] for g in client.get("/api/v1/markets/groups", headers=headers).json()} == {"own", "theirs"}
+    assert client.get("/api/v1/markets/groups/theirs/delivery", headers=headers).status_code == 200
+    refused = client.post("/api/v1/markets/groups/own/bids", headers=headers, json=[])
+    assert refused.status_code == 403
+
+
+def test_aggregator_reads_only_the_groups_of_the_customers_it_serves(client: TestClient, world: World) -> None:
+    agg, agg2 = world.bearer("aggregator"), world.bearer("aggregator2")
+    assert client.post("/api/v1/customers", headers=agg, json=signup_body("c1")).status_code == 201
+    with world.engine.begin() as conn:
+        group = BiddingGroup("served", "org-bsp", PriceArea.SE3, ControlMode.LOCAL, {Product.FCR_N: 1.0}, ("veh-c1",))
+        SqlMarketStore(conn).add_group(group, world.clock.now())
+    assert [g["id"] for g in client.get("/api/v1/markets/groups", headers=agg).json()] == ["served"]
+    for path in ("", "/bids", "/commitments", "/delivery"):
+        assert client.get(f"/api/v1/markets/groups/served{path}", headers=agg).status_code == 200
+        for gid in ("own", "theirs"):
+            assert client.get(f"/api/v1/markets/groups/{gid}{path}", headers=agg).status_code == 404
+    assert client.post("/api/v1/markets/groups/served/bids", headers=agg, json=[]).status_code == 403
+    # another organisation's aggregator reads no BSP's groups, bids, commitments or delivery
+    assert client.get("/api/v1/markets/groups", headers=agg2).json() == []
+    for gid in ("served", "own", "theirs"):
+        for path in ("", "/bids", "/commitments", "/delivery"):
+            answer = client.get(f"/api/v1/markets/groups/{gid}{path}", headers=agg2)
+            assert answer.status_code == 404, (gid, path, answer.text)
 
 
 @pytest.mark.parametrize("who", ["installer", "dso", "insurer", "brp", "ev_supplier", "energy_supplier"])

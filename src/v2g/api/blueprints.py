@@ -14,12 +14,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+from v2g.api.inputs import CheckedJsonRoute
 from v2g.blueprint.catalogue import Catalogue, load_catalogue
 from v2g.blueprint.export import export_blueprint
 from v2g.blueprint.model import Blueprint
 from v2g.blueprint.render import render_html
 
-router = APIRouter(prefix="/blueprints", tags=["blueprints"])
+router = APIRouter(prefix="/blueprints", tags=["blueprints"], route_class=CheckedJsonRoute)
 log = structlog.get_logger("v2g.api.blueprints")
 _lock = threading.Lock()
 

@@ -8,18 +8,17 @@ whether the charger exists.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from v2g.api.deps import Devices
+from v2g.api.inputs import CheckedJsonRoute, UtcDatetime
 from v2g.api.journeys import Svc, Who, _errors
 from v2g.services.actors.ports import NotFoundError, Principal
 from v2g.services.journey.service import JourneyService
-from v2g.units import ensure_utc
 
-router = APIRouter(prefix="/chargers", tags=["chargers"])
+router = APIRouter(prefix="/chargers", tags=["chargers"], route_class=CheckedJsonRoute)
 
 
 def _require_visible(service: JourneyService, who: Principal, charger_id: str) -> None:
@@ -46,8 +45,8 @@ def get_telemetry(
     who: Who,
     service: Svc,
     measurand: Annotated[str | None, Query(description="e.g. Power.Active.Import, SoC")] = None,
-    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601 with offset")] = None,
-    until: Annotated[datetime | None, Query(description="exclusive, ISO 8601 with offset")] = None,
+    since: Annotated[UtcDatetime | None, Query(description="inclusive, ISO 8601 with offset")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="exclusive, ISO 8601 with offset")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[dict[str, Any]]:
     """Meter readings of one charger, oldest first."""
@@ -56,8 +55,8 @@ def get_telemetry(
         rows = store.telemetry(
             charger_id,
             measurand=measurand,
-            since=ensure_utc(since, field="since") if since else None,
-            until=ensure_utc(until, field="until") if until else None,
+            since=since,
+            until=until,
             limit=limit,
         )
     return [

@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from v2g.api.deps import GridAreas
+from v2g.api.inputs import CheckedJsonRoute
 
-router = APIRouter(tags=["fleet"])
+router = APIRouter(tags=["fleet"], route_class=CheckedJsonRoute)
 
 
 class GridAreaPublic(BaseModel):

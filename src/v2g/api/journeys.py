@@ -8,18 +8,19 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from v2g.api.inputs import CheckedJsonRoute, StrictModel
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, FleetValueError, Site, Vehicle
 from v2g.journey.eligibility import check_compatibility, compatibility_matrix, fuse_check
 from v2g.journey.model import GateRefusedError, Journey, JourneyError, Task
 from v2g.services.actors.auth import AuthenticationError, hash_password, issue_token, login, principal_for_token
-from v2g.services.actors.ports import DuplicateError, ForbiddenError, NotFoundError, Principal
+from v2g.services.actors.ports import DuplicateError, ForbiddenError, GoneError, NotFoundError, Principal
 from v2g.services.journey.export import to_jsonable
 from v2g.services.journey.service import JourneyService
 from v2g.services.journey.values import JourneyView, SignUp, StateConflictError
 
-router = APIRouter()
+router = APIRouter(route_class=CheckedJsonRoute)
 T = TypeVar("T")
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,54}$")]  # room for the prefixes of derived ids (org-owner-...)
 
@@ -43,6 +44,8 @@ def _errors() -> Iterator[None]:
         raise HTTPException(403, str(exc)) from exc
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
+    except GoneError as exc:
+        raise HTTPException(410, str(exc)) from exc
     except GateRefusedError as exc:
         raise HTTPException(409, {"message": str(exc).split(":")[0], "unmet": exc.unmet}) from exc
     except StateConflictError as exc:
@@ -75,8 +78,8 @@ def _call(fn: Callable[[], T]) -> T:
 
 
 # ------------------------------------------------------------------------------------ models
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _In(StrictModel):
+    """A request body: unknown fields and non-finite numbers are refused (422 naming the field)."""
 
 
 class LoginIn(_In):
@@ -113,18 +116,18 @@ class SiteIn(_In):
     grid_area_id: Id
     main_fuse_a: int = Field(gt=0, le=400)
     phases: Literal[1, 3] = 3
-    voltage_v: float = Field(default=230.0, gt=0)
-    household_peak_kw: float = Field(default=0.0, ge=0)
-    pv_kw: float = Field(default=0.0, ge=0)
+    voltage_v: float = Field(default=230.0, gt=0, le=1000)
+    household_peak_kw: float = Field(default=0.0, ge=0, le=1000)
+    pv_kw: float = Field(default=0.0, ge=0, le=1000)
     has_bess: bool = False
 
 
 class VehicleIn(_In):
     make: str = Field(min_length=1, max_length=100)
     model: str = Field(min_length=1, max_length=100)
-    battery_kwh: float = Field(gt=0)
-    max_charge_kw: float = Field(ge=0)
-    max_discharge_kw: float = Field(ge=0)
+    battery_kwh: float = Field(gt=0, le=1000)
+    max_charge_kw: float = Field(ge=0, le=1000)
+    max_discharge_kw: float = Field(ge=0, le=1000)
 
 
 class ChargerIn(_In):
@@ -132,8 +135,8 @@ class ChargerIn(_In):
     vendor: str = Field(min_length=1, max_length=100)
     model: str = Field(min_length=1, max_length=100)
     protocol: ChargerProtocol
-    max_charge_kw: float = Field(ge=0)
-    max_discharge_kw: float = Field(ge=0)
+    max_charge_kw: float = Field(ge=0, le=1000)
+    max_discharge_kw: float = Field(ge=0, le=1000)
 
 
 class SignUpIn(_In):
@@ -213,9 +216,9 @@ class DeviceEventIn(_In):
 class FuseCheckIn(_In):
     main_fuse_a: float = Field(gt=0, le=400)
     phases: Literal[1, 3] = 3
-    voltage_v: float = Field(default=230.0, gt=0)
-    household_peak_kw: float = Field(ge=0)
-    pv_kw: float = Field(default=0.0, ge=0)
+    voltage_v: float = Field(default=230.0, gt=0, le=1000)
+    household_peak_kw: float = Field(ge=0, le=1000)
+    pv_kw: float = Field(default=0.0, ge=0, le=1000)
     charger_current_a: float = Field(gt=0, le=500)
     charger_phases: Literal[1, 3] = 3
 
@@ -383,6 +386,28 @@ def list_tasks(who: Who, service: Svc, include_done: bool = False) -> list[TaskO
 def post_complete(task_id: str, body: CompleteIn, who: Who, service: Svc) -> JourneyDetailOut:
     """Complete a task with the evidence (and outcome) the blueprint asks for."""
     return _detail(_call(lambda: service.complete_task(who, task_id, outcome=body.outcome, evidence=body.evidence)))
+
+
+class SecretOut(BaseModel):
+    task_id: str
+    subject: str
+    label: str
+    secret: str
+
+
+@router.get(
+    "/tasks/{task_id}/secret",
+    response_model=SecretOut,
+    tags=["tasks"],
+    responses={404: {"description": "no secret for your organisation"}, 410: {"description": "already retrieved"}},
+)
+def get_task_secret(task_id: str, who: Who, service: Svc, response: Response) -> SecretOut:
+    """The secret a task issued to the caller's organisation (a charger's OCPP password for the
+    installer), answered once; afterwards 410. It is never sent by message or kept in an export."""
+    secret = _call(lambda: service.take_secret(who, task_id))
+    response.headers["Cache-Control"] = "no-store"
+    assert secret.value is not None
+    return SecretOut(task_id=secret.task_id, subject=secret.subject, label=secret.label, secret=secret.value)
 
 
 @router.post("/chargers/{charger_id}/events", response_model=JourneyOut | None, tags=["tasks"])

@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from v2g.api.deps import Operations
+from v2g.api.inputs import CheckedJsonRoute
 from v2g.api.journeys import Who
 from v2g.services.operations.view import ROLE_AUDIENCE, audience_for_role
 
-router = APIRouter(prefix="/operations", tags=["operations"])
+router = APIRouter(prefix="/operations", tags=["operations"], route_class=CheckedJsonRoute)
 
 
 @router.get("")

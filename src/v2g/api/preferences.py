@@ -16,12 +16,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from v2g.api.inputs import CheckedJsonRoute
 from v2g.api.journeys import Who, _errors
 from v2g.fleet.preferences import PreferencesError
 from v2g.services.planning.ports import PreferencesConflictError
 from v2g.services.planning.preferences import PreferencesService
 
-router = APIRouter(prefix="/evs", tags=["preferences"])
+router = APIRouter(prefix="/evs", tags=["preferences"], route_class=CheckedJsonRoute)
 
 
 def _service(request: Request) -> PreferencesService:

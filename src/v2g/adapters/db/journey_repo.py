@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from v2g.adapters.db.actors_repo import SqlActorRepository
 from v2g.adapters.db.journey_fleet_repo import SqlJourneyFleetRecords
 from v2g.adapters.db.journey_records_repo import SqlJourneyRecords
-from v2g.adapters.db.records_repo import SqlAuditRecords, SqlFeedbackRecords, SqlOutboxRecords
+from v2g.adapters.db.records_repo import SqlAuditRecords, SqlFeedbackRecords, SqlOutboxRecords, SqlSecretRecords
 from v2g.services.actors.ports import DuplicateError
 
 
@@ -26,6 +26,7 @@ class SqlJourneyRepository(
     SqlJourneyRecords,
     SqlAuditRecords,
     SqlOutboxRecords,
+    SqlSecretRecords,
     SqlFeedbackRecords,
 ):
     """Implements :class:`v2g.services.journey.ports.JourneyRepository` on one connection."""

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from v2g.adapters.db.tables.markets import (
     bidding_group_capacity,
@@ -25,7 +26,8 @@ from v2g.markets.bids import Bid, BiddingGroup, BidRuleError, BidStatus, Control
 from v2g.markets.commitments import Commitment
 from v2g.markets.rules import Product
 from v2g.prequal.report import PrequalResult
-from v2g.services.markets.ports import GroupMember, StoredPrequal
+from v2g.services.actors.ports import DuplicateError
+from v2g.services.markets.ports import GroupMember, StoredBid, StoredPrequal
 
 
 class SqlMarketStore:
@@ -153,11 +155,37 @@ class SqlMarketStore:
         return [_bid(r) for r in rows]
 
     def save_bids(self, bids: Sequence[Bid], refused: Sequence[tuple[Bid, BidRuleError]] = ()) -> None:
-        """Insert new bids or update the status of known ones; refused bids keep the rule broken."""
+        """Insert new bids or update the status of known ones; refused bids keep the rule broken.
+
+        A bid is known by its group and id (ids are unique per BSP organisation); an id the BSP already
+        used in another group answers :class:`DuplicateError`, as does an insert racing another one.
+        """
         items: list[tuple[Bid, BidRuleError | None]] = [(b, None) for b in bids]
         items += [(b, e) for b, e in refused]
+        owners: dict[str, str] = {}
         for bid, error in items:
+            key = and_(market_bids.c.group_id == bid.group_id, market_bids.c.id == bid.id)
+            exists = self.conn.execute(select(market_bids.c.id).where(key)).first()
+            if exists and error is not None:
+                continue  # a refused duplicate never overwrites the bid it duplicates
+            if exists:
+                self.conn.execute(
+                    update(market_bids)
+                    .where(key)
+                    .values(status=bid.status.value, auction=bid.auction, submitted_at=bid.submitted_at)
+                )
+                continue
+            if bid.group_id not in owners:
+                owner = self.conn.execute(
+                    select(bidding_groups.c.bsp_org_id).where(bidding_groups.c.id == bid.group_id)
+                ).scalar_one_or_none()
+                if owner is None:
+                    msg = f"bid[{bid.id}].group_id: unknown bidding group {bid.group_id!r}"
+                    raise ValueError(msg)
+                owners[bid.group_id] = str(owner)
             values = {
+                "id": bid.id,
+                "bsp_org_id": owners[bid.group_id],
                 "group_id": bid.group_id,
                 "product": bid.product.value,
                 "price_area": bid.price_area.value,
@@ -168,31 +196,49 @@ class SqlMarketStore:
                 "auction": bid.auction,
                 "submitted_at": bid.submitted_at,
                 "refused_rule": error.rule if error else None,
+                "refused_field": error.field_name if error else None,
                 "refused_reason": str(error) if error else None,
             }
-            exists = self.conn.execute(select(market_bids.c.id).where(market_bids.c.id == bid.id)).first()
-            if exists and error is not None:
-                continue  # a refused duplicate never overwrites the bid it duplicates
-            if exists:
-                self.conn.execute(
-                    update(market_bids)
-                    .where(market_bids.c.id == bid.id)
-                    .values(status=bid.status.value, auction=bid.auction, submitted_at=bid.submitted_at)
-                )
-            else:
-                self.conn.execute(insert(market_bids).values(id=bid.id, **values))
+            try:
+                with self.conn.begin_nested():
+                    self.conn.execute(insert(market_bids).values(**values))
+            except IntegrityError as exc:
+                msg = f"bid[{bid.id}].id: the BSP already has a bid with this id"
+                raise DuplicateError(msg) from exc
+
+    def lock_group(self, group_id: str) -> None:
+        """Hold the group until the transaction ends, so submissions for it run one after another."""
+        t = bidding_groups
+        if self.conn.dialect.name == "sqlite":  # a write takes SQLite's database lock at once
+            self.conn.execute(update(t).where(t.c.id == group_id).values(active=t.c.active))
+        else:
+            self.conn.execute(select(t.c.id).where(t.c.id == group_id).with_for_update())
+
+    def owned_bid(self, bsp_org_id: str, bid_id: str) -> StoredBid | None:
+        """The BSP's bid with this id, with the refusal it got (if any)."""
+        row = (
+            self.conn.execute(
+                select(market_bids).where(market_bids.c.bsp_org_id == bsp_org_id, market_bids.c.id == bid_id)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return StoredBid(_bid(row), row["refused_rule"], row["refused_field"], row["refused_reason"])
 
     def set_clearing(self, bid: Bid, price_eur_per_mw_h: Decimal | None) -> None:
         """Record the simulator's or TSO's answer to a bid."""
         self.conn.execute(
             update(market_bids)
-            .where(market_bids.c.id == bid.id)
+            .where(market_bids.c.group_id == bid.group_id, market_bids.c.id == bid.id)
             .values(status=bid.status.value, clearing_price_eur_per_mw_h=price_eur_per_mw_h)
         )
 
     def save_commitments(self, commitments: Sequence[Commitment]) -> None:
         for c in commitments:
-            if self.conn.execute(select(market_commitments.c.id).where(market_commitments.c.id == c.id)).first():
+            t = market_commitments.c
+            if self.conn.execute(select(t.id).where(t.group_id == c.group_id, t.id == c.id)).first():
                 continue  # the same acceptance reported twice is stored once
             self.conn.execute(
                 insert(market_commitments).values(

@@ -1,4 +1,4 @@
-"""SQL records of what happened: the append-only audit log, the outbox and exit feedback."""
+"""SQL records of what happened: the append-only audit log, the outbox, one-time secrets and exit feedback."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from v2g.adapters.db.bound import ConnectionBound
-from v2g.adapters.db.tables.journey import audit_log, exit_feedback, outbox
-from v2g.services.actors.ports import AuditEntry, Notification
+from v2g.adapters.db.tables.journey import audit_log, exit_feedback, one_time_secrets, outbox
+from v2g.services.actors.ports import AuditEntry, Notification, OneTimeSecret
 from v2g.services.journey.ports import ExitFeedback
 
 
@@ -67,6 +67,30 @@ class SqlOutboxRecords(ConnectionBound):
             .where(outbox.c.id == notification_id)
             .values(status=status, sent_at=at if status == "sent" else None, error=error)
         )
+
+
+class SqlSecretRecords(ConnectionBound):
+    """Implements :class:`v2g.services.actors.ports.SecretRecords`; a retrieved value is cleared."""
+
+    def add_secret(self, secret: OneTimeSecret) -> None:
+        self.conn.execute(insert(one_time_secrets).values(**asdict(secret)))
+
+    def secret(self, task_id: str, organisation_id: str, *, for_update: bool = False) -> OneTimeSecret | None:
+        t = one_time_secrets.c
+        q = select(one_time_secrets).where(t.task_id == task_id, t.organisation_id == organisation_id)
+        if for_update and self._locks:
+            q = q.with_for_update()
+        row = self.conn.execute(q).mappings().first()
+        return OneTimeSecret(**dict(row)) if row else None
+
+    def mark_secret_retrieved(self, task_id: str, organisation_id: str, *, at: datetime, by: str) -> bool:
+        t = one_time_secrets.c
+        result = self.conn.execute(
+            update(one_time_secrets)
+            .where(t.task_id == task_id, t.organisation_id == organisation_id, t.value.is_not(None))
+            .values(value=None, retrieved_at=at, retrieved_by=by)
+        )
+        return bool(result.rowcount)
 
 
 class SqlFeedbackRecords(ConnectionBound):

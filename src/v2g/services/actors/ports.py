@@ -21,6 +21,10 @@ class DuplicateError(RuntimeError):
     """A write collided with an existing row (e.g. two sign-ups with one id at the same moment)."""
 
 
+class GoneError(LookupError):
+    """Something that existed was used up (a one-time secret already retrieved)."""
+
+
 class ConcurrentUpdateError(RuntimeError):
     """Someone else changed the journey in between; the unit of work is retried."""
 
@@ -92,6 +96,34 @@ class Notification:
     sent_at: datetime | None = None
     error: str | None = None
     id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OneTimeSecret:
+    """A secret (e.g. a charger's OCPP password) for one organisation, retrieved once through its task.
+
+    ``value`` is None once it was retrieved: it is kept only until then, and never in the outbox.
+    """
+
+    task_id: str
+    organisation_id: str
+    journey_id: str
+    subject: str  # what the secret is for, e.g. the charger id
+    label: str
+    created_at: datetime
+    value: str | None
+    retrieved_at: datetime | None = None
+    retrieved_by: str | None = None
+
+
+class SecretRecords(Protocol):
+    """One-time secrets addressed to an organisation through a task."""
+
+    def add_secret(self, secret: OneTimeSecret) -> None: ...
+    def secret(self, task_id: str, organisation_id: str, *, for_update: bool = False) -> OneTimeSecret | None: ...
+    def mark_secret_retrieved(self, task_id: str, organisation_id: str, *, at: datetime, by: str) -> bool:
+        """Forget the value and record who retrieved it when; False if someone else already did."""
+        ...
 
 
 class ActorRepository(Protocol):

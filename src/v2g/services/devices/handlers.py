@@ -1,8 +1,9 @@
 """The device layer's automated services for the journey engine (registered in ``bootstrap.py``).
 
 * ``generate_box_site_id``: the charger gets its V2G site id and, if it has none yet, OCPP
-  credentials (security profile 2); the password is delivered once to the installer organisation
-  serving the customer and stored only as a hash.
+  credentials (security profile 2); the password is stored only as a hash for the CSMS, and the
+  installer organisation serving the customer retrieves it once through the task
+  (``GET /api/v1/tasks/{task_id}/secret``); the outbox only says where to get it.
 * ``verify_connectivity``: the journey's handler, fed by the CSMS, which reports ``boot`` and
   ``test_profile_accepted`` through ``JourneyService.record_device_event``.
 * ``deactivate_charger``: the charger is marked inactive in the same transaction; the CSMS then
@@ -15,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from typing import Protocol
 
+from v2g.services.actors.ports import OneTimeSecret
 from v2g.services.devices.ports import CredentialHasher
 from v2g.services.journey import handlers as journey_handlers
 from v2g.services.journey.automation import Handler, ServiceContext, ServiceOutcome
@@ -52,10 +54,21 @@ def device_handlers(
             store.add_credentials(charger_id, hasher.hash(password), SECURITY_PROFILE)
             issued = True
             for org in installers:
+                ctx.repo.add_secret(
+                    OneTimeSecret(
+                        task_id=ctx.task.id,
+                        organisation_id=org.id,
+                        journey_id=ctx.journey.id,
+                        subject=charger_id,
+                        label="OCPP password",
+                        created_at=ctx.now,
+                        value=password,
+                    )
+                )
                 ctx.notify(
                     "Charger OCPP credentials",
-                    f"Charger {charger_id}: connect to /ocpp/{charger_id} over TLS with basic auth, "
-                    f"user {charger_id}, password {password} (shown once).",
+                    f"Charger {charger_id}: connect to /ocpp/{charger_id} over TLS with basic auth, user {charger_id}. "
+                    f"Retrieve the password once from GET /api/v1/tasks/{ctx.task.id}/secret.",
                     organisation_id=org.id,
                 )
         return ServiceOutcome.done(

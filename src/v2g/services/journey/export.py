@@ -1,5 +1,8 @@
 """The customer's data export (a zip with README, JSON of everything and one CSV per section) and the
-conversion of records to plain JSON values it and the audit log use."""
+conversion of records to plain JSON values it and the audit log use.
+
+The export holds the customer's own records: messages addressed to other organisations are not in it,
+and secrets never are (they are kept apart, see ``secrets``)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from enum import Enum
 from typing import Any
 
 from v2g.journey.model import Journey
+from v2g.services.actors.ports import Notification
 from v2g.services.journey.ports import JourneyRepository
 
 
@@ -29,6 +33,27 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def owner_messages(
+    repo: JourneyRepository, customer_id: str, messages: list[Notification], *, user_ids: set[str] | None = None
+) -> list[Notification]:
+    """The messages addressed to the customer: to their e-mail or phone, or to one of their users.
+
+    Messages to organisations (which carry no address) are never the customer's.
+    """
+    customer = repo.customer(customer_id)
+    addresses = {a for a in ((customer.email, customer.phone) if customer else ()) if a}
+    users = user_ids if user_ids is not None else {u.id for u in repo.owner_users(customer_id)}
+    return [
+        m
+        for m in messages
+        if m.recipient_organisation_id is None
+        and (
+            (m.recipient_user_id is not None and m.recipient_user_id in users)
+            or (m.address is not None and m.address in addresses)
+        )
+    ]
 
 
 def build_export(repo: JourneyRepository, journey: Journey, now: datetime) -> bytes:
@@ -59,7 +84,9 @@ def build_export(repo: JourneyRepository, journey: Journey, now: datetime) -> by
         "journey_history": [to_jsonable(v) for v in repo.visits({journey.id})],
         "tasks": [to_jsonable(t) for t in tasks],
         "audit_log": [to_jsonable(e) for e in repo.audit_entries(journey.id)],
-        "notifications": [to_jsonable(n) for n in repo.notifications(journey.id)],
+        "notifications": [
+            to_jsonable(n) for n in owner_messages(repo, journey.customer_id, repo.notifications(journey.id))
+        ],
         "exit_feedback": [to_jsonable(f) for f in repo.exit_feedback({journey.id})],
         **file.extra,
     }

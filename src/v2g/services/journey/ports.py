@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from v2g.fleet.model import Charger, Customer, GridArea, Site, Vehicle
 from v2g.journey.model import Journey, StageVisit, Task
-from v2g.services.actors.ports import ActorRepository, AuditRecords, OutboxRecords
+from v2g.services.actors.ports import ActorRepository, AuditRecords, OutboxRecords, SecretRecords
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,14 @@ class FeedbackRecords(Protocol):
 
 
 class JourneyRepository(
-    ActorRepository, FleetRecords, JourneyRecords, AuditRecords, OutboxRecords, FeedbackRecords, Protocol
+    ActorRepository,
+    FleetRecords,
+    JourneyRecords,
+    AuditRecords,
+    OutboxRecords,
+    SecretRecords,
+    FeedbackRecords,
+    Protocol,
 ):
     """Storage of journeys, people and their records, inside one transaction."""
 

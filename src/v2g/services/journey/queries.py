@@ -10,7 +10,7 @@ from v2g.journey.model import Journey, JourneyStatus
 from v2g.journey.tracker import StatusTracker, status_tracker
 from v2g.services.actors.ports import AuditEntry, Notification, Principal
 from v2g.services.journey.base import STAFF_ROLE, JourneyCore
-from v2g.services.journey.export import build_export
+from v2g.services.journey.export import build_export, owner_messages
 from v2g.services.journey.values import JourneyView
 
 
@@ -42,6 +42,13 @@ class Queries(JourneyCore):
                 if j.status is JourneyStatus.ACTIVE and j.first_active_at is not None
             }
 
+    def served_vehicle_ids(self, who: Principal) -> frozenset[str]:
+        """Vehicles of the customers ``who``'s organisation serves (what scopes its market reads)."""
+        with self.uow() as repo:
+            visible = self.visible_customers(repo, who)
+            customers = visible if visible is not None else {j.customer_id for j in repo.journeys()}
+            return frozenset(v.id for cid in sorted(customers) for v in repo.customer_file(cid).vehicles)
+
     def audit_log(self, who: Principal, journey_id: str) -> list[AuditEntry]:
         self._require_role(who, STAFF_ROLE, action="read the audit log")
         with self.uow() as repo:
@@ -55,9 +62,7 @@ class Queries(JourneyCore):
             if who.role in (STAFF_ROLE, "system"):
                 return messages
             if who.role == "owner":
-                customer = repo.customer(who.customer_id or "")
-                addresses = {customer.email, customer.phone} if customer else set()
-                return [m for m in messages if m.recipient_user_id == who.user_id or m.address in addresses]
+                return owner_messages(repo, who.customer_id or "", messages, user_ids={who.user_id})
             return [m for m in messages if m.recipient_organisation_id == who.organisation_id]
 
     def kpis(self, who: Principal) -> dict[str, Any]:
@@ -89,4 +94,4 @@ class Queries(JourneyCore):
         self._require_role(who, "owner", STAFF_ROLE, action="export customer data")
         with self.uow() as repo:
             journey = self._load(repo, who, journey_id)
-            return build_export(repo, journey, self.clock.now())
+            return build_export(repo, journey, self.clock.now())  # the customer's own records only

@@ -38,6 +38,16 @@ class StoredPrequal:
     started_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class StoredBid:
+    """A stored bid and, when it was refused, the rule, field and message of the refusal."""
+
+    bid: Bid
+    refused_rule: str | None = None
+    refused_field: str | None = None
+    refused_reason: str | None = None
+
+
 class MarketStore(Protocol):
     """Bidding groups, bids, commitments, delivery records and pre-qualification results."""
 
@@ -63,7 +73,17 @@ class MarketStore(Protocol):
 
     def bids(self, group_id: str) -> list[Bid]: ...
 
-    def save_bids(self, bids: Sequence[Bid], refused: Sequence[tuple[Bid, BidRuleError]] = ()) -> None: ...
+    def save_bids(self, bids: Sequence[Bid], refused: Sequence[tuple[Bid, BidRuleError]] = ()) -> None:
+        """Insert new bids (:class:`DuplicateError` when the BSP already used the id) or update known ones."""
+        ...
+
+    def lock_group(self, group_id: str) -> None:
+        """Hold the group for the rest of the transaction (submissions for it run one at a time)."""
+        ...
+
+    def owned_bid(self, bsp_org_id: str, bid_id: str) -> StoredBid | None:
+        """The BSP organisation's bid with this id (bid ids are unique per BSP), if any."""
+        ...
 
     def save_commitments(self, commitments: Sequence[Commitment]) -> None: ...
 

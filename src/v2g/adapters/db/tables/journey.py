@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
 
 from v2g.adapters.db.base import UTCDateTime, metadata
 
@@ -150,6 +161,21 @@ outbox = Table(
     CheckConstraint("status IN ('pending','sent','failed')", name="status"),
 )
 
+one_time_secrets = Table(
+    "one_time_secrets",
+    metadata,
+    Column("task_id", String(200), ForeignKey("journey_tasks.id"), nullable=False),
+    Column("organisation_id", String(64), ForeignKey("organisations.id"), nullable=False),
+    Column("journey_id", String(64), nullable=False, index=True),
+    Column("subject", String(100), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("value", Text, nullable=True),  # kept until retrieved, then cleared
+    Column("retrieved_at", UTCDateTime(), nullable=True),
+    Column("retrieved_by", String(64), nullable=True),
+    PrimaryKeyConstraint("task_id", "organisation_id"),
+)
+
 exit_feedback = Table(
     "exit_feedback",
     metadata,
@@ -170,5 +196,6 @@ ALL = (
     stage_visits,
     audit_log,
     outbox,
+    one_time_secrets,
     exit_feedback,
 )

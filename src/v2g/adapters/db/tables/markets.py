@@ -8,12 +8,14 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from v2g.adapters.db.base import Money, UTCDateTime, metadata
@@ -60,7 +62,7 @@ bidding_group_members = Table(
 market_bids = Table(
     "market_bids",
     metadata,
-    Column("id", String(96), primary_key=True),
+    Column("id", String(96), nullable=False),  # the BSP's own id: unique per BSP organisation
     Column("group_id", String(64), ForeignKey("bidding_groups.id"), nullable=False),
     Column("product", String(16), nullable=False),
     Column("price_area", String(3), nullable=False),
@@ -73,6 +75,10 @@ market_bids = Table(
     Column("refused_rule", String(48), nullable=True),
     Column("refused_reason", Text, nullable=True),
     Column("clearing_price_eur_per_mw_h", Money(), nullable=True),
+    Column("bsp_org_id", String(64), nullable=False),
+    Column("refused_field", String(64), nullable=True),
+    PrimaryKeyConstraint("bsp_org_id", "id"),
+    UniqueConstraint("group_id", "id", name="uq_market_bids_group_bid"),
     CheckConstraint(f"product IN {_PRODUCTS}", name="product"),
     CheckConstraint(f"price_area IN {_AREAS}", name="price_area"),
     CheckConstraint("status IN ('draft','submitted','accepted','rejected','refused')", name="status"),
@@ -82,8 +88,8 @@ market_bids = Table(
 market_commitments = Table(
     "market_commitments",
     metadata,
-    Column("id", String(100), primary_key=True),
-    Column("bid_id", String(96), ForeignKey("market_bids.id"), nullable=False, unique=True),
+    Column("id", String(100), nullable=False),
+    Column("bid_id", String(96), nullable=False),
     Column("group_id", String(64), ForeignKey("bidding_groups.id"), nullable=False),
     Column("product", String(16), nullable=False),
     Column("price_area", String(3), nullable=False),
@@ -93,6 +99,13 @@ market_commitments = Table(
     Column("price_eur_per_mw_h", Money(), nullable=False),
     CheckConstraint(f"product IN {_PRODUCTS}", name="product"),
     CheckConstraint("end_at > start_at", name="period"),
+    PrimaryKeyConstraint("group_id", "id"),
+    UniqueConstraint("group_id", "bid_id", name="uq_market_commitments_group_bid"),
+    ForeignKeyConstraint(
+        ["group_id", "bid_id"],
+        ["market_bids.group_id", "market_bids.id"],
+        name="fk_market_commitments_bid_market_bids",
+    ),
     Index("ix_market_commitments_group_start", "group_id", "start_at"),
 )
 
