@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +9,7 @@ import typer
 
 from v2g.markets.rules import Product, default_rules
 from v2g.prequal.report import write_protocol
-from v2g.services.prequal.runner import run_prequal
-from v2g.sim.groups import build_twin_group
+from v2g.runtime.demo import prequal_on_twin
 from v2g.units import utc_now
 
 app = typer.Typer(help="TSO pre-qualification tests (FCR-N, FCR-D up, FCR-D down).", no_args_is_help=True)
@@ -38,21 +36,8 @@ def run(
         raise typer.BadParameter(msg, param_hint="--product")
     rules = default_rules()
     started = utc_now()
-    twin = build_twin_group(
-        group, units=units, unit_kw=unit_kw, ramp_kw_per_s=ramp_kw_per_s, delay_s=delay_s, start_at=started
-    )
-    result = asyncio.run(
-        run_prequal(
-            product=prod,
-            group_id=group,
-            units=twin.units,
-            pool=twin.pool,
-            gateway=twin.gateway,
-            rig=twin.fleet,
-            rules=rules,
-            started_at=started,
-            include_sine=sine,
-        )
+    result = prequal_on_twin(
+        group, prod, units, unit_kw, started, rules, ramp_kw_per_s=ramp_kw_per_s, delay_s=delay_s, include_sine=sine
     )
     report = write_protocol(result, out)
     for req in result.requirements:

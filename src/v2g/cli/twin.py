@@ -24,29 +24,30 @@ from v2g.log import configure_logging
 from v2g.runtime.demo import GroupUnit, qualify_bidding_groups
 from v2g.runtime.simulation import run_simulated
 from v2g.sim.clock import SimulatedClock
-from v2g.sim.scenario import Household, ScenarioError, TwinScenario, build_twin, load_scenario
+from v2g.sim.operating_twin import TwinEv
+from v2g.sim.scenario import ScenarioError, TwinScenario, build_twin, load_scenario
 
 app = typer.Typer(help="The digital twin: the platform against simulated households.", no_args_is_help=True)
 
 
-def households_from_records(rows: list[dict[str, Any]]) -> list[Household]:
+def households_from_records(rows: list[dict[str, Any]]) -> list[TwinEv]:
     """The twin's households from the platform's records (one EV and one charger each)."""
     out = []
     for r in rows:
         protocol = ChargerProtocol(r["protocol"])
         discharge = min(float(r["ev_discharge_kw"]), float(r["charger_discharge_kw"]))
         out.append(
-            Household(
-                ev_id=r["ev_id"],
-                customer_id=r["customer_id"],
-                charger_id=r["charger_id"],
-                site_id=r["site_id"],
-                grid_area_id=r["grid_area_id"],
-                price_area=PriceArea(r["price_area"]),
-                protocol=protocol,
-                battery_kwh=float(r["battery_kwh"]),
-                max_charge_kw=min(float(r["ev_charge_kw"]), float(r["charger_charge_kw"])),
-                max_discharge_kw=0.0 if protocol is ChargerProtocol.OCPP16 else discharge,
+            TwinEv(
+                r["ev_id"],
+                r["customer_id"],
+                r["charger_id"],
+                r["site_id"],
+                r["grid_area_id"],
+                PriceArea(r["price_area"]),
+                protocol,
+                float(r["battery_kwh"]),
+                min(float(r["ev_charge_kw"]), float(r["charger_charge_kw"])),
+                0.0 if protocol is ChargerProtocol.OCPP16 else discharge,
             )
         )
     return out

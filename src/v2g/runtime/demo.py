@@ -137,7 +137,7 @@ async def qualify_bidding_groups(
             started_at = platform.clock.now()
             with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
                 result = await asyncio.get_running_loop().run_in_executor(
-                    pool, _prequal, group_id, product, tested, unit_kw, started_at, platform.market_rules
+                    pool, prequal_on_twin, group_id, product, tested, unit_kw, started_at, platform.market_rules
                 )
             with platform.market_tx() as store:
                 record_prequal(store, result)
@@ -153,10 +153,22 @@ async def qualify_bidding_groups(
     return groups
 
 
-def _prequal(
-    group_id: str, product: Product, units: int, unit_kw: float, started_at: datetime, rules: MarketRules
+def prequal_on_twin(
+    group_id: str,
+    product: Product,
+    units: int,
+    unit_kw: float,
+    started_at: datetime,
+    rules: MarketRules,
+    *,
+    ramp_kw_per_s: float = 20.0,
+    delay_s: float = 0.3,
+    include_sine: bool = False,
 ) -> PrequalResult:
-    twin = build_twin_group(group_id, units=units, unit_kw=unit_kw, start_at=started_at)
+    """The TSO's pre-qualification test programme of ``product`` on a twin of ``units`` identical units."""
+    twin = build_twin_group(
+        group_id, units=units, unit_kw=unit_kw, ramp_kw_per_s=ramp_kw_per_s, delay_s=delay_s, start_at=started_at
+    )
     return asyncio.run(
         run_prequal(
             product=product,
@@ -167,6 +179,6 @@ def _prequal(
             rig=twin.fleet,
             rules=rules,
             started_at=started_at,
-            include_sine=False,
+            include_sine=include_sine,
         )
     )

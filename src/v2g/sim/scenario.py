@@ -17,7 +17,6 @@ from typing import Any
 
 import yaml
 
-from v2g.fleet.model import ChargerProtocol, PriceArea
 from v2g.services.planning.ports import AreaLimits
 from v2g.sim.operating_twin import OperatingTwin, PlugSession, TwinEv
 from v2g.sim.wallbox import EvBehaviour
@@ -104,24 +103,8 @@ def load_scenario(path: Path) -> TwinScenario:
     return parse_scenario(data)
 
 
-@dataclass(frozen=True, slots=True)
-class Household:
-    """A household on record: its EV, charger and connection point."""
-
-    ev_id: str
-    customer_id: str
-    charger_id: str
-    site_id: str
-    grid_area_id: str
-    price_area: PriceArea
-    protocol: ChargerProtocol
-    battery_kwh: float
-    max_charge_kw: float
-    max_discharge_kw: float
-
-
 def plug_sessions(
-    scenario: TwinScenario, household: Household, rng: random.Random, behaviour: EvBehaviour
+    scenario: TwinScenario, household: TwinEv, rng: random.Random, behaviour: EvBehaviour
 ) -> list[PlugSession]:
     """The household's evenings at home over the scenario (from the behaviour statistics)."""
     sessions: list[PlugSession] = []
@@ -147,24 +130,9 @@ def plug_sessions(
     return sessions
 
 
-def build_twin(scenario: TwinScenario, households: Sequence[Household], areas: Sequence[AreaLimits]) -> OperatingTwin:
+def build_twin(scenario: TwinScenario, households: Sequence[TwinEv], areas: Sequence[AreaLimits]) -> OperatingTwin:
     """The scenario's world: the households' EVs with their plug-in sessions, deterministic from the seed."""
     rng = random.Random(scenario.seed)
     behaviour = EvBehaviour(scenario.seed)
-    evs = [
-        TwinEv(
-            h.ev_id,
-            h.customer_id,
-            h.charger_id,
-            h.site_id,
-            h.grid_area_id,
-            h.price_area,
-            h.protocol,
-            h.battery_kwh,
-            h.max_charge_kw,
-            h.max_discharge_kw,
-        )
-        for h in households
-    ]
     sessions = {h.ev_id: plug_sessions(scenario, h, rng, behaviour) for h in households}
-    return OperatingTwin(evs, sessions, scenario.start, list(areas))
+    return OperatingTwin(list(households), sessions, scenario.start, list(areas))
