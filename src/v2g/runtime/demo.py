@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing as mp
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -135,10 +133,9 @@ async def qualify_bidding_groups(
             if product in done:
                 continue
             started_at = platform.clock.now()
-            with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-                result = await asyncio.get_running_loop().run_in_executor(
-                    pool, prequal_on_twin, group_id, product, tested, unit_kw, started_at, platform.market_rules
-                )
+            result = await asyncio.to_thread(
+                prequal_on_twin, group_id, product, tested, unit_kw, started_at, platform.market_rules
+            )
             with platform.market_tx() as store:
                 record_prequal(store, result)
                 if result.passed and tested < n_units:

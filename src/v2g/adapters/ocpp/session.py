@@ -10,6 +10,7 @@ server only through the small :class:`SessionHost` protocol, and is itself the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
@@ -242,6 +243,25 @@ class CsmsSession:
         self._current: tuple[str, str] | None = None
         self.duplicates = 0
         self.rejected_frames = 0
+        self._ev_connected_write: asyncio.Task[None] | None = None
+
+    def record_ev_connected(self, connected: bool) -> None:
+        """Store whether an EV is plugged in, in the order the charger reported it.
+
+        The write runs in the background (the reply is not held up by the database), each one after
+        the previous one of this charger, so a late "Available" never overwrites a newer "Occupied".
+        """
+        previous = self._ev_connected_write
+
+        async def write() -> None:
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await previous
+            await asyncio.to_thread(self.server.store.set_ev_connected, self.id, connected)
+
+        task = asyncio.ensure_future(write())
+        self._ev_connected_write = task
+        self.server.spawn(_follow(task))
 
     async def call(
         self,
@@ -453,3 +473,8 @@ def status_of(response: Any) -> CommandResult:
     if isinstance(info, dict):
         detail = " ".join(str(v) for v in (info.get("reason_code"), info.get("additional_info")) if v)
     return CommandResult(status.lower(), detail)
+
+
+async def _follow(task: asyncio.Task[None]) -> None:
+    """Await a background write (so the server keeps a reference and logs its failure)."""
+    await task

@@ -7,7 +7,6 @@ acknowledgement says so). Start/StopTransaction are mapped onto the 2.0.1 event 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from datetime import datetime
@@ -69,7 +68,7 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
     def on_status(self, connector_id: int, error_code: str, status: str, **_: Any) -> Any:
         if connector_id > 0:
             connected = status in ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing")
-            self.server.spawn(asyncio.to_thread(self.server.store.set_ev_connected, self.id, connected))
+            self.record_ev_connected(connected)
         return self._call_result.StatusNotification()
 
     async def tag_status(self, id_tag: str) -> str:

@@ -63,13 +63,8 @@ class V2xSessionBase(NoticeHandlers, CsmsSession):
 
     @on("StatusNotification")
     async def on_status(self, connector_status: str, evse_id: int, **_: Any) -> Any:
-        self.server.spawn(self._ev_connected(connector_status == "Occupied"))
+        self.record_ev_connected(connector_status == "Occupied")
         return self._call_result.StatusNotification()
-
-    async def _ev_connected(self, connected: bool) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.server.store.set_ev_connected, self.id, connected)
 
     @on("Authorize")
     async def on_authorize(self, id_token: dict[str, Any], **_: Any) -> Any:
