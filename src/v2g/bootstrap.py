@@ -298,6 +298,7 @@ def bootstrap(
             bsp_org_id=settings.bsp_org_id,
             clock=clock,
             lead=timedelta(minutes=settings.market_lead_min),
+            offer_price_factor=settings.market_offer_price_factor,
         )
         calendar.on_commitments.append(cycle.commitments_changed)
 

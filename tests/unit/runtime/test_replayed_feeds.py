@@ -36,14 +36,16 @@ def test_day_ahead_replays_the_same_weekday_and_time() -> None:
         assert data._day_ahead.recorded_at(t).weekday() == t.weekday()
 
 
-def test_reserve_prices_and_the_simulator_series_agree() -> None:
+def test_the_planner_forecasts_reserve_prices_from_the_week_before_the_clearing() -> None:
     data = RecordedMarketData()
     at = datetime(2026, 11, 17, 3, 0, tzinfo=UTC)
     planner = data.reserve_eur_per_mw_h(Product.FCR_N, at, 3)
-    series = data.reserve_series(at, at + timedelta(hours=3))
-    assert [float(series.price(MarketProduct.FCR_N, at + timedelta(hours=h)) or 0) for h in range(3)] == pytest.approx(
-        planner, abs=1e-6
-    )
+    week_before = at - timedelta(days=7)
+    series = data.reserve_series(week_before, at + timedelta(hours=3))
+    cleared_then = [float(series.price(MarketProduct.FCR_N, week_before + timedelta(hours=h)) or 0) for h in range(3)]
+    assert cleared_then == pytest.approx(planner, abs=1e-6)
+    cleared_now = [float(series.price(MarketProduct.FCR_N, at + timedelta(hours=h)) or 0) for h in range(3)]
+    assert cleared_now != pytest.approx(planner, abs=1e-6)  # the plan does not see the prices it bids into
     assert all(p > 0 for p in planner)
 
 

@@ -4,6 +4,11 @@ A recorded series covers a few weeks. A time outside it is mapped into it by who
 Tuesday evening is priced by a recorded Tuesday evening), and every value handed out says which
 recorded date it came from. Day-ahead prices are the SE3 15-minute series (used for every price
 area: the sources of a plan say so); reserve prices are the Svk Mimer FCR auction results.
+
+FCR auctions clear after the plan is made, so the planner must not see the clearing prices it bids
+into: its reserve prices are a forecast, the clearing prices of the same hour one week earlier
+(``RESERVE_FORECAST_LAG``); the market simulator clears the bids at the recorded prices of the
+delivery hour itself.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from v2g.planning.model import Product
 from v2g.units import HOUR, QUARTER, ensure_utc, floor_hour, floor_quarter, parse_utc
 
 WEEK = timedelta(days=7)
+RESERVE_FORECAST_LAG = WEEK  # the planner's reserve price forecast: the same hour a week before
 SHIPPED_DAY_AHEAD = "se3_dayahead_2025-10_2025-12.csv"
 SHIPPED_FCR = "svk_mimer_fcr_hourly_2025-04_2025-06.csv"
 FCR_COLUMNS = {
@@ -111,7 +117,7 @@ class RecordedMarketData:
         recording = self._fcr.get(product)
         if recording is None:  # mFRR: no recorded series shipped, so no revenue is planned on it
             return (0.0,) * n_hours
-        start_at = floor_hour(ensure_utc(start_at, field="start_at"))
+        start_at = floor_hour(ensure_utc(start_at, field="start_at")) - RESERVE_FORECAST_LAG
         return tuple(recording.value(start_at + HOUR * h) for h in range(n_hours))
 
     # ------------------------------------------------------------------ provenance
@@ -121,7 +127,10 @@ class RecordedMarketData:
         fcr = self._fcr[Product.FCR_N].recorded_at(floor_hour(start_at))
         return {
             "day_ahead": f"SE3 day-ahead recorded {da:%Y-%m-%d} ({self.day_ahead_path.name}), replayed by whole weeks",
-            "reserves": f"Svk Mimer FCR results recorded {fcr:%Y-%m-%d} ({self.fcr_path.name}), replayed by weeks",
+            "reserves": (
+                f"Svk Mimer FCR results recorded {fcr:%Y-%m-%d} ({self.fcr_path.name}), replayed by weeks; "
+                "the planner forecasts them by the same hour a week before"
+            ),
         }
 
     def reserve_series(self, start_at: datetime, end_at: datetime) -> PriceSeries:

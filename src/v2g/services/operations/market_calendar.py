@@ -75,6 +75,7 @@ class MarketCalendar:
         clock: Clock,
         lead: timedelta = timedelta(minutes=30),
         products: Sequence[Product] = FCR_PRODUCTS,
+        offer_price_factor: float = 1.0,
     ) -> None:
         self.rules = rules
         self.market_tx = market_tx
@@ -84,6 +85,9 @@ class MarketCalendar:
         self.clock = clock
         self.lead = lead
         self.products = tuple(products)
+        # the offer price as a share of the capacity price the plan assumed: FCR auctions pay the
+        # marginal price to every accepted bid, so offering below the forecast loses nothing when it clears
+        self.offer_price_factor = offer_price_factor
         self.last: CalendarRun | None = None
         self.on_commitments: list[Callable[[int], None]] = []  # told how many bids were accepted in a run
 
@@ -171,7 +175,7 @@ class MarketCalendar:
                     delivery_start_at=bid.hour_start_at,
                     price_area=bid.price_area,
                     mw=bid.mw,
-                    price_eur_per_mw_h=Decimal(str(round(bid.price_eur_per_mw_h, 2))),
+                    price_eur_per_mw_h=Decimal(str(round(bid.price_eur_per_mw_h * self.offer_price_factor, 2))),
                 )
             )
         return offers
@@ -193,6 +197,9 @@ class MarketCalendar:
         for group_id, auction in sorted(pending):
             with self.market_tx() as store:
                 clearing = run_auction(store, self.market, group_id, auction)
+            for outcome in clearing.outcomes:
+                if outcome.bid.status is BidStatus.REJECTED:
+                    log.info("bid %s rejected in %s: %s", outcome.bid.id, auction, outcome.reason)
             accepted = len(clearing.accepted)
             rejected = len(clearing.outcomes) - accepted
             a0, r0 = result.cleared.get(auction, (0, 0))
