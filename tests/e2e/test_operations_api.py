@@ -99,7 +99,8 @@ def test_the_aggregator_sees_the_plan_every_bid_and_the_evs(client: TestClient, 
     assert data["last_dispatch"] is None
     jobs = {j["name"]: j for j in data["jobs"]}  # the operating day's jobs, not started in this test
     assert {"planning", "re-plan", "market calendar", "outbox"} <= jobs.keys()
-    assert jobs["planning"]["every_s"] == 900.0 and jobs["planning"]["runs"] == 0
+    assert jobs["planning"]["every_s"] == 900.0
+    assert jobs["planning"]["runs"] == 0
 
 
 def test_a_bsp_sees_its_own_groups_and_aggregates_only(client: TestClient, world: World) -> None:
