@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.shared_data import shared_data_dir
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.migrate import upgrade
 
@@ -82,8 +83,9 @@ def test_output() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The reference data sets beside the repository (``../shared/data``); tests read, never ship, them."""
-    path = Path(os.environ.get("V2G_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-    if not path.is_dir():
-        pytest.fail(f"reference data not found at {path} (set V2G_SHARED_DATA)")
-    return path
+    """The large reference data sets (``V2G_SHARED_DATA``); tests read, never ship, them.
+
+    Skipped with the reason when unset, a failure when ``V2G_REQUIRE_SHARED_DATA=1`` (CI) or when the
+    folder named does not exist: see :mod:`tests.shared_data`.
+    """
+    return shared_data_dir(os.environ)

@@ -46,6 +46,7 @@ from v2g.markets.simulator import ClearingResult, TsoMarketSimulator
 from v2g.planning.model import FleetPlan, Strategy
 from v2g.planning.planner import FleetPlanner, PlannerOptions
 from v2g.planning.rules import load_rules
+from v2g.services.actors.login_guard import LoginGuard, LoginLimits
 from v2g.services.actors.outbox import deliver_pending
 from v2g.services.clock import RuntimeClock, SystemClock
 from v2g.services.devices.handlers import device_handlers
@@ -172,6 +173,7 @@ class Platform:
     operations: OperationsView | None = None
     ven: OpenAdrVen | None = None
     provenance: dict[str, str] = field(default_factory=dict)
+    login_guard: LoginGuard = field(default_factory=LoginGuard)
 
     def last_dispatch(self) -> DispatchSnapshot | None:
         """The last frequency sample the dispatcher answered (None when dispatch is off or idle so far)."""
@@ -356,6 +358,7 @@ def bootstrap(
         scheduler=scheduler,
         preferences=owner_settings,
         provenance=data.describe(clock.now()),
+        login_guard=login_guard(settings),
     )
     platform.grid_areas = SqlGridAreas(engine)
     platform.health = partial(database_health, engine)
@@ -412,6 +415,22 @@ def _limits_kw(cycle: PlanningCycle) -> Mapping[str, tuple[float, float]]:
     if last is None or last.problem is None:
         return {}
     return {s.ev_id: (s.max_discharge_kw, s.max_charge_kw) for s in last.problem.evs}
+
+
+def login_guard(settings: Settings) -> LoginGuard:
+    """The sign-in throttle and password check bound, from the ``login_*`` settings."""
+    return LoginGuard(
+        LoginLimits(
+            max_failures_per_account=settings.login_max_failures_per_account,
+            max_failures_per_address=settings.login_max_failures_per_address,
+            failure_window_s=settings.login_failure_window_s,
+            backoff_base_s=settings.login_backoff_base_s,
+            backoff_max_s=settings.login_backoff_max_s,
+            max_keys=settings.login_throttle_max_keys,
+            max_concurrent=settings.login_max_concurrent_verifications,
+            verification_wait_s=settings.login_verification_wait_s,
+        )
+    )
 
 
 def _frequency_feed(settings: Settings) -> FrequencyFeed | None:

@@ -88,3 +88,68 @@ class Settings(BaseSettings):
         default="", description="the grid area the VTN's events apply to (default: the first grid area on record)"
     )
     openadr_min_limit_kw: float = Field(default=0.0, ge=0, description="opt out of limits below the fleet's minimum")
+
+    # ---------------------------------------------------------------- HTTP API security
+    login_token_ttl_min: int = Field(
+        default=720, ge=1, le=43200, description="lifetime of a token from POST /auth/login, minutes (12 h)"
+    )
+    api_token_ttl_days: int = Field(
+        default=365, ge=1, le=3650, description="lifetime of an API token from POST /auth/tokens, days"
+    )
+    login_max_failures_per_account: int = Field(
+        default=5, ge=1, le=1000, description="failed sign-ins to one username before it is throttled"
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, le=100000, description="failed sign-ins from one client address before it is throttled"
+    )
+    login_failure_window_s: int = Field(
+        default=900, ge=1, le=86400, description="failed sign-ins count for this long after the last failure"
+    )
+    login_backoff_base_s: float = Field(
+        default=1.0, gt=0, le=3600, description="first wait once throttled; doubles with each further failure"
+    )
+    login_backoff_max_s: float = Field(default=900.0, gt=0, le=86400, description="longest wait once throttled")
+    login_throttle_max_keys: int = Field(
+        default=100_000, ge=100, description="accounts and addresses remembered by the throttle (oldest forgotten)"
+    )
+    login_max_concurrent_verifications: int = Field(
+        default=4, ge=1, le=256, description="argon2 password checks running at once (each takes ~64 MiB and CPU)"
+    )
+    login_verification_wait_s: float = Field(
+        default=2.0, ge=0, le=60, description="wait this long for a free password check, then answer 503"
+    )
+    password_max_chars: int = Field(
+        default=200, ge=8, le=1024, description="longest password accepted at sign-in and sign-up"
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="largest request body accepted (bigger ones get 413)"
+    )
+    max_json_depth: int = Field(
+        default=32, ge=2, le=1000, description="deepest nesting of a JSON request body (deeper ones get 422)"
+    )
+    error_echo_max_chars: int = Field(
+        default=120, ge=0, le=10000, description="a 422 answer echoes at most this much of each invalid input"
+    )
+    grid_areas_public: bool = Field(
+        default=False, description="serve GET /api/v1/grid-areas without sign-in (default: signed-in actors only)"
+    )
+    https: bool = Field(
+        default=False,
+        description="the API is reached over HTTPS (directly or behind a TLS proxy): send Strict-Transport-Security",
+    )
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0, description="max-age of Strict-Transport-Security")
+    content_security_policy: str = Field(
+        default=(
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        ),
+        description="Content-Security-Policy of every answer except the API documentation pages",
+    )
+    docs_content_security_policy: str = Field(
+        default=(
+            "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
+            "connect-src 'self'; worker-src blob:; base-uri 'none'; frame-ancestors 'none'"
+        ),
+        description="Content-Security-Policy of /docs and /redoc (their scripts come from a CDN)",
+    )

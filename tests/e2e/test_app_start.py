@@ -24,7 +24,9 @@ def test_health_openapi_and_grid_areas(engine: Engine) -> None:
     assert health.status_code == 200
     assert health.json()["database"] == engine.dialect.name
     assert "/api/v1/grid-areas" in client.get("/openapi.json").json()["paths"]
-    areas = client.get("/api/v1/grid-areas").json()
+    assert client.get("/api/v1/grid-areas").status_code == 401  # signed-in actors only by default
+    public = Settings(database_url=engine.url.render_as_string(hide_password=False), grid_areas_public=True)
+    areas = TestClient(create_app(bootstrap(public))).get("/api/v1/grid-areas").json()
     assert [a["price_area"] for a in areas] == ["SE3", "SE3", "SE4"]
 
 

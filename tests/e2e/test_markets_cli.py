@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.shared_data import FREQUENCY_2015_01_01
 from v2g.cli import app
 
 
@@ -67,8 +68,8 @@ def test_prequal_run_names_a_bad_product(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_dispatch_replay_prints_the_delivery_report(shared_data: Path) -> None:
-    path = shared_data / "frequency" / "nordic_frequency_1s_2015-01-01_05.csv.gz"
+def test_dispatch_replay_prints_the_delivery_report() -> None:
+    path = FREQUENCY_2015_01_01
     result = CliRunner().invoke(app, ["dispatch", "replay", "--frequency", str(path), "--evs", "40", "--hours", "2.5"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])

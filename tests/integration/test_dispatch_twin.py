@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.shared_data import FREQUENCY_2015_01_01
 from v2g.adapters.feeds.frequency import FrequencyFileError, FrequencyRecording
 from v2g.dispatch.pool import ReservePool
 from v2g.markets.rules import Product, default_rules
@@ -105,8 +106,8 @@ def test_twin_battery_management_keeps_the_energy_window() -> None:
 
 
 @pytest.mark.slow
-async def test_replay_1000_evs_delivers_and_keeps_owner_guarantees(shared_data: Path) -> None:
-    path = shared_data / "frequency" / "nordic_frequency_1s_2015-01-01_05.csv.gz"
+async def test_replay_1000_evs_delivers_and_keeps_owner_guarantees() -> None:
+    path = FREQUENCY_2015_01_01
     recording = FrequencyRecording(path, datetime(2015, 1, 1, 6, tzinfo=UTC), 3 * 3600)
     start = datetime(2015, 1, 1, 6, tzinfo=UTC)
     summary = await replay(recording, start, 3 * 3600, make_fleet(1000, 3 * 3600), RULES)

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 import v2g
 from v2g.api.errors import install_error_handlers
+from v2g.api.hardening import install_hardening
 from v2g.api.routers import register_routers
 from v2g.bootstrap import Platform
 
@@ -48,6 +49,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     install_error_handlers(app)
+    install_hardening(app, platform.settings)
 
     @app.middleware("http")
     async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
+from v2g.api.deps import platform_of
 from v2g.api.inputs import CheckedJsonRoute, StrictModel
 from v2g.fleet.model import Charger, ChargerProtocol, Customer, FleetValueError, Site, Vehicle
 from v2g.journey.eligibility import check_compatibility, compatibility_matrix, fuse_check
 from v2g.journey.model import GateRefusedError, Journey, JourneyError, Task
-from v2g.services.actors.auth import AuthenticationError, hash_password, issue_token, login, principal_for_token
+from v2g.services.actors.auth import (
+    AuthenticationError,
+    hash_password,
+    issue_token,
+    login,
+    principal_for_token,
+    revoke_token,
+)
+from v2g.services.actors.login_guard import LoginBusyError, LoginThrottledError
 from v2g.services.actors.ports import DuplicateError, ForbiddenError, GoneError, NotFoundError, Principal
 from v2g.services.journey.export import to_jsonable
 from v2g.services.journey.service import JourneyService
@@ -59,13 +68,18 @@ def _errors() -> Iterator[None]:
         ) from exc
 
 
+def _bearer(authorization: str | None) -> str:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return authorization.split(" ", 1)[1].strip()
+
+
 def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The caller, from ``Authorization: Bearer <token>``."""
     service = _service(request)
-    if not authorization or not authorization.lower().startswith("bearer "):
-        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    token = _bearer(authorization)
     with _errors(), service.uow() as repo:
-        return principal_for_token(repo, authorization.split(" ", 1)[1].strip(), now=service.clock.now())
+        return principal_for_token(repo, token, now=service.clock.now())
 
 
 Who = Annotated[Principal, Depends(principal)]
@@ -84,7 +98,7 @@ class _In(StrictModel):
 
 class LoginIn(_In):
     username: str = Field(min_length=1, max_length=120)
-    password: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024)  # V2G_PASSWORD_MAX_CHARS sets the effective limit
 
 
 class TokenOut(BaseModel):
@@ -243,20 +257,60 @@ def _detail(view: JourneyView) -> JourneyDetailOut:
 
 
 # ------------------------------------------------------------------------------------ auth
-@router.post("/auth/login", response_model=TokenOut, tags=["auth"])
-def post_login(body: LoginIn, service: Svc) -> TokenOut:
-    """Username and password -> a bearer token valid for 12 hours."""
+@router.post(
+    "/auth/login",
+    response_model=TokenOut,
+    tags=["auth"],
+    responses={
+        401: {"description": "unknown username or wrong password"},
+        429: {"description": "too many failed sign-ins for this account or address; see Retry-After"},
+        503: {"description": "too many sign-ins at once; see Retry-After"},
+    },
+)
+def post_login(body: LoginIn, request: Request, service: Svc) -> TokenOut:
+    """Username and password -> a bearer token (valid V2G_LOGIN_TOKEN_TTL_MIN minutes, 12 h by default).
+
+    Failed sign-ins are throttled per account and per client address with a growing wait (429 with
+    ``Retry-After``); password checks running at once are bounded (503 with ``Retry-After``).
+    """
+    platform = platform_of(request)
+    settings = platform.settings
+    if len(body.password) > settings.password_max_chars:
+        msg = f"password: at most {settings.password_max_chars} characters"
+        raise HTTPException(422, [{"loc": ["body", "password"], "msg": msg, "type": "string_too_long"}])
+    address = request.client.host if request.client else "unknown"
+    ttl = timedelta(minutes=settings.login_token_ttl_min)
+
+    def check() -> str:
+        with service.uow() as repo:
+            return login(repo, body.username, body.password, now=service.clock.now(), ttl=ttl)
+
+    try:
+        with _errors():
+            return TokenOut(token=platform.login_guard.attempt(body.username, address, check))
+    except LoginThrottledError as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from exc
+    except LoginBusyError as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from exc
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+def post_logout(who: Who, service: Svc, authorization: Annotated[str | None, Header()] = None) -> Response:
+    """End the bearer token of this request: from now on it answers 401."""
+    token = _bearer(authorization)
     with _errors(), service.uow() as repo:
-        return TokenOut(token=login(repo, body.username, body.password, now=service.clock.now()))
+        revoke_token(repo, token, who, now=service.clock.now())
+    return Response(status_code=204)
 
 
 @router.post("/auth/tokens", response_model=TokenOut, status_code=201, tags=["auth"])
-def post_token(body: TokenIn, who: Who, service: Svc) -> TokenOut:
-    """A long-lived API token for the caller (shown once; only its hash is stored)."""
+def post_token(body: TokenIn, who: Who, request: Request, service: Svc) -> TokenOut:
+    """An API token for the caller, valid V2G_API_TOKEN_TTL_DAYS (shown once; only its hash is stored)."""
+    ttl = timedelta(days=platform_of(request).settings.api_token_ttl_days)
     with _errors(), service.uow() as repo:
         user = repo.user(who.user_id)
         assert user is not None
-        return TokenOut(token=issue_token(repo, user, label=body.label, now=service.clock.now()))
+        return TokenOut(token=issue_token(repo, user, label=body.label, now=service.clock.now(), ttl=ttl))
 
 
 @router.get("/me", response_model=MeOut, tags=["auth"])

@@ -70,6 +70,7 @@ class SimStats:
     meter_values_sent: int = 0
     reconnects: int = 0
     errors: int = 0
+    delayed_replies: int = 0  # answers held back by ``Faults.reply_delay_s`` and then sent
     last_profile_at: datetime | None = None
     commands: list[str] = field(default_factory=list)
 
@@ -141,6 +142,7 @@ class _SimMixin:
     async def _delay(self) -> None:
         if self.sim.faults.reply_delay_s > 0:
             await asyncio.sleep(self.sim.faults.reply_delay_s)
+            self.sim.stats.delayed_replies += 1
 
     @on("Reset")
     async def on_reset(self, type: str, **_: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -118,7 +117,7 @@ async def test_slow_reply_times_out_and_connection_survives(platform: Platform) 
         )
         assert ack.status is AckStatus.TIMEOUT
         sim.faults.reply_delay_s = 0.0
-        await asyncio.sleep(0.6)  # the late answer arrives and is ignored
+        await wait_for(lambda: sim.stats.delayed_replies == 1)  # the late answer goes out and is ignored
         platform.server.sessions[reg.charger.id]._response_timeout = 3.0
         [ack] = await platform.gateway.send_setpoints(
             [Setpoint(reg.charger.id, -5.0, utc_now() + timedelta(minutes=1))]

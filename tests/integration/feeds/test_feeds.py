@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.shared_data import FREQUENCY_2015_01_01
 from v2g.adapters.feeds.entsoe import parse_entsoe_xml
 from v2g.adapters.feeds.frequency import FrequencyRecording, FrequencySample, UdpFrequencyInput
 from v2g.adapters.feeds.mimer import parse_mimer_fcr_csv
@@ -19,8 +21,17 @@ from v2g.adapters.feeds.prices import FeedError, StaticPriceSource, parse_price_
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "feeds"
 
 
-def test_shared_price_csv(shared_data: Path) -> None:
-    lines = (shared_data / "prices" / "se_dayahead_hourly_2016_2023.csv").read_text().splitlines()[:49]
+async def until(condition: Callable[[], bool], limit_s: float = 20.0) -> None:
+    """Wait until ``condition`` holds (the datagrams are handled by the event loop); fail after ``limit_s``."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def test_shared_price_csv() -> None:
+    lines = (FIXTURES / "se_dayahead_hourly_2015-12-31_2016-01-02.csv").read_text().splitlines()
+    assert len(lines) == 49
     points = parse_price_csv("\n".join(lines))
     assert len(points) == 48 * 4
     first = points[0]
@@ -78,8 +89,8 @@ def test_mimer_fcr_csv() -> None:
         parse_mimer_fcr_csv("Period;FCR-N Pris (EUR/MW)\n10/03/2024;1,0\n")
 
 
-async def test_frequency_replay_at_1000x(shared_data: Path, tmp_path: Path) -> None:
-    source = shared_data / "frequency" / "nordic_frequency_1s_2015-01-01_05.csv.gz"
+async def test_frequency_replay_at_1000x(tmp_path: Path) -> None:
+    source = FREQUENCY_2015_01_01
     replay = FrequencyRecording(source, seconds=500, speed=1000.0)
     started = asyncio.get_running_loop().time()
     samples = [s async for s in replay.samples()]
@@ -115,11 +126,7 @@ async def test_udp_frequency_input() -> None:
         second = await asyncio.wait_for(anext(stream), 2.0)
         assert first == FrequencySample(datetime(2026, 11, 25, 10, 0, tzinfo=UTC), 49.952)
         assert second.f_hz == 49.95
-        for _ in range(50):
-            if len(feed.rejected) == 2:
-                break
-            await asyncio.sleep(0.02)
-        assert len(feed.rejected) == 2
+        await until(lambda: len(feed.rejected) == 2)
         assert "outside" in feed.rejected[1]
     finally:
         feed.close()
@@ -135,10 +142,6 @@ async def test_udp_input_thins_to_max_rate() -> None:
         sock.close()
         first = await asyncio.wait_for(anext(feed.samples()), 2.0)
         assert first.f_hz == 50.0
-        for _ in range(50):
-            if feed.thinned == 4:
-                break
-            await asyncio.sleep(0.02)
-        assert feed.thinned == 4  # 5 datagrams within 100 ms: one passes at 10 Hz
+        await until(lambda: feed.thinned == 4)  # 5 datagrams within 100 ms: one passes at 10 Hz
     finally:
         feed.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 
 from v2g.adapters.db.bound import ConnectionBound
 from v2g.adapters.db.tables.fleet import grid_areas, sites
@@ -61,6 +61,15 @@ class SqlActorRepository(ConnectionBound):
             .first()
         )
         return User(**dict(row)) if row else None
+
+    def revoke_token(self, token_hash: str, at: datetime) -> bool:
+        t = api_tokens.c
+        result = self.conn.execute(
+            update(api_tokens)
+            .where(t.token_hash == token_hash, or_(t.expires_at.is_(None), t.expires_at > at))
+            .values(expires_at=at)
+        )
+        return bool(result.rowcount)
 
     def assign(self, organisation_id: str, customer_id: str) -> None:
         if not self.serves(organisation_id, customer_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -25,6 +26,12 @@ def hash_password(password: str) -> str:
         msg = "password: must be at least 8 characters"
         raise ValueError(msg)
     return str(_HASHER.hash(password))
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash with the same cost as real ones, checked when there is no real one (equal timing)."""
+    return str(_HASHER.hash(secrets.token_urlsafe(24)))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -58,13 +65,38 @@ def issue_token(repo: AuthRepository, user: User, *, label: str, now: datetime, 
     return token
 
 
-def login(repo: AuthRepository, username: str, password: str, *, now: datetime) -> str:
-    """Check username and password; return a new token valid for 12 hours."""
+def login(
+    repo: AuthRepository, username: str, password: str, *, now: datetime, ttl: timedelta = timedelta(hours=12)
+) -> str:
+    """Check username and password; return a new token valid for ``ttl``.
+
+    An unknown, inactive or password-less user costs one argon2 check like any other, so the answer's
+    timing does not tell which usernames exist.
+    """
     user = repo.user_by_username(username)
-    if user is None or not user.active or not user.password_hash or not verify_password(user.password_hash, password):
+    real_hash = user.password_hash if user is not None and user.active else None
+    matches = verify_password(real_hash or _dummy_hash(), password)
+    if user is None or not real_hash or not matches:
         msg = "unknown username or wrong password"
         raise AuthenticationError(msg)
-    return issue_token(repo, user, label="login", now=now, ttl=timedelta(hours=12))
+    return issue_token(repo, user, label="login", now=now, ttl=ttl)
+
+
+def revoke_token(repo: AuthRepository, token: str, principal: Principal, *, now: datetime) -> None:
+    """End the bearer token ``token`` of ``principal`` now (it answers 401 from then on)."""
+    if not repo.revoke_token(hash_token(token), now):
+        msg = "invalid or expired token"
+        raise AuthenticationError(msg)
+    repo.audit(
+        AuditEntry(
+            at=now,
+            user_id=principal.user_id,
+            organisation_id=principal.organisation_id,
+            action="token_revoked",
+            entity="user",
+            entity_id=principal.user_id,
+        )
+    )
 
 
 def principal_for_token(repo: AuthRepository, token: str, *, now: datetime) -> Principal:
