@@ -327,6 +327,7 @@ def bootstrap(
             online=lambda: {ev.charger_id for ev in fleet.plugged_in() if ev.online},
             fleet_for=fleet_for,
             group_id=f"{settings.bsp_org_id}-fleet",
+            deadband_kw=settings.dispatch_deadband_kw,
         )
 
     scheduler = Scheduler(clock)

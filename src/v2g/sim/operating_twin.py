@@ -278,7 +278,8 @@ class OperatingTwin:
     # ------------------------------------------------------------------ DispatchedFleet
     def dispatched(self, pool: ReservePool) -> TwinDispatched:
         """The dispatch loop's view of the pool's EVs: the twin moves one step per frequency sample."""
-        return TwinDispatched(self, np.array([self.fleet.ev_index[e] for e in pool.ev_ids], dtype=int))
+        idx = np.array([self.fleet.ev_index[e] for e in pool.ev_ids], dtype=int)
+        return TwinDispatched(self, idx, np.array([self.min_soc_kwh(int(i)) for i in idx]))
 
 
 @dataclass
@@ -287,12 +288,12 @@ class TwinDispatched:
 
     twin: OperatingTwin
     idx: np.ndarray
+    minimum_kwh: FloatArray
 
     def energy(self) -> EnergyState:
         fleet = self.twin.fleet
         battery = fleet.battery_kwh[self.idx]
-        minimum = np.array([self.twin.min_soc_kwh(int(i)) for i in self.idx])
-        return EnergyState(fleet.soc_kwh[self.idx].copy(), minimum, battery.copy(), 0.92, 0.92)
+        return EnergyState(fleet.soc_kwh[self.idx].copy(), self.minimum_kwh.copy(), battery.copy(), 0.92, 0.92)
 
     async def measure(self, sample: FrequencySample, step_s: float) -> tuple[FloatArray, BoolArray]:
         self.twin.advance_to(sample.at + timedelta(seconds=step_s), f_hz=sample.f_hz, step_s=step_s)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
+
 from tests.integration.runtime.test_cycle_on_twin import EveningPeakPrices, MemoryPlans, needs_session
 from v2g.fleet.model import ChargerProtocol, PriceArea
 from v2g.markets.commitments import Commitment
@@ -84,3 +86,27 @@ async def test_idle_hours_send_nothing_and_a_committed_hour_is_dispatched_and_ve
     assert report.records
     # 50 mHz low: FCR-N delivers up to half of 9 kW; the fleet (which moved second by second) did
     assert 0.0 < report.delivered_mwh <= 0.0045 * 60 / 3600 * 1.2
+
+
+async def test_a_charger_gets_a_new_setpoint_only_when_its_share_moves_by_the_deadband() -> None:
+    from v2g.dispatch.pool import ReservePool
+    from v2g.services.dispatch.central import CentralDispatcher
+
+    twin = _twin()
+    twin.advance_to(START + timedelta(minutes=1))
+    products = (Product.FCR_N, Product.FCR_D_UP, Product.FCR_D_DOWN)
+    pool = ReservePool(
+        ev_ids=["ev-0", "ev-1", "ev-2"],
+        charger_ids=["CP-0", "CP-1", "CP-2"],
+        reserve_kw={p: np.full(3, 8.0 if p is Product.FCR_N else 0.0) for p in products},
+        baseline_p_kw=np.zeros(3),
+        p_min_kw=np.full(3, -10.0),
+        p_max_kw=np.full(3, 11.0),
+    )
+    dispatcher = CentralDispatcher(pool, {Product.FCR_N: 24.0}, twin.gateway, default_rules(), deadband_kw=0.5)
+    first = await dispatcher.on_frequency(49.95)
+    assert len(first.acks) == 3  # never sent: everybody gets one
+    tiny = await dispatcher.on_frequency(49.951)  # 1 mHz: 0.08 kW each, inside the deadband
+    assert tiny.acks == []
+    moved = await dispatcher.on_frequency(49.90)  # 50 mHz more: 4 kW each
+    assert len(moved.acks) == 3

@@ -43,6 +43,7 @@ class CentralDispatcher:
         *,
         ler: LerManager | None = None,
         valid_until: datetime | None = None,
+        deadband_kw: float = 0.0,
     ) -> None:
         self.pool = pool
         self.committed_kw = dict(committed_kw)
@@ -50,6 +51,9 @@ class CentralDispatcher:
         self.rules = rules
         self.ler = ler
         self.valid_until = valid_until  # setpoints hold until then (e.g. the end of the delivery hour)
+        # a charger is sent a new setpoint only when it moves by at least this much (its last one holds)
+        self.deadband_kw = deadband_kw
+        self.sent_kw = np.full(len(pool), np.nan)
         self.last_f_hz = 50.0
         self.shift_kw = np.zeros(len(pool))
         self.effective: dict[Product, FloatArray] | None = None
@@ -87,22 +91,27 @@ class CentralDispatcher:
         self.last_f_hz = f_hz
         self.mfrr_elapsed_s += dt_s
         required, p = self.plan(f_hz)
-        idx = np.nonzero(self.pool.available)[0]
-        acks = await self.gateway.send_setpoints(
-            [Setpoint(self.pool.charger_ids[i], float(p[i]), self.valid_until) for i in idx]
-        )
+        acks = await self._send(p)
         lost = [a.charger_id for a in acks if a.status is not AckStatus.ACCEPTED]
         if lost:
             by_charger = {c: i for i, c in enumerate(self.pool.charger_ids)}
             for charger_id in lost:
                 self.pool.available[by_charger[charger_id]] = False
             required, p = self.plan(f_hz)
-            idx = np.nonzero(self.pool.available)[0]
-            acks += await self.gateway.send_setpoints(
-                [Setpoint(self.pool.charger_ids[i], float(p[i]), self.valid_until) for i in idx]
-            )
+            acks += await self._send(p)
         lost_evs = [self.pool.ev_ids[self.pool.charger_ids.index(c)] for c in lost]
         return DispatchResult(f_hz, required, p, acks, lost_evs)
+
+    async def _send(self, p: FloatArray) -> list[Ack]:
+        """Send the setpoints of the available chargers that moved by the deadband (or were never sent)."""
+        moved = np.isnan(self.sent_kw) | (np.abs(p - self.sent_kw) >= self.deadband_kw)
+        idx = np.nonzero(self.pool.available & moved)[0]
+        acks = await self.gateway.send_setpoints(
+            [Setpoint(self.pool.charger_ids[i], float(p[i]), self.valid_until) for i in idx]
+        )
+        for i, ack in zip(idx, acks, strict=True):
+            self.sent_kw[i] = p[i] if ack.status is AckStatus.ACCEPTED else np.nan
+        return acks
 
     async def ev_returned(self, ev_id: str) -> DispatchResult:
         """An EV (or its charger) is back: it takes its share again from this sample on."""

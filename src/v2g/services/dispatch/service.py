@@ -99,6 +99,7 @@ class FrequencyDispatch:
     online: Callable[[], set[str]]
     fleet_for: Callable[[ReservePool, FleetPlan], DispatchedFleet]
     group_id: str = "fleet"
+    deadband_kw: float = 0.1  # a charger gets a new setpoint when its share moves by this much
     reports: list[DispatchReport] = field(default_factory=list)
     next_at: datetime | None = None
     last_sample: FrequencySample | None = None
@@ -162,7 +163,9 @@ class FrequencyDispatch:
         if not len(pool):
             log.warning("hour %s: %d commitments but no EV of the plan can answer", hour_start_at, len(commitments))
             return False
-        dispatcher = CentralDispatcher(pool, committed, self.gateway, self.rules, valid_until=hour_start_at + HOUR)
+        dispatcher = CentralDispatcher(
+            pool, committed, self.gateway, self.rules, valid_until=hour_start_at + HOUR, deadband_kw=self.deadband_kw
+        )
         providing = np.ones(len(pool), dtype=bool)
         source = _Samples()
         task = asyncio.create_task(
