@@ -28,6 +28,7 @@ from v2g.adapters.ocpp.session import PLAN_PROFILE_ID, SETPOINT_PROFILE_ID
 from v2g.api.app import create_app
 from v2g.bootstrap import bootstrap
 from v2g.config import Settings
+from v2g.devices.commands import AckStatus, Setpoint
 from v2g.markets.bids import BidStatus
 from v2g.planning.model import FleetPlan
 from v2g.planning.model import Product as PlanProduct
@@ -204,7 +205,8 @@ async def test_the_operating_day_over_ocpp(engine: Engine, tmp_path: Path) -> No
         assert last is not None
         assert last.plan is not None
         assert last.problem is not None
-        assert {p.ev_id for p in last.plan.ev_plans} == set(evs)
+        # every EV is planned, but the owner's: it left at 18:30 (it is planned again at the next fresh plan)
+        assert {p.ev_id for p in last.plan.ev_plans} == set(evs) - {OWNER_EV}
 
         # the EV had what its owner asked for when it was due to leave at 18:30
         assert soc_at_departure >= 0.5 * evs[OWNER_EV].battery_kwh - 0.05, soc_at_departure
@@ -256,6 +258,20 @@ async def test_the_operating_day_over_ocpp(engine: Engine, tmp_path: Path) -> No
         held = [sim for sim in chargers if SETPOINT_PROFILE_ID in sim.wallbox.profiles]
         assert held
         await platform.dispatch.stop()
+
+        # a discharge command reaches a 2.1 charger as a setpoint and a 2.0.1 charger as a negative limit
+        v21, v201 = by_id["DEMO-21-00002"], by_id["DEMO-201-00001"]
+        until = clock.now() + timedelta(minutes=10)
+        acks = await platform.gateway.send_setpoints(
+            [Setpoint(v21.charger_id, -5.0, until), Setpoint(v201.charger_id, -5.0, until)]
+        )
+        assert [a.status for a in acks] == [AckStatus.ACCEPTED, AckStatus.ACCEPTED], acks
+        [p21] = v21.wallbox.profiles[SETPOINT_PROFILE_ID].periods[:1]
+        [p201] = v201.wallbox.profiles[SETPOINT_PROFILE_ID].periods[:1]
+        assert p21.setpoint_kw == pytest.approx(-5.0)
+        assert p201.setpoint_kw is None
+        assert p201.limit_kw == pytest.approx(-5.0)
+        assert v201.wallbox.requested_p_kw(clock.now()) == pytest.approx(-5.0)
         assert platform.dispatch.reports
         assert platform.dispatch.reports[-1].seconds == 20
     finally:

@@ -42,6 +42,7 @@ from v2g.planning.rules import PlanningRules
 from v2g.services.clock import Clock
 from v2g.services.devices.ports import Ack, AckStatus, ChargerGateway
 from v2g.services.planning.ports import FleetStateReader, PlanStore, PluggedEv
+from v2g.services.planning.sessions import charge_only, within_horizon
 from v2g.services.planning.signal_book import GridSignalBook
 from v2g.units import QUARTER, STOCKHOLM, floor_hour, floor_quarter, to_local
 
@@ -221,6 +222,7 @@ class PlanningCycle:
             replan = reuse and self.last is not None and self.last.problem is not None
             solve = self.planner.replan if replan else self.planner.plan
             plan = await asyncio.to_thread(solve, problem, self.config.strategy)
+            self._keep_current_quarter(plan, problem, now)
             schedules = [p.schedule(problem.start_at) for p in plan.ev_plans if p.charger_id]
             acks = await self.gateway.send_schedules(schedules)
             for ack in acks:
@@ -234,6 +236,27 @@ class PlanningCycle:
             self.last = CycleResult(now, trigger, plan, problem, acks, sources, plan_id, excluded)
             log.debug("%s", self.last.status_line())
             return self.last
+
+    def _keep_current_quarter(self, plan: FleetPlan, problem: PlanningProblem, now: datetime) -> None:
+        """Inside a quarter, the new plan keeps what each EV's charger runs now until the quarter ends."""
+        k = int((floor_quarter(now) - problem.start_at) / QUARTER)
+        if now == floor_quarter(now) or not 0 <= k < problem.n_intervals:
+            return
+        for p in plan.ev_plans:
+            if p.p_kw[k] == 0.0:
+                p.p_kw[k] = self._running_kw(p.ev_id, now)
+
+    def _running_kw(self, ev_id: str, now: datetime) -> float:
+        """What the EV's charger runs in the current quarter under the last plan (0 if it had none)."""
+        last = self.last
+        if last is None or last.plan is None:
+            return 0.0
+        k = int((floor_quarter(now) - last.plan.start_at) / QUARTER)
+        for p in last.plan.ev_plans:
+            if p.ev_id == ev_id and 0 <= k < last.plan.n_intervals:
+                value = float(p.p_kw[k])
+                return value if np.isfinite(value) else 0.0
+        return 0.0
 
     def _unchanged(self, evs: Sequence[PluggedEv], changed: Mapping[str, str]) -> set[str]:
         """EVs whose last session still holds (planned last time, nothing about them changed since)."""
@@ -273,9 +296,14 @@ class PlanningCycle:
                 excluded[ev.ev_id] = str(exc)
                 log.warning("EV %s left out of the plan: %s", ev.ev_id, exc)
                 continue
-            session, why = _within_horizon(session, why, floor_quarter(now), end_at)
+            p_now = self._running_kw(ev.ev_id, now)
+            try:
+                session, why = within_horizon(session, why, now, end_at, p_now)
+            except ValueError as exc:
+                excluded[ev.ev_id] = str(exc)
+                continue
             if ev.charger_id in self.rejected:  # a charger that refused its schedule gets charge-only plans
-                session = _charge_only(session)
+                session = charge_only(session)
                 why = {**why, "max_discharge_kw": f"charger refused its schedule: {self.rejected[ev.charger_id]}"}
             sessions.append(session)
             sources[ev.ev_id] = why
@@ -352,20 +380,3 @@ class PlanningCycle:
             planned_soc = float(p.soc_kwh[k] + frac * (p.soc_kwh[k + 1] - p.soc_kwh[k]))
             if np.isfinite(planned_soc) and abs(soc_kwh - planned_soc) > self.config.soc_tolerance_kwh:
                 self.mark_changed(ev.ev_id, "SoC deviation")
-
-
-def _charge_only(session: EvSession) -> EvSession:
-    return replace(session, max_discharge_kw=0.0)
-
-
-def _within_horizon(
-    session: EvSession, why: dict[str, str], current_quarter: datetime, end_at: datetime
-) -> tuple[EvSession, dict[str, str]]:
-    """The EV's window inside the horizon: it is plugged in from the current quarter (its SoC is the
-    one measured now), and a departure beyond the horizon asks for the target by the horizon's end."""
-    if session.arrival_at < current_quarter:
-        session = replace(session, arrival_at=current_quarter)
-    if session.departure_at > end_at:
-        why = {**why, "departure_at": f"{why.get('departure_at', 'departure')}; target asked by the horizon end"}
-        session = replace(session, departure_at=end_at)
-    return session, why

@@ -7,6 +7,7 @@ the sources of each value go with the plan so the operator and the owner can see
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from v2g.fleet.model import Charger, Vehicle
@@ -14,6 +15,7 @@ from v2g.fleet.preferences import OwnerPreferences
 from v2g.planning.model import EvSession
 from v2g.planning.needs import Iso15118Needs, NeedsDefaults, PluggedInEv, SocReading, assemble_needs
 from v2g.services.planning.ports import PluggedEv
+from v2g.units import QUARTER, floor_quarter
 
 PreferencesLookup = Callable[[str], OwnerPreferences | None]
 """The owner's preferences of an EV (None: none stored)."""
@@ -74,3 +76,38 @@ def needs_session_builder(
 def preferences_from(mapping: Mapping[str, OwnerPreferences]) -> PreferencesLookup:
     """A lookup over a fixed set of preferences (tests, scenarios)."""
     return mapping.get
+
+
+def charge_only(session: EvSession) -> EvSession:
+    """The session without discharge (a charger that refused its schedule gets charge-only plans)."""
+    return replace(session, max_discharge_kw=0.0)
+
+
+def within_horizon(
+    session: EvSession, why: dict[str, str], now: datetime, end_at: datetime, p_now_kw: float = 0.0
+) -> tuple[EvSession, dict[str, str]]:
+    """The EV's window inside the horizon.
+
+    A plan made on a quarter boundary starts there with the SoC measured now. A plan made inside a
+    quarter leaves that quarter as it runs (the charger keeps ``p_now_kw`` until its end: the cycle
+    sends that value for it) and plans from the next boundary, with the SoC projected to it; so no
+    energy is planned in time that has already passed. A departure beyond the horizon asks for the
+    target by the horizon's end.
+    """
+    start = floor_quarter(now)
+    if now > start:
+        start += QUARTER
+        left_h = (start - now).total_seconds() / 3600.0
+        gained = p_now_kw * session.charge_efficiency if p_now_kw >= 0 else p_now_kw / session.discharge_efficiency
+        soc = min(max(session.soc_kwh + gained * left_h, 0.0), session.battery_kwh)
+        session = replace(session, soc_kwh=soc)
+        why = {**why, "soc_kwh": f"{why.get('soc_kwh', 'soc')}; projected to {start:%H:%M} UTC at {p_now_kw:.1f} kW"}
+    if session.departure_at <= start:
+        msg = f"departure_at: {session.departure_at.isoformat()} is before the next quarter starts; nothing to plan"
+        raise ValueError(msg)
+    if session.arrival_at < start:
+        session = replace(session, arrival_at=start)
+    if session.departure_at > end_at:
+        why = {**why, "departure_at": f"{why.get('departure_at', 'departure')}; target asked by the horizon end"}
+        session = replace(session, departure_at=end_at)
+    return session, why
