@@ -211,8 +211,7 @@ class Platform:
 
     def latest_plan(self) -> FleetPlan | None:
         """The plan in force (the last one the planning cycle made and sent)."""
-        last = self.cycle.last
-        return last.plan if last is not None else None
+        return self.cycle.latest_plan()
 
 
 def bootstrap(
@@ -296,7 +295,7 @@ def bootstrap(
             rules=market_rules,
             market_tx=market_tx,
             market=market,
-            latest_plan=lambda: cycle.last.plan if cycle.last is not None else None,
+            latest_plan=cycle.latest_plan,
             bsp_org_id=settings.bsp_org_id,
             clock=clock,
             lead=timedelta(minutes=settings.market_lead_min),
@@ -309,7 +308,7 @@ def bootstrap(
     if feed is not None:
         read = readings or devices.latest_readings
 
-        def fleet_for(pool: ReservePool, _plan: FleetPlan) -> DispatchedFleet:
+        def fleet_for(pool: ReservePool) -> DispatchedFleet:
             if dispatched is not None:
                 return dispatched(pool)
             last = cycle.last
@@ -321,7 +320,7 @@ def bootstrap(
             gateway=slot,
             rules=market_rules,
             clock=clock,
-            latest_plan=lambda: cycle.last.plan if cycle.last is not None else None,
+            latest_plan=cycle.latest_plan,
             commitments=commitments.commitments,
             limits_kw=lambda: _limits_kw(cycle),
             online=lambda: {ev.charger_id for ev in fleet.plugged_in() if ev.online},

@@ -21,9 +21,7 @@ from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.adapters.db.migrate import upgrade
 from v2g.adapters.db.operations_repo import SqlFleetState
-from v2g.adapters.db.provisioning import provision_simulated
 from v2g.adapters.feeds.frequency import RecordedFrequencyDay
-from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.session import PLAN_PROFILE_ID, SETPOINT_PROFILE_ID
 from v2g.api.app import create_app
 from v2g.bootstrap import bootstrap
@@ -33,11 +31,11 @@ from v2g.markets.bids import BidStatus
 from v2g.planning.model import FleetPlan
 from v2g.planning.model import Product as PlanProduct
 from v2g.runtime import Runtime
-from v2g.runtime.demo import GroupUnit, qualify_bidding_groups
+from v2g.runtime.demo import GroupUnit, qualify_bidding_groups, start_demo_fleet
 from v2g.services.journey.demo import DEMO_PASSWORD, seed_demo_journeys
 from v2g.services.planning.ports import AreaLimits, PluggedEv
 from v2g.sim.clock import SimulatedClock
-from v2g.sim.fleet import FleetRun, start_fleet
+from v2g.sim.fleet import FleetRun
 from v2g.sim.ocpp_client import SimCharger
 from v2g.sim.operating_twin import OperatingTwin
 from v2g.sim.wallbox import EvBehaviour
@@ -66,24 +64,13 @@ async def _wait(predicate: Callable[[], bool], limit_s: float = 60.0, what: Call
 
 async def _fleet(platform, sites: dict[str, list[str]], url: str) -> tuple[dict[str, FleetRun], list[SimCharger]]:
     batteries = demo_batteries(platform.engine)
+    fleet = await start_demo_fleet(platform, sites, url, battery_by_site=batteries, meter_interval_s=0.2, plug_in=False)
+    assert fleet.failed == 0
     behaviour = EvBehaviour(3)
-    runs: dict[str, FleetRun] = {}
+    runs: dict[str, FleetRun] = fleet.runs
     chargers: list[SimCharger] = []
     for protocol, site_ids in sites.items():
-        creds = provision_simulated(
-            platform.devices,
-            len(site_ids),
-            protocol,
-            prefix="DEMO",
-            site_ids=site_ids,
-            hasher=Argon2Hasher(simulated=True),
-            max_discharge_kw=0.0 if protocol == "1.6" else 11.0,
-        )
-        run = await start_fleet(
-            creds, url, protocol, plug_in=False, meter_interval_s=0.2, clock=platform.clock.now, seed=5
-        )
-        assert not run.failed, run.failed
-        runs[protocol] = run
+        run = runs[protocol]
         for sim, site_id in zip(sorted(run.chargers, key=lambda c: c.charger_id), site_ids, strict=True):
             session = behaviour.session(START).with_battery(batteries[site_id])
             battery = replace(session.battery(), soc_kwh=0.45 * batteries[site_id])

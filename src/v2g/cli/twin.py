@@ -15,7 +15,7 @@ import typer
 from v2g.adapters.db.demo_seed import demo_households, seed_demo, seed_demo_households
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.migrate import upgrade
-from v2g.adapters.db.operations_repo import SqlFleetState
+from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
 from v2g.adapters.feeds.frequency import RecordedFrequencyDay
 from v2g.bootstrap import bootstrap
 from v2g.config import Settings
@@ -91,6 +91,7 @@ async def run_twin(scenario: TwinScenario, database_url: str, *, echo: Any = Non
             for c in store.commitments(g.id, scenario.start, scenario.end)
         ]
     reports = platform.dispatch.reports if platform.dispatch is not None else []
+    plans_made = SqlPlanStore(engine).plans_between(scenario.start, scenario.end)
     missed = [d for d in twin.departures if not d.met]
     engine.dispose()
     return {
@@ -99,7 +100,7 @@ async def run_twin(scenario: TwinScenario, database_url: str, *, echo: Any = Non
         "strategy": scenario.strategy,
         "wall_s": round(wall_s, 2),
         "steps": run.steps,
-        "plans": sum(1 for line in run.lines if " planning: " in line or " re-plan: " in line),
+        "plans": plans_made,
         "departures": len(twin.departures),
         "departures_missed": len(missed),
         "energy_in_kwh": round(twin.energy_in_kwh, 3),

@@ -58,6 +58,7 @@ async def start_demo_fleet(
     *,
     battery_by_site: dict[str, float] | None = None,
     meter_interval_s: float = 2.0,
+    plug_in: bool = True,
 ) -> DemoFleet:
     """Provision each household's wallbox and connect it over its protocol, on the platform's clock."""
     runs: dict[str, FleetRun] = {}
@@ -77,7 +78,7 @@ async def start_demo_fleet(
         batteries = battery_by_site or {}
         creds = [replace(c, battery_kwh=batteries.get(site_ids[i % len(site_ids)])) for i, c in enumerate(creds)]
         runs[protocol] = await start_fleet(
-            creds, ocpp_url, protocol, meter_interval_s=meter_interval_s, clock=platform.clock.now
+            creds, ocpp_url, protocol, meter_interval_s=meter_interval_s, clock=platform.clock.now, plug_in=plug_in
         )
     return DemoFleet(runs)
 

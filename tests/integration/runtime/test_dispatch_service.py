@@ -63,11 +63,11 @@ async def test_idle_hours_send_nothing_and_a_committed_hour_is_dispatched_and_ve
         gateway=twin.gateway,
         rules=default_rules(),
         clock=clock,
-        latest_plan=lambda: cycle.last.plan if cycle.last else None,
+        latest_plan=cycle.latest_plan,
         commitments=lambda start, end: [c for c in (sold,) if c.start_at < end and c.end_at > start],
         limits_kw=twin.limits_kw,
         online=lambda: {ev.charger_id for ev in twin.plugged_in()},
-        fleet_for=lambda pool, _plan: twin.dispatched(pool),
+        fleet_for=twin.dispatched,
     )
     sent_by_schedules = twin.gateway.commands
     await dispatch.advance_to(START + HOUR)  # nothing committed in the first hour

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from v2g.adapters.feeds.frequency import RecordedFrequencyDay
-from v2g.adapters.feeds.prices import FeedError
-from v2g.adapters.feeds.replay import SHIPPED_DAY_AHEAD, RecordedMarketData, shipped
+from v2g.adapters.feeds.prices import FeedError, shipped
+from v2g.adapters.feeds.replay import SHIPPED_DAY_AHEAD, RecordedMarketData
 from v2g.fleet.model import PriceArea
 from v2g.markets.rules import Product as MarketProduct
 from v2g.planning.model import Product

@@ -22,12 +22,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from v2g.adapters.feeds.prices import FeedError
+from v2g.adapters.feeds.prices import FeedError, shipped
 from v2g.dispatch.pool import FloatArray
 from v2g.services.clock import Clock
 from v2g.services.dispatch.ports import FrequencySample, FrequencySource
@@ -261,7 +260,7 @@ class RecordedFrequencyDay:
     """
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or Path(str(resources.files("v2g.adapters.feeds") / "data" / SHIPPED_FREQUENCY))
+        self.path = path or shipped(SHIPPED_FREQUENCY)
         window = FrequencyRecording(self.path).window()
         self.recorded_start_at = window.start_at
         self.f_hz = window.f_hz

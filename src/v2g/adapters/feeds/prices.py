@@ -24,10 +24,16 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
 from v2g.units import HOUR, ensure_utc, parse_utc
+
+
+def shipped(name: str) -> Path:
+    """A recorded file shipped with the platform (``adapters/feeds/data``)."""
+    return Path(str(resources.files("v2g.adapters.feeds") / "data" / name))
 
 
 class FeedError(ValueError):

@@ -17,10 +17,9 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 
-from v2g.adapters.feeds.prices import FeedError, parse_number
+from v2g.adapters.feeds.prices import FeedError, parse_number, shipped
 from v2g.fleet.model import PriceArea
 from v2g.markets.prices import PriceSeries
 from v2g.markets.rules import Product as MarketProduct
@@ -36,11 +35,6 @@ FCR_COLUMNS = {
     Product.FCR_D_UP: "fcr_d_up_price_eur_per_mw_h",
     Product.FCR_D_DOWN: "fcr_d_down_price_eur_per_mw_h",
 }
-
-
-def shipped(name: str) -> Path:
-    """A recorded file shipped with the platform (``adapters/feeds/data``)."""
-    return Path(str(resources.files("v2g.adapters.feeds") / "data" / name))
 
 
 def _read(path: Path, time_column: str, columns: dict[str, str]) -> dict[str, dict[datetime, float]]:

@@ -54,9 +54,14 @@ class MeasuredFleet:
         self.refresh = refresh
         self.stale = stale
         n = len(pool)
-        self.battery_kwh = np.array([sessions[e].battery_kwh if e in sessions else 60.0 for e in pool.ev_ids])
-        self.min_kwh = np.array([sessions[e].min_soc_kwh if e in sessions else 0.0 for e in pool.ev_ids])
-        self.soc_kwh = np.array([sessions[e].soc_kwh if e in sessions else 0.0 for e in pool.ev_ids])
+        missing = [e for e in pool.ev_ids if e not in sessions]
+        if missing:  # the pool comes from the plan, and the plan from these sessions
+            msg = f"sessions: no planning session for the pooled EV(s) {', '.join(missing)}"
+            raise ValueError(msg)
+        planned = [sessions[e] for e in pool.ev_ids]
+        self.battery_kwh = np.array([s.battery_kwh for s in planned])
+        self.min_kwh = np.array([s.min_soc_kwh for s in planned])
+        self.soc_kwh = np.array([s.soc_kwh for s in planned])
         self.p_kw = pool.baseline_p_kw.copy()
         self.answering = np.zeros(n, dtype=bool)
         self._fetched_at: datetime | None = None

@@ -16,7 +16,6 @@ accelerated demo clock, and on the simulated clock of the twin (``advance_to`` i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,7 +96,7 @@ class FrequencyDispatch:
     commitments: Callable[[datetime, datetime], Sequence[Commitment]]
     limits_kw: Callable[[], Mapping[str, tuple[float, float]]]
     online: Callable[[], set[str]]
-    fleet_for: Callable[[ReservePool, FleetPlan], DispatchedFleet]
+    fleet_for: Callable[[ReservePool], DispatchedFleet]
     group_id: str = "fleet"
     deadband_kw: float = 0.1  # a charger gets a new setpoint when its share moves by this much
     reports: list[DispatchReport] = field(default_factory=list)
@@ -172,7 +171,7 @@ class FrequencyDispatch:
             run_frequency_dispatch(
                 source,
                 dispatcher,
-                self.fleet_for(pool, plan),
+                self.fleet_for(pool),
                 group_id=self.group_id,
                 plan_hour=lambda _at: HourPlan(commitments, committed, providing),
                 rules=self.rules,
@@ -226,9 +225,6 @@ class FrequencyDispatch:
         except Exception:
             log.exception("dispatch hour %s failed", hour.start_at.isoformat())
             return
-        finally:
-            with contextlib.suppress(Exception):
-                hour.task.cancel()
         self.reports.append(report)
         del self.reports[:-48]
         log.info(

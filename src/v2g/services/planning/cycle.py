@@ -237,26 +237,29 @@ class PlanningCycle:
             log.debug("%s", self.last.status_line())
             return self.last
 
+    def latest_plan(self) -> FleetPlan | None:
+        """The plan in force (the last one made and sent), or None."""
+        return self.last.plan if self.last is not None else None
+
     def _keep_current_quarter(self, plan: FleetPlan, problem: PlanningProblem, now: datetime) -> None:
         """Inside a quarter, the new plan keeps what each EV's charger runs now until the quarter ends."""
         k = int((floor_quarter(now) - problem.start_at) / QUARTER)
         if now == floor_quarter(now) or not 0 <= k < problem.n_intervals:
             return
+        running = self._running_kw(now)
         for p in plan.ev_plans:
             if p.p_kw[k] == 0.0:
-                p.p_kw[k] = self._running_kw(p.ev_id, now)
+                p.p_kw[k] = running.get(p.ev_id, 0.0)
 
-    def _running_kw(self, ev_id: str, now: datetime) -> float:
-        """What the EV's charger runs in the current quarter under the last plan (0 if it had none)."""
+    def _running_kw(self, now: datetime) -> dict[str, float]:
+        """What each EV's charger runs in the current quarter under the last plan (EVs it had none for: absent)."""
         last = self.last
         if last is None or last.plan is None:
-            return 0.0
+            return {}
         k = int((floor_quarter(now) - last.plan.start_at) / QUARTER)
-        for p in last.plan.ev_plans:
-            if p.ev_id == ev_id and 0 <= k < last.plan.n_intervals:
-                value = float(p.p_kw[k])
-                return value if np.isfinite(value) else 0.0
-        return 0.0
+        if not 0 <= k < last.plan.n_intervals:
+            return {}
+        return {p.ev_id: float(p.p_kw[k]) for p in last.plan.ev_plans if np.isfinite(p.p_kw[k])}
 
     def _unchanged(self, evs: Sequence[PluggedEv], changed: Mapping[str, str]) -> set[str]:
         """EVs whose last session still holds (planned last time, nothing about them changed since)."""
@@ -283,6 +286,7 @@ class PlanningCycle:
             old = {}
         n = int((end_at - start_at) / QUARTER)
         sessions: list[EvSession] = []
+        running = self._running_kw(now)
         sources: dict[str, dict[str, str]] = {}
         excluded: dict[str, str] = {}
         for ev in evs:
@@ -296,9 +300,8 @@ class PlanningCycle:
                 excluded[ev.ev_id] = str(exc)
                 log.warning("EV %s left out of the plan: %s", ev.ev_id, exc)
                 continue
-            p_now = self._running_kw(ev.ev_id, now)
             try:
-                session, why = within_horizon(session, why, now, end_at, p_now)
+                session, why = within_horizon(session, why, now, end_at, running.get(ev.ev_id, 0.0))
             except ValueError as exc:
                 excluded[ev.ev_id] = str(exc)
                 continue
