@@ -192,8 +192,13 @@ async def test_the_operating_day_over_ocpp(engine: Engine, tmp_path: Path) -> No
         assert last is not None
         assert last.plan is not None
         assert last.problem is not None
-        # every EV is planned, but the owner's: it left at 18:30 (it is planned again at the next fresh plan)
-        assert {p.ev_id for p in last.plan.ev_plans} == set(evs) - {OWNER_EV}
+        # the owner's EV stayed plugged in after 18:30 (its owner did not leave): it is planned again, for its
+        # next departure from the preferences, Tuesday 06:00 Swedish time; every EV is in the plan in force
+        assert last.at >= MONDAY_1830
+        assert {p.ev_id for p in last.plan.ev_plans} == set(evs)
+        again = next(s for s in last.problem.evs if s.ev_id == OWNER_EV)
+        assert again.departure_at == datetime(2026, 11, 10, 6, 0, tzinfo=STOCKHOLM).astimezone(UTC)
+        assert last.sources[OWNER_EV]["departure_at"] == "preferences"
 
         # the EV had what its owner asked for when it was due to leave at 18:30
         assert soc_at_departure >= 0.5 * evs[OWNER_EV].battery_kwh - 0.05, soc_at_departure

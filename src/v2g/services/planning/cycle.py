@@ -145,6 +145,9 @@ class PlanningCycle:
         self.last: CycleResult | None = None
         self.changed: dict[str, str] = {}  # ev or charger id -> why it needs a new plan
         self.rejected: dict[str, str] = {}  # charger id -> why it refused its last schedule
+        # EVs the last plan left out because they were due to leave before its first quarter -> that quarter's
+        # start (still plugged in then, the owner did not leave: they are planned for their next departure)
+        self.leaving: dict[str, datetime] = {}
         self._lock = asyncio.Lock()
         signals.listeners.append(lambda area: self.mark_changed(f"area:{area}", "new grid signal"))
 
@@ -289,8 +292,12 @@ class PlanningCycle:
         running = self._running_kw(now)
         sources: dict[str, dict[str, str]] = {}
         excluded: dict[str, str] = {}
+        leaving: dict[str, datetime] = {}
+        next_start = floor_quarter(now) + (QUARTER if now > floor_quarter(now) else timedelta(0))
         for ev in evs:
-            if keep and ev.ev_id in keep and ev.ev_id in old:
+            # a kept session holds only while its EV is still due to stay past the next quarter's start;
+            # one whose departure has come is built again (and left out when nothing is left to plan)
+            if keep and ev.ev_id in keep and ev.ev_id in old and old[ev.ev_id].departure_at > next_start:
                 sessions.append(old[ev.ev_id])
                 sources[ev.ev_id] = (self.last.sources if self.last is not None else {}).get(ev.ev_id, {})
                 continue
@@ -304,6 +311,8 @@ class PlanningCycle:
                 session, why = within_horizon(session, why, now, end_at, running.get(ev.ev_id, 0.0))
             except ValueError as exc:
                 excluded[ev.ev_id] = str(exc)
+                if session.departure_at <= next_start:
+                    leaving[ev.ev_id] = next_start
                 continue
             if ev.charger_id in self.rejected:  # a charger that refused its schedule gets charge-only plans
                 session = charge_only(session)
@@ -339,6 +348,7 @@ class PlanningCycle:
             held = tuple(c for c in sold if c.price_area in price_areas and start_at <= c.hour_start_at < end_at)
             problem = replace(problem, commitments=held)
         problem.validate()
+        self.leaving = leaving
         return problem, sources, excluded
 
     def _store(
@@ -360,19 +370,25 @@ class PlanningCycle:
 
     # ------------------------------------------------------------------ deviations
     def _detect_deviations(self) -> None:
-        """Mark EVs whose SoC or measured power left the last plan, and EVs that arrived or left."""
+        """Mark EVs whose SoC or measured power left the last plan, EVs that arrived or left, and EVs
+        still plugged in after their planned departure (the owner did not leave: plan the next one)."""
         last = self.last
         evs = self.fleet.plugged_in()
+        now = self.clock.now()
         planned = {p.ev_id: p for p in last.plan.ev_plans} if last is not None and last.plan is not None else {}
         current = {ev.ev_id for ev in evs}
         for ev_id in current - planned.keys():
             if last is None or ev_id not in last.excluded:
                 self.mark_changed(ev_id, "plug-in")
+            elif ev_id in self.leaving and now >= self.leaving[ev_id]:
+                self.mark_changed(ev_id, "stayed past its departure")
         for ev_id in planned.keys() - current:
             self.mark_changed(ev_id, "departure")
         if last is None or last.problem is None:
             return
-        now = self.clock.now()
+        for session in last.problem.evs:
+            if session.ev_id in current and session.departure_at <= now:
+                self.mark_changed(session.ev_id, "stayed past its departure")
         k = int((now - last.problem.start_at) / QUARTER)
         for ev in evs:
             p = planned.get(ev.ev_id)

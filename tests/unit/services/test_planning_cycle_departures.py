@@ -1,0 +1,149 @@
+"""A re-plan keeps the sessions of EVs nothing changed about, but never one whose departure has come; an EV
+still plugged in after its departure (its owner did not leave) is planned again for its next one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from v2g.fleet.model import ChargerProtocol, PriceArea
+from v2g.planning.model import EvSession, Product
+from v2g.planning.rules import load_rules
+from v2g.services.devices.ports import Ack
+from v2g.services.planning.cycle import PlanningCycle
+from v2g.services.planning.ports import AreaLimits, PluggedEv, StoredPlan
+from v2g.services.planning.signal_book import GridSignalBook
+from v2g.sim.clock import SimulatedClock
+
+START = datetime(2026, 11, 9, 17, 0, tzinfo=UTC)
+DEPARTURES = {"ev-leaves": START + timedelta(minutes=30), "ev-stays": START + timedelta(hours=12)}
+
+
+class FlatPrices:
+    def day_ahead_eur_per_mwh(self, area: PriceArea, start_at: datetime, n_quarters: int) -> tuple[float, ...]:
+        return tuple(50.0 + k for k in range(n_quarters))
+
+    def reserve_eur_per_mw_h(self, product: Product, start_at: datetime, n_hours: int) -> tuple[float, ...]:
+        return (0.0,) * n_hours
+
+
+class Fleet:
+    def plugged_in(self) -> list[PluggedEv]:
+        return [
+            PluggedEv(
+                ev_id, "c", f"CP-{ev_id}", f"s-{ev_id}", "GA-1", PriceArea.SE3, 60.0, 11.0, 10.0, 11.0, 10.0,
+                ChargerProtocol.OCPP21, True, True, 25.0, 3.0, True, soc_percent=40.0, soc_measured_at=START,
+            )
+            for ev_id in DEPARTURES
+        ]  # fmt: skip
+
+    def area_limits(self, area_ids: Sequence[str]) -> list[AreaLimits]:
+        return [AreaLimits("GA-1", PriceArea.SE3, 100.0, 50.0)]
+
+
+class Gateway:
+    async def send_schedules(self, schedules: Sequence[object]) -> list[Ack]:
+        return []
+
+
+class Plans:
+    def save_plan(self, **values: object) -> int:
+        return 1
+
+    def latest_plan(self) -> StoredPlan | None:
+        return None
+
+
+def _next_departure(ev_id: str, now: datetime) -> datetime:
+    """The owner's daily departure: the same time every day."""
+    at = DEPARTURES[ev_id]
+    while at <= now:
+        at += timedelta(days=1)
+    return at
+
+
+def session(ev: PluggedEv, now: datetime, horizon_end: datetime) -> tuple[EvSession, dict[str, str]]:
+    built = EvSession(
+        ev_id=ev.ev_id,
+        site_id=ev.site_id,
+        battery_kwh=ev.battery_kwh,
+        soc_kwh=24.0,
+        min_soc_kwh=12.0,
+        target_soc_kwh=30.0,
+        arrival_at=now,
+        departure_at=_next_departure(ev.ev_id, now),
+        max_charge_kw=ev.max_charge_kw,
+        max_discharge_kw=ev.max_discharge_kw,
+        charger_id=ev.charger_id,
+    )
+    return built, {"departure_at": "test"}
+
+
+async def test_an_ev_is_not_held_past_its_departure_and_is_planned_again_if_it_stays() -> None:
+    clock = SimulatedClock(START)
+    cycle = PlanningCycle(
+        fleet=Fleet(),
+        prices=FlatPrices(),
+        signals=GridSignalBook(),
+        plans=Plans(),  # type: ignore[arg-type]
+        gateway=Gateway(),  # type: ignore[arg-type]
+        clock=clock,
+        rules=load_rules(),
+        build_session=session,
+    )
+    first = await cycle.plan_now(trigger="first", start_at=START)
+    assert first.plan is not None
+    assert {p.ev_id for p in first.plan.ev_plans} == set(DEPARTURES)
+
+    # 17:10: the other EV changes; the one leaving at 17:30 keeps its session (it still has a quarter)
+    clock.advance_to(START + timedelta(minutes=10))
+    cycle.mark_changed("ev-stays", "plug-in")
+    assert await cycle.check_changes(clock.now()) is not None
+    assert cycle.last is not None
+    assert cycle.last.plan is not None
+    assert {p.ev_id for p in cycle.last.plan.ev_plans} == set(DEPARTURES)
+
+    # 17:20: the next quarter starts at its departure; a re-plan about the other EV does not hold it
+    clock.advance_to(START + timedelta(minutes=20))
+    cycle.mark_changed("ev-stays", "SoC deviation")
+    assert await cycle.check_changes(clock.now()) is not None
+    assert cycle.last.plan is not None
+    assert {p.ev_id for p in cycle.last.plan.ev_plans} == {"ev-stays"}
+    assert "departure_at" in cycle.last.excluded["ev-leaves"]
+
+    # 17:21-17:29: nothing new (the EV is due to leave)
+    for minute in range(21, 30):
+        clock.advance_to(START + timedelta(minutes=minute))
+        assert await cycle.check_changes(clock.now()) is None
+
+    # 17:30: still plugged in, its owner did not leave: the quarterly job plans it for tomorrow's departure
+    clock.advance_to(START + timedelta(minutes=30))
+    status = await cycle.run(clock.now())
+    assert "stayed past its departure" in status
+    assert cycle.last.problem is not None
+    sessions = {s.ev_id: s for s in cycle.last.problem.evs}
+    assert sessions["ev-leaves"].departure_at == DEPARTURES["ev-leaves"] + timedelta(days=1)
+
+
+async def test_a_planned_ev_still_plugged_in_after_its_departure_is_planned_again() -> None:
+    clock = SimulatedClock(START)
+    cycle = PlanningCycle(
+        fleet=Fleet(),
+        prices=FlatPrices(),
+        signals=GridSignalBook(),
+        plans=Plans(),  # type: ignore[arg-type]
+        gateway=Gateway(),  # type: ignore[arg-type]
+        clock=clock,
+        rules=load_rules(),
+        build_session=session,
+    )
+    assert (await cycle.plan_now(trigger="first", start_at=START)).plan is not None
+    clock.advance_to(START + timedelta(minutes=31))  # no plan since 17:00: its planned session ended at 17:30
+    status = await cycle.check_changes(clock.now())
+    assert status is not None
+    assert "stayed past its departure" in status
+    assert cycle.last is not None
+    assert cycle.last.problem is not None
+    sessions = {s.ev_id: s for s in cycle.last.problem.evs}
+    assert sessions["ev-leaves"].departure_at == DEPARTURES["ev-leaves"] + timedelta(days=1)
+    assert sessions["ev-stays"].departure_at == DEPARTURES["ev-stays"]
