@@ -69,6 +69,7 @@ from v2g.services.planning.cycle import CycleConfig, PlanningCycle, PriceProvide
 from v2g.services.planning.grid_signals import OptRules
 from v2g.services.planning.ports import FleetStateReader, PlanStore
 from v2g.services.planning.preferences import PreferencesService
+from v2g.services.planning.recording import RecordedInputs
 from v2g.services.planning.sessions import PreferencesLookup, needs_session_builder
 from v2g.services.planning.signal_book import GridSignalBook
 from v2g.units import QUARTER
@@ -174,6 +175,7 @@ class Platform:
     ven: OpenAdrVen | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
+    planning_inputs: RecordedInputs | None = None  # with ``record_planning_inputs``
 
     def last_dispatch(self) -> DispatchSnapshot | None:
         """The last frequency sample the dispatcher answered (None when dispatch is off or idle so far)."""
@@ -227,6 +229,7 @@ def bootstrap(
     dispatched: Callable[[ReservePool], DispatchedFleet] | None = None,
     frequency: FrequencyFeed | None = None,
     preferences: PreferencesLookup | None = None,
+    record_planning_inputs: bool = False,
 ) -> Platform:
     """Build the platform; refuse an unmigrated or newer schema unless ``check_schema`` is off.
 
@@ -234,7 +237,9 @@ def bootstrap(
     a journey service with its own registry, a simulated clock,
     a simulated fleet and its gateway, its readings or its dispatched view, a frequency feed, fixed
     preferences. Without
-    ``gateway`` the platform has its own CSMS (started by the runtime).
+    ``gateway`` the platform has its own CSMS (started by the runtime). With ``record_planning_inputs``
+    every answer the planning cycle gets from the fleet state and the owners' preferences is kept in
+    ``platform.planning_inputs`` (to re-run the day on the twin with :class:`ReplayedInputs`).
     """
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url)
@@ -272,15 +277,16 @@ def bootstrap(
         SqlPreferencesStore(engine), SqlEvAccess(engine), clock, SqlPreferencesAudit(engine)
     )
     lookup: PreferencesLookup = preferences or (lambda ev_id: owner_settings.for_planning([ev_id]).get(ev_id))
+    recorded = RecordedInputs(fleet, lookup, clock.now) if record_planning_inputs else None
     cycle = PlanningCycle(
-        fleet=fleet,
+        fleet=recorded or fleet,
         prices=data,
         signals=signals,
         plans=plans,
         gateway=slot,
         clock=clock,
         rules=load_rules(),
-        build_session=needs_session_builder(lambda ev_id: lookup(ev_id)),
+        build_session=needs_session_builder(recorded.preferences if recorded is not None else lookup),
         commitments=commitments,
         planner=FleetPlanner(PlannerOptions(workers=1)),
         config=CycleConfig(strategy=Strategy(settings.planning_strategy)),
@@ -359,6 +365,7 @@ def bootstrap(
         preferences=owner_settings,
         provenance=data.describe(clock.now()),
         login_guard=login_guard(settings),
+        planning_inputs=recorded,
     )
     platform.grid_areas = SqlGridAreas(engine)
     platform.health = partial(database_health, engine)

@@ -16,15 +16,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from v2g.adapters.db.demo_seed import demo_batteries, seed_demo, seed_demo_households
+from v2g.adapters.db.demo_seed import demo_batteries, demo_households, seed_demo, seed_demo_households
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.adapters.db.migrate import upgrade
-from v2g.adapters.db.operations_repo import SqlFleetState
+from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
 from v2g.adapters.feeds.frequency import RecordedFrequencyDay
 from v2g.adapters.ocpp.session import PLAN_PROFILE_ID, SETPOINT_PROFILE_ID
 from v2g.api.app import create_app
 from v2g.bootstrap import bootstrap
+from v2g.cli.twin import households_from_records
 from v2g.config import Settings
 from v2g.devices.commands import AckStatus, Setpoint
 from v2g.markets.bids import BidStatus
@@ -32,8 +33,10 @@ from v2g.planning.model import FleetPlan
 from v2g.planning.model import Product as PlanProduct
 from v2g.runtime import Runtime
 from v2g.runtime.demo import GroupUnit, qualify_bidding_groups, start_demo_fleet
+from v2g.runtime.simulation import run_simulated
 from v2g.services.journey.demo import DEMO_PASSWORD, seed_demo_journeys
-from v2g.services.planning.ports import AreaLimits, PluggedEv
+from v2g.services.planning.ports import AreaLimits, PluggedEv, StoredPlan
+from v2g.services.planning.recording import RecordedCall, ReplayedInputs
 from v2g.sim.clock import SimulatedClock
 from v2g.sim.fleet import FleetRun
 from v2g.sim.ocpp_client import SimCharger
@@ -115,13 +118,56 @@ async def _plan_on_twin(snapshot: list[PluggedEv], tmp_path: Path, preferences: 
     return result.plan
 
 
+async def _same_day_on_twin(
+    calls: Sequence[RecordedCall], units: list[GroupUnit], ours: list[StoredPlan], tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'replay.db'}")
+    upgrade(engine)
+    seed_demo(engine)
+    seed_demo_households(engine, HOUSEHOLDS)
+    clock = SimulatedClock(START)
+    replay = ReplayedInputs(calls, clock.now)
+    households = households_from_records(demo_households(engine))
+    twin = OperatingTwin(households, {}, START, [])  # the same wallboxes; what they report is the recording
+    platform = bootstrap(
+        Settings(database_url=str(engine.url)),
+        engine=engine,
+        clock=clock,
+        fleet_state=replay,
+        preferences=replay.preferences,
+        gateway=twin.gateway,
+        dispatched=twin.dispatched,
+        frequency=RecordedFrequencyDay(),
+    )
+    await qualify_bidding_groups(platform, lambda _line: None, units=units, max_test_units=4)
+    await platform.cycle.plan_now(trigger="first", start_at=floor_hour(START))
+    run = await run_simulated(platform, twin, START, START + timedelta(minutes=80))
+    assert not [line for line in run.lines if ": failed:" in line]
+    assert replay.finished, f"{replay.position} of {len(calls)} recorded calls asked for"
+    theirs = SqlPlanStore(engine).made_between(START, START + 2 * HOUR)
+    # the first plan, the hourly fresh ones, re-plans on SoC deviations and commitments, the owner staying
+    assert len(ours) >= 5, [(p.created_at, p.trigger) for p in ours]
+    engine.dispose()
+    assert [(p.created_at, p.trigger, p.n_evs) for p in theirs] == [(p.created_at, p.trigger, p.n_evs) for p in ours]
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.start_at == b.start_at
+        assert b.objective_eur == pytest.approx(a.objective_eur, abs=1e-6)
+        assert [e["id"] for e in b.plan["evs"]] == [e["id"] for e in a.plan["evs"]]
+        for ea, eb in zip(a.plan["evs"], b.plan["evs"], strict=True):
+            pa = [x if x is not None else float("nan") for x in ea["p_kw"]]
+            pb = [x if x is not None else float("nan") for x in eb["p_kw"]]
+            assert pb == pytest.approx(pa, abs=1e-6, nan_ok=True), (a.created_at, a.trigger, ea["id"])
+
+
 @pytest.mark.slow
 async def test_the_operating_day_over_ocpp(engine: Engine, tmp_path: Path) -> None:
     seed_demo(engine)
     sites = seed_demo_households(engine, HOUSEHOLDS)
     clock = SimulatedClock(START)
     settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
-    platform = bootstrap(settings, engine=engine, clock=clock, frequency=RecordedFrequencyDay())
+    platform = bootstrap(
+        settings, engine=engine, clock=clock, frequency=RecordedFrequencyDay(), record_planning_inputs=True
+    )
     assert platform.journeys is not None
     assert platform.dispatch is not None
     seed_demo_journeys(sql_unit_of_work(engine), platform.journeys, [OWNER_CUSTOMER], start=START - timedelta(days=30))
@@ -238,6 +284,12 @@ async def test_the_operating_day_over_ocpp(engine: Engine, tmp_path: Path) -> No
         assert last.at >= gate
         assert last.problem.commitments
         assert last.plan.commitment_shortfalls == ()
+
+        # the whole run again in-process on the twin: the twin's gateway and runtime, another database, the
+        # planning inputs this run's ports answered; every plan of the day is the same
+        recorded = platform.planning_inputs
+        assert recorded is not None
+        await _same_day_on_twin(recorded.calls, units, SqlPlanStore(engine).made_between(START, t + HOUR), tmp_path)
 
         # frequency dispatch in the first committed hour (recorded frequency): setpoints reach the wallboxes
         hour = min(c.start_at for c in commitments)

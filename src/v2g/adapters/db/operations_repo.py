@@ -154,6 +154,18 @@ class SqlPlanStore:
         plan = json.loads(m.pop("plan_json"))
         return StoredPlan(plan=plan, **m)
 
+    def made_between(self, start_at: datetime, end_at: datetime) -> list[StoredPlan]:
+        """The plans made in ``[start_at, end_at)``, in the order they were made."""
+        window = and_(operating_plans.c.created_at >= start_at, operating_plans.c.created_at < end_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(operating_plans).where(window).order_by(operating_plans.c.id)).all()
+        out = []
+        for row in rows:
+            m = dict(row._mapping)
+            plan = json.loads(m.pop("plan_json"))
+            out.append(StoredPlan(plan=plan, **m))
+        return out
+
     def plans_between(self, start_at: datetime, end_at: datetime) -> int:
         """How many plans were made in ``[start_at, end_at)``."""
         with self.engine.connect() as conn:
