@@ -19,6 +19,7 @@ from v2g.markets.bids import (
     ControlMode,
     ReserveOffer,
     bids_from_offers,
+    capacity_headroom_mw,
     submit_bids,
     validate_bid,
 )
@@ -202,6 +203,37 @@ def test_planner_offers_become_bids_rounded_down() -> None:
     ]
     bids = bids_from_offers(offers, group(), RULES, id_prefix="p")
     assert [(b.product, b.volume_mw) for b in bids] == [(Product.FCR_N, pytest.approx(0.3)), (Product.MFRR, -2.0)]
+
+
+def test_planner_offers_are_capped_at_what_the_group_may_still_bid() -> None:
+    # FCR-N prequalified 2.0 MW; the first auction already holds 1.5 MW for the hour (and a refused
+    # 0.4 MW that holds nothing); FCR-D down prequalified 2.0 MW, nothing held
+    held = bid(id="a1", volume_mw=1.5, status=BidStatus.SUBMITTED)
+    refused = bid(id="a1-x", volume_mw=0.4, status=BidStatus.REFUSED)
+    offers = [
+        ReserveOffer(Product.FCR_N, DELIVERY, PriceArea.SE3, 1.2, Decimal(12)),
+        ReserveOffer(Product.FCR_D_DOWN, DELIVERY, PriceArea.SE3, 3.3, Decimal(4)),
+        ReserveOffer(Product.FCR_N, DELIVERY + timedelta(hours=1), PriceArea.SE3, 2.6, Decimal(12)),
+    ]
+    bids = bids_from_offers(offers, group(), RULES, id_prefix="p", existing=[held, refused])
+    volumes = [(b.product, b.delivery_start_at, b.volume_mw) for b in bids]
+    assert volumes == [
+        (Product.FCR_D_DOWN, DELIVERY, pytest.approx(2.0)),  # 3.3 offered, 2.0 prequalified
+        (Product.FCR_N, DELIVERY, pytest.approx(0.5)),  # 2.0 - 1.5 held
+        (Product.FCR_N, DELIVERY + timedelta(hours=1), pytest.approx(2.0)),
+    ]
+    # every capped bid passes the submission rules it would otherwise be refused by
+    result = submit_bids(bids, RULES, now=BEFORE_A1, groups={"g1": group()}, existing=[held])
+    assert result.refused == ()
+    # nothing left to bid: no bid at all
+    full = bid(id="a2", volume_mw=2.0, status=BidStatus.SUBMITTED)
+    assert bids_from_offers(offers[:1], group(), RULES, id_prefix="q", existing=[full]) == []
+    # a centrally controlled group is also held to the TSO's central-control cap
+    central = group(control_mode=ControlMode.CENTRAL, prequalified_mw={Product.FCR_N: 100.0})
+    cap = RULES[Product.FCR_N].central_control_cap_mw
+    assert cap is not None
+    expected = min(cap, 100.0, RULES.single_point_of_failure_mw)
+    assert capacity_headroom_mw(central, Product.FCR_N, RULES) == pytest.approx(expected)
 
 
 def series(price: str = "20.00") -> PriceSeries:

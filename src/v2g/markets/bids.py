@@ -217,17 +217,46 @@ def validate_bid(
     return open_auctions[0][0]
 
 
+def capacity_headroom_mw(group: BiddingGroup, product: Product, rules: MarketRules, held_mw: float = 0.0) -> float:
+    """What ``group`` may still bid of capacity ``product`` for one period when it holds ``held_mw`` there:
+    its prequalified capacity, the central-control cap (centrally controlled groups) and the
+    single-point-of-failure limit, less what it already bid (never below 0)."""
+    pr = rules[product]
+    limit = min(group.prequalified_mw.get(product, 0.0), rules.single_point_of_failure_mw)
+    if group.control_mode is ControlMode.CENTRAL and pr.central_control_cap_mw is not None:
+        limit = min(limit, pr.central_control_cap_mw)
+    return max(0.0, limit - held_mw)
+
+
 def bids_from_offers(
-    offers: Sequence[ReserveOffer], group: BiddingGroup, rules: MarketRules, *, id_prefix: str
+    offers: Sequence[ReserveOffer],
+    group: BiddingGroup,
+    rules: MarketRules,
+    *,
+    id_prefix: str,
+    existing: Sequence[Bid] = (),
 ) -> list[Bid]:
-    """Turn planner offers into bids: rounded down to the bid resolution, dropped below the minimum volume."""
+    """Turn planner offers into bids: capacity offers capped at what the group may still bid for the
+    period (its prequalified capacity and the TSO's limits, less its ``existing`` submitted or accepted
+    bids), rounded down to the bid resolution, dropped below the minimum volume."""
+    held: dict[tuple[Product, datetime], float] = {}
+    for b in existing:
+        if b.group_id == group.id and b.status in (BidStatus.SUBMITTED, BidStatus.ACCEPTED):
+            held[(b.product, b.delivery_start_at)] = held.get((b.product, b.delivery_start_at), 0.0) + abs(b.volume_mw)
     bids: list[Bid] = []
     for offer in sorted(offers, key=lambda o: (o.delivery_start_at, o.product.value)):
         pr = rules[offer.product]
-        steps = math.floor(abs(offer.mw) / pr.bid_resolution_mw + 1e-9)
+        mw = abs(offer.mw)
+        if pr.kind == "capacity":
+            key = (offer.product, offer.delivery_start_at)
+            mw = min(mw, capacity_headroom_mw(group, offer.product, rules, held.get(key, 0.0)))
+        steps = math.floor(mw / pr.bid_resolution_mw + 1e-9)
         volume = round(steps * pr.bid_resolution_mw, 6)
         if volume < pr.min_bid_mw - 1e-9:
             continue
+        if pr.kind == "capacity":
+            key = (offer.product, offer.delivery_start_at)
+            held[key] = held.get(key, 0.0) + volume
         if offer.mw < 0:
             volume = -volume
         stamp = offer.delivery_start_at.strftime("%Y%m%dT%H%M")
@@ -311,6 +340,7 @@ __all__ = [
     "ReserveOffer",
     "SubmissionResult",
     "bids_from_offers",
+    "capacity_headroom_mw",
     "period_end",
     "submit_bids",
     "validate_bid",

@@ -147,9 +147,11 @@ class MarketCalendar:
                         result.skipped.append(f"{key}: no active bidding group {gid}")
                         continue
                     prefix = f"{gid}-{auction}-{day:%Y%m%d}"
-                    if any(b.id.startswith(prefix) for b in store.bids(gid)):
+                    existing = store.bids(gid)
+                    if any(b.id.startswith(prefix) for b in existing):
                         continue  # already offered in this auction (a restart, or an earlier run)
-                    bids = bids_from_offers(area_offers, group, self.rules, id_prefix=prefix)
+                    # what the group already holds for these hours (an earlier auction) counts against its limits
+                    bids = bids_from_offers(area_offers, group, self.rules, id_prefix=prefix, existing=existing)
                     if not bids:
                         continue
                     outcome = submit(store, bids, self.rules, now=now)
