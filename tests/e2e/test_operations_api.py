@@ -1,5 +1,6 @@
-"""The operations view over HTTP: the operator sees the plan and every bid, a BSP its own groups and the
-fleet's aggregates, the TSO the market side only, and every other role nothing."""
+"""The operations view over HTTP: an aggregator sees the plan's aggregates and the EVs, chargers and bidding
+groups of the customers it serves (another aggregator none of them), a BSP its own groups and the fleet's
+aggregates, the TSO the market side only, and every other role nothing."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from v2g.markets.bids import Bid, BiddingGroup, BidStatus, ControlMode
 from v2g.markets.commitments import Commitment
 from v2g.markets.rules import Product
 
-EV_ID = "ev-private-c1"
+EV_ID = "veh-c1"  # the vehicle of customer c1, whom org-agg signs up and serves
+OTHER_EV = "veh-elsewhere"  # an EV of a customer org-agg does not serve
 HOUR = timedelta(hours=1)
 
 
@@ -33,8 +35,9 @@ def world(engine: Engine) -> World:
     price = Decimal("12.50")
     with engine.begin() as conn:
         store = SqlMarketStore(conn)
-        store.add_group(BiddingGroup("own", "org-bsp", PriceArea.SE3, ControlMode.LOCAL, {Product.FCR_N: 1.0}), now)
-        store.add_group(BiddingGroup("theirs", "org-other", PriceArea.SE4, ControlMode.LOCAL, {}), now)
+        own = BiddingGroup("own", "org-bsp", PriceArea.SE3, ControlMode.LOCAL, {Product.FCR_N: 1.0}, (EV_ID,))
+        store.add_group(own, now)
+        store.add_group(BiddingGroup("theirs", "org-other", PriceArea.SE4, ControlMode.LOCAL, {}, (OTHER_EV,)), now)
         store.save_bids(
             [
                 Bid("b-own", "own", Product.FCR_N, PriceArea.SE3, now + HOUR, 0.5, price, BidStatus.ACCEPTED),
@@ -56,7 +59,16 @@ def world(engine: Engine) -> World:
                 "reserve_kw": {"fcr_n": [0.0, 500.0]},
                 "energy_cost_eur": 0.4,
                 "reserve_revenue_eur": 1.1,
-            }
+            },
+            {
+                "id": OTHER_EV,
+                "charger_id": "CP-elsewhere",
+                "p_kw": [0.0] * 8,
+                "soc_kwh": [30.0, 30.0, 30.0],
+                "reserve_kw": {},
+                "energy_cost_eur": 0.0,
+                "reserve_revenue_eur": 0.0,
+            },
         ],
     }
     SqlPlanStore(engine).save_plan(
@@ -66,7 +78,7 @@ def world(engine: Engine) -> World:
         strategy="lp",
         status="sent",
         trigger="cycle",
-        n_evs=1,
+        n_evs=2,
         objective_eur=-0.7,
         plan=plan,
     )
@@ -83,19 +95,22 @@ def client(world: World) -> Iterator[TestClient]:
         yield test_client
 
 
-def test_the_aggregator_sees_the_plan_every_bid_and_the_evs(client: TestClient, world: World) -> None:
+def test_the_aggregator_sees_the_plan_and_the_fleet_it_serves(client: TestClient, world: World) -> None:
     answer = client.get("/api/v1/operations", headers=world.bearer("aggregator"))
     assert answer.status_code == 200, answer.text
     data = answer.json()
     assert data["audience"] == "operator"
-    assert data["plan"]["n_evs"] == 1
+    assert data["plan"]["n_evs"] == 2
     assert data["plan"]["hours"] == 2
     assert data["hours"][1]["export_kwh"] == 3.0
     assert data["hours"][1]["committed_mw"]["fcr_n"] == 0.5
-    assert {b["id"]: b["status"] for b in data["bids"]} == {"b-own": "accepted", "b-theirs": "submitted"}
+    # the group holding its customer's EV, not the other one; its customer's EV and charger only
+    assert {b["id"]: b["status"] for b in data["bids"]} == {"b-own": "accepted"}
     assert [c["id"] for c in data["commitments"]] == ["c-own"]
     assert [e["ev_id"] for e in data["evs"]] == [EV_ID]
     assert "CP-c1" in data["chargers_offline"]  # signed up, never connected
+    assert OTHER_EV not in answer.text
+    assert "b-theirs" not in answer.text
     assert data["last_dispatch"] is None
     jobs = {j["name"]: j for j in data["jobs"]}  # the operating day's jobs, not started in this test
     assert {"planning", "re-plan", "market calendar", "outbox"} <= jobs.keys()
@@ -103,11 +118,26 @@ def test_the_aggregator_sees_the_plan_every_bid_and_the_evs(client: TestClient, 
     assert jobs["planning"]["runs"] == 0
 
 
+def test_another_aggregator_sees_aggregates_and_none_of_the_fleet(client: TestClient, world: World) -> None:
+    answer = client.get("/api/v1/operations", headers=world.bearer("aggregator2"))
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["audience"] == "operator"
+    assert data["plan"]["n_evs"] == 2  # the platform's aggregates, as a BSP sees them
+    assert data["evs"] == []
+    assert data["bids"] == []
+    assert data["commitments"] == []
+    assert data["departures_at_risk"] == []
+    assert data["chargers_offline"] == []
+    for private in (EV_ID, OTHER_EV, "CP-c1", "b-own", "b-theirs"):
+        assert private not in answer.text
+
+
 def test_a_bsp_sees_its_own_groups_and_aggregates_only(client: TestClient, world: World) -> None:
     data = client.get("/api/v1/operations", headers=world.bearer("bsp")).json()
     assert data["audience"] == "bsp"
     assert [b["id"] for b in data["bids"]] == ["b-own"]
-    assert data["plan"]["n_evs"] == 1
+    assert data["plan"]["n_evs"] == 2
     assert "evs" not in data
     assert EV_ID not in str(data)
     assert "CP-c1" not in str(data)

@@ -42,6 +42,13 @@ class Queries(JourneyCore):
                 if j.status is JourneyStatus.ACTIVE and j.first_active_at is not None
             }
 
+    def served_charger_ids(self, who: Principal) -> frozenset[str]:
+        """Chargers of the customers ``who``'s organisation serves (what scopes its fleet reads)."""
+        with self.uow() as repo:
+            visible = self.visible_customers(repo, who)
+            customers = visible if visible is not None else {j.customer_id for j in repo.journeys()}
+            return frozenset(c.id for cid in sorted(customers) for c in repo.customer_file(cid).chargers)
+
     def served_vehicle_ids(self, who: Principal) -> frozenset[str]:
         """Vehicles of the customers ``who``'s organisation serves (what scopes its market reads)."""
         with self.uow() as repo:

@@ -3,8 +3,10 @@ audience only its part.
 
 Who sees what (``/api/v1/operations``; the ``v2g ops status`` console is the operator's):
 
-* the **aggregator operator** sees everything: the plan with every EV's schedule, departures at
-  risk, offline chargers, the market records of every bidding group, dispatch and the jobs;
+* the **aggregator operator** sees the fleet's aggregates and, of the EVs and chargers of the
+  customers its organisation serves, every EV's schedule, departures at risk and offline chargers;
+  the market records of the bidding groups that hold (or held) one of those EVs (the same cut as the
+  market API); dispatch and the jobs. The platform itself (the ``v2g ops status`` console) sees all;
 * a **BSP** sees the market records of its own bidding groups, and of the fleet only aggregates
   (the plan's totals, hourly energy and reserve, the last dispatch): no EV, charger or owner;
 * the **TSO** sees the market side only: bids, commitments and delivery of every group.
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 
 from v2g.dispatch.verification import DeliveryRecord
 from v2g.services.clock import Clock
+from v2g.services.markets.access import AGGREGATOR_ROLE, MarketScope
 from v2g.services.markets.ports import MarketTx
 from v2g.services.operations.status import DeliveryRow, DispatchSnapshot, OperationsStatus, operations_status
 from v2g.services.planning.ports import PluggedEv, StoredPlan
@@ -46,6 +49,14 @@ class OfflineChargers(Protocol):
     def offline_chargers(self) -> list[str]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ServedFleet:
+    """The EVs and chargers of the customers an aggregator's organisation serves."""
+
+    ev_ids: frozenset[str]
+    charger_ids: frozenset[str]
+
+
 class Audience(StrEnum):
     """How much of the status a caller sees."""
 
@@ -54,7 +65,7 @@ class Audience(StrEnum):
     TSO = "tso"  # market records only
 
 
-ROLE_AUDIENCE = {"aggregator_operator": Audience.OPERATOR, "bsp": Audience.BSP, "tso": Audience.TSO}
+ROLE_AUDIENCE = {AGGREGATOR_ROLE: Audience.OPERATOR, "bsp": Audience.BSP, "tso": Audience.TSO}
 
 _MARKET_KEYS = ("bids", "commitments", "delivery")
 _KEYS: dict[Audience, tuple[str, ...]] = {
@@ -111,16 +122,21 @@ class OperationsView:
     clock: Clock
     window: timedelta = timedelta(hours=36)
 
-    def current(self, *, bsp_org_id: str | None = None) -> OperationsStatus:
-        """The status now; with ``bsp_org_id`` the market records are those of that BSP's groups only."""
+    def current(self, *, bsp_org_id: str | None = None, groups_of: MarketScope | None = None) -> OperationsStatus:
+        """The status now; with ``bsp_org_id`` the market records are those of that BSP's groups only,
+        with ``groups_of`` those of the groups that scope sees."""
         now = self.clock.now()
         start_at, end_at = now - self.window, now + self.window
         with self.market_tx() as store:
             bids = store.bids_between(start_at, end_at)
             commitments = store.commitments_between(start_at, end_at)
             delivery = store.delivery_between(start_at, end_at)
+            own: set[str] | None = None
             if bsp_org_id is not None:
                 own = {g.id for g in store.groups_of(bsp_org_id)}
+            if groups_of is not None:
+                own = {g.id for g in groups_of.groups(store)}
+            if own is not None:
                 bids = [b for b in bids if b.group_id in own]
                 commitments = [c for c in commitments if c.group_id in own]
                 delivery = [d for d in delivery if d.group_id in own]
@@ -137,7 +153,19 @@ class OperationsView:
             window=self.window,
         )
 
-    def for_audience(self, audience: Audience, *, organisation_id: str) -> dict[str, Any]:
-        """The status as ``audience`` may see it (a BSP's market records are its own groups')."""
-        status = self.current(bsp_org_id=organisation_id if audience is Audience.BSP else None)
-        return status_for(status, audience)
+    def for_audience(
+        self, audience: Audience, *, organisation_id: str, served: ServedFleet | None = None
+    ) -> dict[str, Any]:
+        """The status as ``audience`` may see it: a BSP's market records are its own groups'; an
+        aggregator's per-EV data and market records are those of the fleet it ``served`` (None: the
+        platform's own view, everything)."""
+        scope = None
+        if audience is Audience.OPERATOR and served is not None:
+            scope = MarketScope(AGGREGATOR_ROLE, organisation_id, served.ev_ids)
+        status = self.current(bsp_org_id=organisation_id if audience is Audience.BSP else None, groups_of=scope)
+        out = status_for(status, audience)
+        if scope is not None and served is not None:
+            out["evs"] = [e for e in out["evs"] if e["ev_id"] in served.ev_ids]
+            out["departures_at_risk"] = [d for d in out["departures_at_risk"] if d["ev_id"] in served.ev_ids]
+            out["chargers_offline"] = [c for c in out["chargers_offline"] if c in served.charger_ids]
+        return out
