@@ -60,7 +60,7 @@ from v2g.services.journey.handlers import default_registry
 from v2g.services.journey.service import JourneyService
 from v2g.services.markets.handlers import market_handlers
 from v2g.services.markets.ports import MarketTx, TsoMarket
-from v2g.services.operations.commitments import MarketCommitments
+from v2g.services.operations.commitments import MarketCommitments, MarketDelivery
 from v2g.services.operations.market_calendar import MarketCalendar
 from v2g.services.operations.scheduler import Job, Scheduler
 from v2g.services.operations.status import DispatchSnapshot
@@ -333,6 +333,8 @@ def bootstrap(
             fleet_for=fleet_for,
             group_id=f"{settings.bsp_org_id}-fleet",
             deadband_kw=settings.dispatch_deadband_kw,
+            delivery=MarketDelivery(market_tx),
+            checkpoint_s=settings.dispatch_checkpoint_s,
         )
 
     scheduler = Scheduler(clock)

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     dispatch_deadband_kw: float = Field(
         default=0.1, ge=0, le=5, description="central dispatch: send a charger a new setpoint when it moves by this"
     )
+    dispatch_checkpoint_s: int = Field(
+        default=60, ge=1, le=3600, description="how often the delivery of a committed hour under way is stored"
+    )
     outbox_interval_s: int = Field(default=60, ge=1, le=3600, description="outbox delivery period")
     sla_sweep_interval_min: int = Field(default=15, ge=1, le=1440, description="SLA sweep period")
     openadr_vtn_url: str | None = Field(default=None, description="OpenADR 2.0b VTN URL; the VEN starts when set")

@@ -11,7 +11,7 @@ import pytest
 from v2g.dispatch.ler import EnergyState, LerManager, endurance_min
 from v2g.dispatch.pool import ReservePool, UnknownEvError, allocate, local_curve, setpoints_kw
 from v2g.dispatch.response import required_response_kw
-from v2g.dispatch.verification import telemetry, telemetry_gaps, verify_hour
+from v2g.dispatch.verification import merge_delivery, split_delivery, telemetry, telemetry_gaps, verify_hour
 from v2g.fleet.model import PriceArea
 from v2g.markets.commitments import Commitment
 from v2g.markets.rules import Product, default_rules
@@ -222,3 +222,60 @@ def test_telemetry_flags_and_gaps() -> None:
     assert t.nem_active
     times = [T0, T0 + timedelta(seconds=10), T0 + timedelta(seconds=21)]
     assert telemetry_gaps(times, RULES) == [(times[1], times[2])]
+
+
+def _verify(f: np.ndarray, delivered: np.ndarray, held: np.ndarray, commitments: list[Commitment]) -> list:
+    return verify_hour(
+        group_id="fleet",
+        hour_start_at=T0,
+        commitments=commitments,
+        f_hz=f,
+        delivered_kw_by_ev=delivered,
+        ev_ids=["a", "b", "c"],
+        held_kw={Product.FCR_N: held, Product.FCR_D_UP: held},
+        rules=RULES,
+    )
+
+
+def test_an_hour_verified_in_two_stretches_merges_into_the_record_of_the_whole() -> None:
+    rng = np.random.default_rng(7)
+    f = 50.0 + rng.normal(0.0, 0.06, 3600)
+    delivered = rng.uniform(-5.0, 25.0, (3600, 3))
+    held = np.where(rng.uniform(size=3600) < 0.9, 100.0, 60.0)
+    c = [commitment(Product.FCR_N, 0.1), commitment(Product.FCR_D_UP, 0.05)]
+    whole = _verify(f, delivered, held, c)
+    first = _verify(f[:1234], delivered[:1234], held[:1234], c)
+    then = _verify(f[1234:], delivered[1234:], held[1234:], c)
+    for w, a, b in zip(whole, first, then, strict=True):
+        merged = merge_delivery(a, b, RULES)
+        assert (a.seconds, b.seconds, merged.seconds) == (1234, 2366, 3600)
+        assert merged.required_mwh == pytest.approx(w.required_mwh)
+        assert merged.delivered_mwh == pytest.approx(w.delivered_mwh)
+        assert merged.shortfall_mwh == pytest.approx(w.shortfall_mwh)
+        assert merged.availability == pytest.approx(w.availability)
+        assert merged.mean_abs_deviation_mw == pytest.approx(w.mean_abs_deviation_mw)
+        assert merged.undelivered_fraction == pytest.approx(w.undelivered_fraction)
+        assert merged.repayment_eur == w.repayment_eur
+        assert merged.capacity_payment_eur == w.capacity_payment_eur
+        assert merged.ev_contribution_mwh == pytest.approx(w.ev_contribution_mwh)
+    with pytest.raises(ValueError, match=r"delivery.product: .* not the same hour of one product"):
+        merge_delivery(first[0], then[1], RULES)
+
+
+def test_a_fleet_record_is_shared_among_the_groups_by_their_commitments() -> None:
+    f = np.full(600, 49.95)
+    delivered = np.full((600, 3), 10.0)
+    sold = [
+        Commitment("c1", "b1", "g-se3", Product.FCR_N, PriceArea.SE3, T0, T0 + timedelta(hours=1), 0.06, Decimal(20)),
+        Commitment("c2", "b2", "g-se4", Product.FCR_N, PriceArea.SE4, T0, T0 + timedelta(hours=1), 0.02, Decimal(40)),
+    ]
+    [fleet] = _verify(f, delivered, np.full(600, 80.0), sold)
+    parts = split_delivery(fleet, sold, RULES)
+    assert [p.group_id for p in parts] == ["g-se3", "g-se4"]
+    assert [p.committed_mw for p in parts] == pytest.approx([0.06, 0.02])
+    assert sum(p.required_mwh for p in parts) == pytest.approx(fleet.required_mwh)
+    assert sum(p.delivered_mwh for p in parts) == pytest.approx(fleet.delivered_mwh)
+    assert parts[0].delivered_mwh == pytest.approx(3 * parts[1].delivered_mwh)
+    assert [p.capacity_payment_eur for p in parts] == [Decimal("1.20"), Decimal("0.80")]
+    assert all(p.seconds == 600 and p.availability == fleet.availability for p in parts)
+    assert split_delivery(fleet, [], RULES) == []

@@ -35,6 +35,8 @@ class DeliveryRecord:
     capacity_payment_eur: Decimal
     repayment_eur: Decimal
     ev_contribution_mwh: dict[str, float]
+    seconds: int = 3600  # the seconds of the hour verified
+    shortfall_mwh: float = 0.0  # required response not delivered (beyond the tolerance), integrated
 
     @property
     def delivered_ratio(self) -> float:
@@ -108,10 +110,7 @@ def verify_hour(
         shortfall_ratio = float(shortfall.sum() / req_abs.sum()) if req_abs.sum() > 0 else 0.0
         undelivered = min(1.0, max(1.0 - availability, shortfall_ratio))
         payment = money(sum((c.payment_eur for c in commitments if c.product is product), Decimal(0)))
-        ver = rules.verification
-        repay = money(
-            payment * Decimal(repr(undelivered)) * Decimal(repr(ver.repayment_fraction + ver.sanction_fraction))
-        )
+        repay = _repayment(payment, undelivered, rules)
         per_ev = (delivered_kw_by_ev * share_by_product[product][:, None] * sign[:, None]).sum(axis=0)
         contribution = {ev: float(v * dt_h / 1000.0) for ev, v in zip(ev_ids, per_ev, strict=True) if abs(v) > 0}
         records.append(
@@ -128,9 +127,106 @@ def verify_hour(
                 capacity_payment_eur=payment,
                 repayment_eur=repay,
                 ev_contribution_mwh=contribution,
+                seconds=seconds,
+                shortfall_mwh=float(shortfall.sum() * dt_h / 1000.0),
             )
         )
     return records
+
+
+def _repayment(payment: Decimal, undelivered: float, rules: MarketRules) -> Decimal:
+    """What the BSP pays back (and the sanction) for the undelivered share of an hour's capacity payment."""
+    ver = rules.verification
+    return money(payment * Decimal(repr(undelivered)) * Decimal(repr(ver.repayment_fraction + ver.sanction_fraction)))
+
+
+def _undelivered(availability: float, shortfall_mwh: float, required_mwh: float) -> float:
+    shortfall_ratio = shortfall_mwh / required_mwh if required_mwh > 0 else 0.0
+    return min(1.0, max(1.0 - availability, shortfall_ratio))
+
+
+def merge_delivery(first: DeliveryRecord, then: DeliveryRecord, rules: MarketRules) -> DeliveryRecord:
+    """One record of two stretches of the same hour and product (before and after a restart, say).
+
+    Energies and contributions add up, availability and deviation are weighted by the seconds each
+    stretch verified; the undelivered share and the repayment are worked out again on the whole.
+    """
+    for name in ("group_id", "product", "hour_start_at"):
+        if getattr(first, name) != getattr(then, name):
+            a, b = getattr(first, name), getattr(then, name)
+            msg = f"delivery.{name}: {a} and {b} are not the same hour of one product"
+            raise ValueError(msg)
+    seconds = first.seconds + then.seconds
+
+    def weighted(a: float, b: float) -> float:
+        return (a * first.seconds + b * then.seconds) / seconds if seconds else 0.0
+
+    required_mwh = first.required_mwh + then.required_mwh
+    shortfall_mwh = first.shortfall_mwh + then.shortfall_mwh
+    availability = weighted(first.availability, then.availability) if seconds else 1.0
+    undelivered = _undelivered(availability, shortfall_mwh, required_mwh)
+    contribution = dict(first.ev_contribution_mwh)
+    for ev_id, mwh in then.ev_contribution_mwh.items():
+        contribution[ev_id] = contribution.get(ev_id, 0.0) + mwh
+    return DeliveryRecord(
+        group_id=then.group_id,
+        product=then.product,
+        hour_start_at=then.hour_start_at,
+        committed_mw=then.committed_mw,
+        required_mwh=required_mwh,
+        delivered_mwh=first.delivered_mwh + then.delivered_mwh,
+        availability=availability,
+        mean_abs_deviation_mw=weighted(first.mean_abs_deviation_mw, then.mean_abs_deviation_mw),
+        undelivered_fraction=undelivered,
+        capacity_payment_eur=then.capacity_payment_eur,
+        repayment_eur=_repayment(then.capacity_payment_eur, undelivered, rules),
+        ev_contribution_mwh=contribution,
+        seconds=seconds,
+        shortfall_mwh=shortfall_mwh,
+    )
+
+
+def split_delivery(
+    record: DeliveryRecord, commitments: Sequence[Commitment], rules: MarketRules
+) -> list[DeliveryRecord]:
+    """A fleet's record as one record per bidding group holding its product's commitments.
+
+    The fleet answers all of its groups' commitments as one pool, so each group is given the share
+    of the fleet's response that its commitments are of the whole (its own capacity payment and
+    repayment); availability and the undelivered share are the fleet's.
+    """
+    mw_by_group: dict[str, float] = {}
+    payment_by_group: dict[str, Decimal] = {}
+    for c in commitments:
+        if c.product is record.product:
+            mw_by_group[c.group_id] = mw_by_group.get(c.group_id, 0.0) + abs(c.mw)
+            payment_by_group[c.group_id] = payment_by_group.get(c.group_id, Decimal(0)) + c.payment_eur
+    total_mw = sum(mw_by_group.values())
+    if total_mw <= 0:
+        return []
+    out = []
+    for group_id, mw in sorted(mw_by_group.items()):
+        share = mw / total_mw
+        payment = money(payment_by_group[group_id])
+        out.append(
+            DeliveryRecord(
+                group_id=group_id,
+                product=record.product,
+                hour_start_at=record.hour_start_at,
+                committed_mw=record.committed_mw * share,
+                required_mwh=record.required_mwh * share,
+                delivered_mwh=record.delivered_mwh * share,
+                availability=record.availability,
+                mean_abs_deviation_mw=record.mean_abs_deviation_mw * share,
+                undelivered_fraction=record.undelivered_fraction,
+                capacity_payment_eur=payment,
+                repayment_eur=_repayment(payment, record.undelivered_fraction, rules),
+                ev_contribution_mwh={ev: mwh * share for ev, mwh in record.ev_contribution_mwh.items()},
+                seconds=record.seconds,
+                shortfall_mwh=record.shortfall_mwh * share,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,9 +103,22 @@ class Runtime:
         await self.start_ven()
         p.scheduler.on_status = status_printer(self.echo)
         p.scheduler.start()
-        self.spawn(p.scheduler.run())
+        self.spawn(self._run_jobs())
         if p.dispatch is not None:
             self.spawn(p.dispatch.run_forever())
+
+    async def _run_jobs(self) -> None:
+        """The start-up plan, then the scheduled jobs (one after the other, so they never plan twice at once)."""
+        p = self.platform
+        now = p.clock.now()
+        try:
+            status = await p.cycle.start_up(now)
+        except Exception as exc:  # the planning jobs try again at their times
+            log.exception("start-up plan failed")
+            status = f"failed: {type(exc).__name__}: {exc}"
+        if p.scheduler.on_status is not None:
+            p.scheduler.on_status("planning", now, status)
+        await p.scheduler.run()
 
     async def start_ven(self) -> None:
         ven = self.platform.ven

@@ -6,6 +6,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from v2g.fleet.model import ChargerProtocol, PriceArea
 from v2g.planning.model import EvSession, Product
 from v2g.planning.rules import load_rules
@@ -127,3 +129,36 @@ async def test_a_day_of_planning_cycles_on_the_twin() -> None:
     # energy is conserved: what the batteries gained is what went in minus what came out, with losses
     gained_kwh = sum(d.soc_kwh - 18.0 for d in twin.departures)
     assert math.isclose(gained_kwh, twin.energy_in_kwh * 0.92 - twin.energy_out_kwh / 0.92, rel_tol=1e-9)
+
+
+async def test_a_plan_is_on_record_before_any_charger_gets_it() -> None:
+    at = START + timedelta(hours=5)  # every EV is home
+    clock = SimulatedClock(at)
+    twin = _twin()
+    twin.advance_to(at)
+    plans = MemoryPlans()
+    stored_when_sent: list[int] = []
+
+    class DyingGateway:
+        """The platform dies while the schedules are on their way."""
+
+        async def send_schedules(self, schedules: object) -> list[object]:
+            stored_when_sent.append(len(plans.saved))
+            raise ConnectionError("killed during the push")
+
+    cycle = PlanningCycle(
+        fleet=twin,
+        prices=EveningPeakPrices(),
+        signals=GridSignalBook(),
+        plans=plans,
+        gateway=DyingGateway(),  # type: ignore[arg-type]
+        clock=clock,
+        rules=load_rules(),
+        build_session=needs_session,
+    )
+    with pytest.raises(ConnectionError):
+        await cycle.start_up(at)
+    assert stored_when_sent == [1]
+    [saved] = plans.saved
+    assert saved["trigger"] == "start-up"
+    assert saved["n_evs"] == 3

@@ -285,6 +285,8 @@ class SqlMarketStore:
                 "capacity_payment_eur": r.capacity_payment_eur,
                 "repayment_eur": r.repayment_eur,
                 "ev_contribution_json": json.dumps(r.ev_contribution_mwh, sort_keys=True),
+                "seconds": r.seconds,
+                "shortfall_mwh": r.shortfall_mwh,
             }
             if self.conn.execute(select(t.c.group_id).where(key)).first():
                 self.conn.execute(update(t).where(key).values(**values))
@@ -386,6 +388,8 @@ def _delivery(r: RowMapping) -> DeliveryRecord:
         capacity_payment_eur=r["capacity_payment_eur"],
         repayment_eur=r["repayment_eur"],
         ev_contribution_mwh=json.loads(r["ev_contribution_json"]),
+        seconds=r["seconds"],
+        shortfall_mwh=r["shortfall_mwh"],
     )
 
 

@@ -23,7 +23,14 @@ import numpy as np
 
 from v2g.dispatch.ler import endurance_min
 from v2g.dispatch.pool import BoolArray
-from v2g.dispatch.verification import DeliveryRecord, Telemetry, telemetry, telemetry_gaps, verify_hour
+from v2g.dispatch.verification import (
+    DeliveryRecord,
+    Telemetry,
+    merge_delivery,
+    telemetry,
+    telemetry_gaps,
+    verify_hour,
+)
 from v2g.markets.commitments import Commitment
 from v2g.markets.rules import FCR_PRODUCTS, MarketRules, Product
 from v2g.services.dispatch.central import CentralDispatcher
@@ -73,6 +80,8 @@ class _Hour:
     f_hz: list[float]
     delivered: np.ndarray
     held: dict[Product, np.ndarray]
+    verified: dict[Product, DeliveryRecord] = field(default_factory=dict)  # the seconds up to ``checked``
+    checked: int = 0
 
 
 async def run_frequency_dispatch(
@@ -85,12 +94,17 @@ async def run_frequency_dispatch(
     rules: MarketRules,
     before_sample: Callable[[int, FrequencySample], Awaitable[None] | None] | None = None,
     telemetry_every_s: int = 10,
+    checkpoint: Callable[[list[DeliveryRecord]], Awaitable[None]] | None = None,
+    checkpoint_every_s: int = 60,
 ) -> DispatchReport:
     """Drive ``dispatcher`` from ``source`` until the source ends; verify delivery hour by hour.
 
     ``plan_hour(hour_start_at)`` gives the commitments of each delivery hour (asked at its first
     sample); ``before_sample(k, sample)`` applies the events of second ``k`` (an EV leaving, a new
     baseline) before the dispatcher answers it. Delivery verification works on 1 s samples.
+    ``checkpoint(records)`` gets the delivery of the hour so far every ``checkpoint_every_s`` seconds
+    (verified stretch by stretch, so the hour is not verified again each time), to be kept where a
+    crash does not lose it.
     """
     step_s = float(source.step_s)
     if step_s != 1.0:
@@ -101,22 +115,32 @@ async def run_frequency_dispatch(
     report = DispatchReport()
     hour: _Hour | None = None
 
+    def verify(h: _Hour, start: int, end: int) -> list[DeliveryRecord]:
+        return verify_hour(
+            group_id=group_id,
+            hour_start_at=h.start_at,
+            commitments=h.plan.commitments,
+            f_hz=np.array(h.f_hz[start:end]),
+            delivered_kw_by_ev=h.delivered[start:end],
+            ev_ids=pool.ev_ids,
+            held_kw={p: v[start:end] for p, v in h.held.items()},
+            rules=rules,
+        )
+
     def close(h: _Hour) -> None:
         seconds = len(h.f_hz)
         for product, kw in h.plan.committed_kw.items():
             report.committed_mwh[product] = report.committed_mwh.get(product, 0.0) + kw / 1000.0 * seconds / 3600
-        report.records.extend(
-            verify_hour(
-                group_id=group_id,
-                hour_start_at=h.start_at,
-                commitments=h.plan.commitments,
-                f_hz=np.array(h.f_hz),
-                delivered_kw_by_ev=h.delivered[:seconds],
-                ev_ids=pool.ev_ids,
-                held_kw={p: v[:seconds] for p, v in h.held.items()},
-                rules=rules,
-            )
-        )
+        report.records.extend(verify(h, 0, seconds))
+
+    async def progress(h: _Hour) -> None:
+        assert checkpoint is not None
+        seconds = len(h.f_hz)
+        for record in verify(h, h.checked, seconds):
+            before = h.verified.get(record.product)
+            h.verified[record.product] = record if before is None else merge_delivery(before, record, rules)
+        h.checked = seconds
+        await checkpoint(list(h.verified.values()))
 
     k = 0
     async for sample in source.samples():
@@ -175,6 +199,8 @@ async def run_frequency_dispatch(
             )
         after = fleet.energy()
         report.min_soc_margin_kwh = min(report.min_soc_margin_kwh, float((after.soc_kwh - after.soc_min_kwh).min()))
+        if checkpoint is not None and len(hour.f_hz) % checkpoint_every_s == 0:
+            await progress(hour)
         k += 1
     if hour is not None:
         close(hour)

@@ -3,18 +3,20 @@
 A :class:`FrequencySource` is a recorded file replayed at any speed or a live measurement; a
 :class:`DispatchedFleet` reads back the units' state of charge and measured power (meter values on a
 real fleet, the physical model in the digital twin). Commands go out through
-:class:`v2g.services.devices.ports.ChargerGateway`.
+:class:`v2g.services.devices.ports.ChargerGateway`; the verified delivery of each hour is kept in a
+:class:`DeliveryLog`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from v2g.dispatch.ler import EnergyState
 from v2g.dispatch.pool import BoolArray, FloatArray
+from v2g.dispatch.verification import DeliveryRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,4 +58,16 @@ class FrequencyFeed(Protocol):
 
     def f_hz_at(self, at: datetime) -> float:
         """The frequency measured at ``at`` (Hz)."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    """Where the verified delivery of each hour is kept, one record per bidding group and product."""
+
+    def delivered(self, hour_start_at: datetime) -> Sequence[DeliveryRecord]:
+        """The records of the hour starting at ``hour_start_at`` (a clock hour) kept so far."""
+        ...
+
+    def save(self, records: Sequence[DeliveryRecord]) -> None:
+        """Keep ``records``, replacing those of the same group, product and hour (one transaction)."""
         ...

@@ -1,4 +1,4 @@
-"""The reserve commitments in force: what the plans must hold and what dispatch must deliver."""
+"""The reserve commitments in force (what the plans must hold and dispatch must deliver), and the delivery kept."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
+from v2g.dispatch.verification import DeliveryRecord
 from v2g.fleet.model import PriceArea
 from v2g.markets.commitments import Commitment
 from v2g.markets.rules import FCR_PRODUCTS
@@ -42,3 +43,22 @@ class MarketCommitments:
                 held[(c.price_area, PlanProduct(c.product.value), at)] += abs(c.mw) * 1000.0
                 at += HOUR
         return [ReserveCommitment(area, product, at, kw) for (area, product, at), kw in sorted(held.items())]
+
+
+@dataclass(frozen=True)
+class MarketDelivery:
+    """The verified delivery of each hour, in the market records (frequency dispatch's delivery log)."""
+
+    market_tx: Callable[[], AbstractContextManager[MarketStore]]
+
+    def delivered(self, hour_start_at: datetime) -> list[DeliveryRecord]:
+        with self.market_tx() as store:
+            return [
+                r
+                for r in store.delivery_between(hour_start_at, hour_start_at + HOUR)
+                if r.hour_start_at == hour_start_at
+            ]
+
+    def save(self, records: Sequence[DeliveryRecord]) -> None:
+        with self.market_tx() as store:
+            store.save_delivery(records)

@@ -193,6 +193,15 @@ class PlanningCycle:
             result = await self.plan_now(trigger=trigger, start_at=last.start_at, reuse=True)
         return result.status_line()
 
+    async def start_up(self, due_at: datetime) -> str:
+        """The first plan of a (re)started platform, made at once rather than at the next job.
+
+        After a restart nothing of the last plan is in memory: this plans the EVs plugged in on
+        record, so a charger that reconnects gets the plan in force again and frequency dispatch has
+        a plan for the hour under way.
+        """
+        return (await self.plan_now(trigger="start-up", start_at=floor_hour(due_at))).status_line()
+
     async def check_changes(self, due_at: datetime) -> str | None:
         """The re-plan job: detect deviations, and re-plan on the current horizon when anything changed."""
         await asyncio.to_thread(self._detect_deviations)
@@ -226,6 +235,9 @@ class PlanningCycle:
             solve = self.planner.replan if replan else self.planner.plan
             plan = await asyncio.to_thread(solve, problem, self.config.strategy)
             self._keep_current_quarter(plan, problem, now)
+            # on record before any charger gets it: a crash during the push never leaves a charger
+            # running a plan the platform does not know (after a restart the plan in force is sent again)
+            plan_id = await asyncio.to_thread(self._store, plan, problem, trigger, now, sources)
             schedules = [p.schedule(problem.start_at) for p in plan.ev_plans if p.charger_id]
             acks = await self.gateway.send_schedules(schedules)
             for ack in acks:
@@ -235,7 +247,6 @@ class PlanningCycle:
                 else:
                     self.rejected.pop(ack.charger_id, None)
             self.changed = {k: v for k, v in self.changed.items() if v == "rejected profile"}
-            plan_id = await asyncio.to_thread(self._store, plan, problem, trigger, now, sources)
             self.last = CycleResult(now, trigger, plan, problem, acks, sources, plan_id, excluded)
             log.debug("%s", self.last.status_line())
             return self.last

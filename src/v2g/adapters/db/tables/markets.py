@@ -124,6 +124,8 @@ delivery_records = Table(
     Column("capacity_payment_eur", Money(), nullable=False),
     Column("repayment_eur", Money(), nullable=False),
     Column("ev_contribution_json", Text, nullable=False),
+    Column("seconds", Integer, nullable=False, server_default="3600"),  # seconds of the hour verified so far
+    Column("shortfall_mwh", Float, nullable=False, server_default="0"),
     PrimaryKeyConstraint("group_id", "product", "hour_start_at"),
     CheckConstraint(f"product IN {_PRODUCTS}", name="product"),
 )
