@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -14,16 +15,24 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from typer.testing import CliRunner
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
-from tests.integration.devices.conftest import TEST_CONFIG, Platform, settle, wait_for
+from tests.integration.devices.conftest import SITE_ID, TEST_CONFIG, Platform, settle, wait_for
 from tests.integration.devices.test_frames_and_handshake import basic, handshake_status
+from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.server import CsmsServer
 from v2g.adapters.pki import CaPolicy, PlatformCa, mtls_server_context
+from v2g.bootstrap import bootstrap
+from v2g.cli import app as cli_app
+from v2g.config import Settings
 from v2g.devices import AckStatus, CertificateStatus, ChargerRegistration, DeviceError
+from v2g.fleet.model import ChargerProtocol
+from v2g.runtime import Runtime
 from v2g.services.devices.certificates import REQUESTED_BY_OPERATOR, StationCertificates
+from v2g.services.devices.installation import register_charger
 from v2g.sim.ocpp_client import SimCharger
 from v2g.sim.station_pki import StationKeyStore
 from v2g.sim.wallbox import Wallbox
@@ -328,3 +337,115 @@ async def test_revoked_certificate_is_refused(pki: Pki) -> None:
     assert await mtls_handshake(f"{pki.mtls_url}/CP-REV", client_context(keystore)) == 403
     with pytest.raises(ValueError, match="already revoked"):
         pki.platform.store.revoke_certificate("CP-REV", keystore.serial_hex, utc_now())
+
+
+def test_cli_installs_a_charger_at_profile_3(platform_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("V2G_DATABASE_URL", platform_db)
+    runner = CliRunner()
+    no_ca = runner.invoke(cli_app, ["charger", "ca"])
+    assert no_ca.exit_code == 2
+    assert "V2G_OCPP_CA_DIR" in no_ca.output
+    monkeypatch.setenv("V2G_OCPP_CA_DIR", str(tmp_path / "ca"))
+    monkeypatch.setenv("V2G_OCPP_CA_ORGANISATION", ORG)
+    reg = runner.invoke(
+        cli_app,
+        ["charger", "register", "--site", SITE_ID, "--protocol", "2.0.1", "--id", "CP-CLI3", "--security-profile", "3"],
+    )
+    assert reg.exit_code == 0, reg.output
+    out = json.loads(reg.output)
+    assert out["security_profile"] == 3
+    assert "password" not in out
+    assert "issue-certificate CP-CLI3" in out["next"]
+
+    root = runner.invoke(cli_app, ["charger", "ca"])
+    assert root.exit_code == 0, root.output
+    assert root.output.startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE" not in root.output
+    station = StationKeyStore("CP-CLI3", ORG, tmp_path / "station", root.output)
+    (tmp_path / "other.csr").write_text(station.new_csr(common_name="CP-OTHER"))
+    refused = runner.invoke(cli_app, ["charger", "issue-certificate", "CP-CLI3", "--csr", str(tmp_path / "other.csr")])
+    assert refused.exit_code == 2
+    assert "csr.subject.CN" in refused.output
+    (tmp_path / "station.csr").write_text(station.new_csr())
+    chain = tmp_path / "chain.pem"
+    issued = runner.invoke(
+        cli_app,
+        ["charger", "issue-certificate", "CP-CLI3", "--csr", str(tmp_path / "station.csr"), "--out", str(chain)],
+    )
+    assert issued.exit_code == 0, issued.output
+    serial = json.loads(issued.output)["serial_hex"]
+    assert station.install(chain.read_text(), utc_now()) == (True, "")
+    assert station.serial_hex == serial
+    unknown = runner.invoke(
+        cli_app, ["charger", "issue-certificate", "CP-NONE", "--csr", str(tmp_path / "station.csr")]
+    )
+    assert unknown.exit_code == 2
+
+    listed = json.loads(runner.invoke(cli_app, ["charger", "certificates", "CP-CLI3"]).output)
+    assert [(c["serial_hex"], c["requested_via"], c["status"]) for c in listed] == [(serial, "operator", "issued")]
+    state = json.loads(runner.invoke(cli_app, ["charger", "state", "CP-CLI3"]).output)
+    assert state["security_profile"] == 3
+    assert state["certificates"][0]["fingerprint_sha256"] == listed[0]["fingerprint_sha256"]
+
+    revoked = runner.invoke(cli_app, ["charger", "revoke-certificate", "CP-CLI3", serial])
+    assert revoked.exit_code == 0, revoked.output
+    assert runner.invoke(cli_app, ["charger", "revoke-certificate", "CP-CLI3", serial]).exit_code == 2
+
+    two = runner.invoke(cli_app, ["charger", "register", "--site", SITE_ID, "--protocol", "2.1", "--id", "CP-CLI2"])
+    assert "password" in json.loads(two.output)
+    raised = runner.invoke(cli_app, ["charger", "security-profile", "CP-CLI2", "--profile", "3"])
+    assert raised.exit_code == 0, raised.output
+    assert "2 -> 3" in raised.output
+    lowered = runner.invoke(cli_app, ["charger", "security-profile", "CP-CLI2", "--profile", "2"])
+    assert lowered.exit_code == 2
+    assert "downgrade" in lowered.output
+
+
+async def test_the_platform_runs_profile_3_from_its_settings(platform_db: str, tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=platform_db,
+        ocpp_ca_dir=tmp_path / "ca",
+        ocpp_ca_organisation=ORG,
+        ocpp_port=0,
+        ocpp_mtls_port=0,
+        ocpp_server_names="127.0.0.1",
+    )
+    built = bootstrap(settings)
+    assert built.certificates is not None
+    runtime = Runtime(built, None)
+    await runtime.start_csms("127.0.0.1", 0)
+    try:
+        assert runtime.mtls_port is not None
+        assert runtime.mtls_port != runtime.ocpp_port
+        reg = register_charger(
+            built.devices,
+            Argon2Hasher(simulated=True),
+            site_id=SITE_ID,
+            vendor="V2G-Sim",
+            model="BiDi-11",
+            protocol=ChargerProtocol.OCPP21,
+            max_charge_kw=11.0,
+            max_discharge_kw=11.0,
+            charger_id="CP-BOOT",
+            security_profile=3,
+        )
+        keystore = StationKeyStore("CP-BOOT", ORG, tmp_path / "station", (tmp_path / "ca" / "ca.pem").read_text())
+        issued = built.certificates.issue("CP-BOOT", keystore.new_csr(), requested_via=REQUESTED_BY_OPERATOR)
+        assert keystore.install(issued.chain_pem, utc_now())[0]
+        sim = SimCharger(
+            "CP-BOOT",
+            reg.password,
+            f"wss://127.0.0.1:{runtime.mtls_port}/ocpp",
+            "2.1",
+            Wallbox("CP-BOOT", 11.0, 11.0),
+            keystore=keystore,
+        )
+        await sim.start()
+        # the boot's re-sync is over (its last write is the connectivity test profile) before the end
+        await wait_for(lambda: any(p["purpose"] == "connectivity_test" for p in built.devices.profiles("CP-BOOT")))
+        await sim.stop()
+        assert built.devices.certificates("CP-BOOT")[0].last_used_at is not None
+        await wait_for(lambda: built.devices.state("CP-BOOT")["online"] is False)
+    finally:
+        await runtime.stop()
+        built.engine.dispose()
