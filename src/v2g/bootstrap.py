@@ -33,6 +33,7 @@ from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.server import CsmsServer
 from v2g.adapters.openadr.ven import OpenAdrVen, VenConfig
+from v2g.adapters.pki import CaPolicy, PlatformCa, mtls_server_context
 from v2g.blueprint import load_blueprint
 from v2g.config import Settings
 from v2g.devices.commands import Ack, FrequencyCurvePoint, Setpoint
@@ -49,6 +50,7 @@ from v2g.planning.rules import load_rules
 from v2g.services.actors.login_guard import LoginGuard, LoginLimits
 from v2g.services.actors.outbox import deliver_pending
 from v2g.services.clock import RuntimeClock, SystemClock
+from v2g.services.devices.certificates import StationCertificates
 from v2g.services.devices.handlers import device_handlers
 from v2g.services.devices.ports import ChargerGateway
 from v2g.services.dispatch.measured import MeasuredFleet, ReadingsReader
@@ -101,6 +103,38 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(settings.ocpp_tls_cert, settings.ocpp_tls_key)
     return ctx
+
+
+def platform_ca(settings: Settings) -> PlatformCa | None:
+    """The platform CA of security profile 3 (created in ``ocpp_ca_dir`` on first use), or None.
+
+    The CA and the certificate checks always use the system clock, whatever clock the platform
+    runs on: TLS checks certificate validity against real time.
+    """
+    if settings.ocpp_ca_dir is None:
+        return None
+    policy = CaPolicy(settings.ocpp_ca_organisation, station_validity=timedelta(days=settings.ocpp_station_cert_days))
+    return PlatformCa.load_or_create(settings.ocpp_ca_dir, policy, SystemClock())
+
+
+def security_profile_3(settings: Settings, store: SqlDeviceStore) -> tuple[StationCertificates, ssl.SSLContext] | None:
+    """The station certificates and the TLS context of the profile-3 listener, when a CA is configured.
+
+    The listener's server certificate is ``ocpp_tls_cert`` when set, else one the platform CA issues
+    for ``ocpp_server_names``.
+    """
+    ca = platform_ca(settings)
+    if ca is None:
+        return None
+    certificates = StationCertificates(
+        ca, store, clock=SystemClock(), renew_before=timedelta(days=settings.ocpp_cert_renew_days)
+    )
+    if settings.ocpp_tls_cert is not None:
+        cert, key = settings.ocpp_tls_cert, settings.ocpp_tls_key
+    else:
+        names = [n.strip() for n in settings.ocpp_server_names.split(",") if n.strip()]
+        cert, key = ca.ensure_server_files(names)
+    return certificates, mtls_server_context(ca.ca_file, cert, key)
 
 
 class GatewaySlot:
@@ -176,6 +210,7 @@ class Platform:
     provenance: dict[str, str] = field(default_factory=dict)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     planning_inputs: RecordedInputs | None = None  # with ``record_planning_inputs``
+    certificates: StationCertificates | None = None  # security profile 3 (``V2G_OCPP_CA_DIR``)
 
     def last_dispatch(self) -> DispatchSnapshot | None:
         """The last frequency sample the dispatcher answered (None when dispatch is off or idle so far)."""
@@ -255,6 +290,8 @@ def bootstrap(
         journeys = JourneyService(sql_unit_of_work(engine), clock, load_blueprint(settings.blueprint_path), registry)
 
     devices = SqlDeviceStore(engine, clock=clock)
+    profile3 = security_profile_3(settings, devices)
+    certificates, mtls_context = profile3 if profile3 is not None else (None, None)
 
     market_tx: MarketTx = sql_market_tx(engine)
     market_rules = default_rules()
@@ -267,7 +304,13 @@ def bootstrap(
     csms: CsmsServer | None = None
     slot = GatewaySlot(gateway)
     if gateway is None:
-        csms = CsmsServer(devices, ssl_context=server_ssl_context(settings), clock=clock)
+        csms = CsmsServer(
+            devices,
+            ssl_context=server_ssl_context(settings),
+            mtls_context=mtls_context,
+            certificates=certificates,
+            clock=clock,
+        )
         slot.target = OcppChargerGateway(csms)
 
     fleet = fleet_state or SqlFleetState(engine)
@@ -368,6 +411,7 @@ def bootstrap(
         provenance=data.describe(clock.now()),
         login_guard=login_guard(settings),
         planning_inputs=recorded,
+        certificates=certificates,
     )
     platform.grid_areas = SqlGridAreas(engine)
     platform.health = partial(database_health, engine)

@@ -41,6 +41,38 @@ class Settings(BaseSettings):
     )
     ocpp_tls_cert: Path | None = Field(default=None, description="PEM certificate: enables TLS (security profile 2)")
     ocpp_tls_key: Path | None = Field(default=None, description="PEM private key of ocpp_tls_cert")
+    ocpp_ca_dir: Path | None = Field(
+        default=None,
+        description=(
+            "folder of the platform CA (ca.pem, ca.key mode 0600; created on first use): enables security "
+            "profile 3, TLS with charger client certificates, on ocpp_mtls_port"
+        ),
+    )
+    ocpp_ca_organisation: str = Field(
+        default="V2G Aggregator",
+        min_length=1,
+        max_length=64,
+        description="the operator's organisation: O of the CA and of every charger certificate",
+    )
+    ocpp_mtls_port: int = Field(
+        default=8181, ge=0, le=65535, description="security profile 3 listener (client certificates required)"
+    )
+    ocpp_server_names: str = Field(
+        default="localhost,127.0.0.1",
+        description=(
+            "host names / IP addresses of the CSMS certificate the platform CA issues for the profile-3 "
+            "listener when ocpp_tls_cert is not set (comma-separated)"
+        ),
+    )
+    ocpp_station_cert_days: int = Field(
+        default=365, ge=1, le=3650, description="validity of a charger certificate issued by the platform CA, days"
+    )
+    ocpp_cert_renew_days: int = Field(
+        default=30,
+        ge=0,
+        le=3650,
+        description="ask a charger for a new certificate when the one it connects with expires within this",
+    )
     telemetry_retention_days: float = Field(default=14.0, gt=0, description="keep 1 s power logs this long (FCR)")
 
     # ---------------------------------------------------------------- the operating day (runtime jobs)

@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.fleet_repo import NotFoundError
 from v2g.adapters.db.provisioning import PROTOCOLS, provision_simulated, read_credentials, write_credentials
 from v2g.adapters.ocpp.credentials import Argon2Hasher
-from v2g.bootstrap import bootstrap
+from v2g.bootstrap import bootstrap, platform_ca
 from v2g.config import Settings
 from v2g.devices import DeviceError, IdTokenRecord, TokenStatus
 from v2g.log import configure_logging
 from v2g.services.clock import SystemClock
+from v2g.services.devices.certificates import REQUESTED_BY_OPERATOR, StationCertificates
 from v2g.services.devices.installation import register_charger
 from v2g.sim.fleet import start_fleet
 
@@ -46,10 +48,12 @@ def register(
     model: str = typer.Option("BiDi", help="Model."),
     max_charge_kw: float = typer.Option(11.0, help="Charging rating, kW."),
     max_discharge_kw: float = typer.Option(11.0, help="Discharging rating, kW (0: charge-only)."),
-    security_profile: int = typer.Option(2, help="1 basic auth, 2 TLS + basic auth."),
+    security_profile: int = typer.Option(
+        2, help="1 basic auth, 2 TLS + basic auth, 3 TLS with a client certificate (then: issue-certificate)."
+    ),
     charger_id: str = typer.Option(None, "--id", help="Charger id (generated if omitted)."),
 ) -> None:
-    """Register a wallbox: id, password (shown once) and V2G site id."""
+    """Register a wallbox: id, password (shown once; none at profile 3) and V2G site id."""
     if protocol not in PROTOCOLS:
         typer.echo(f"error: protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}", err=True)
         raise typer.Exit(2)
@@ -70,7 +74,112 @@ def register(
     except (DeviceError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(json.dumps({"charger_id": reg.charger.id, "password": reg.password, "v2g_site_id": reg.v2g_site_id}))
+    out = {"charger_id": reg.charger.id, "v2g_site_id": reg.v2g_site_id, "security_profile": reg.security_profile}
+    if reg.password:
+        out["password"] = reg.password
+    else:
+        out["next"] = f"v2g charger issue-certificate {reg.charger.id} --csr <the charger's CSR> --out <chain.pem>"
+    typer.echo(json.dumps(out))
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+@contextmanager
+def _certificates() -> Iterator[tuple[StationCertificates, SqlDeviceStore]]:
+    platform = bootstrap(Settings())
+    try:
+        if platform.certificates is None:
+            msg = "ocpp_ca_dir: set V2G_OCPP_CA_DIR to the platform CA folder to use security profile 3"
+            raise typer.BadParameter(msg)
+        yield platform.certificates, platform.devices
+    finally:
+        platform.engine.dispose()
+
+
+@charger_app.command("ca")
+def ca_certificate() -> None:
+    """Print the platform CA certificate (PEM): chargers install it as their CSMS root certificate."""
+    settings = Settings()
+    try:
+        ca = platform_ca(settings)
+    except (OSError, ValueError) as exc:
+        raise _fail(exc) from exc
+    if ca is None:
+        raise _fail(ValueError("ocpp_ca_dir: set V2G_OCPP_CA_DIR to the platform CA folder"))
+    typer.echo(ca.certificate_pem, nl=False)
+
+
+CSR_OPTION = typer.Option(..., exists=True, dir_okay=False, help="The charger's certificate signing request, PEM.")
+CHAIN_OUT_OPTION = typer.Option(None, help="Write the certificate chain here (else it is printed).")
+
+
+@charger_app.command("issue-certificate")
+def issue_certificate(
+    charger_id: str = typer.Argument(..., help="Charger id (the certificate's CN)."),
+    csr: Path = CSR_OPTION,
+    out: Path | None = CHAIN_OUT_OPTION,
+) -> None:
+    """Sign a charger's CSR with the platform CA (its first certificate, or a manual renewal)."""
+    try:
+        with _certificates() as (certificates, store):
+            store.charger(charger_id)  # an unknown charger gets no certificate
+            issued = certificates.issue(charger_id, csr.read_text(), requested_via=REQUESTED_BY_OPERATOR)
+    except (DeviceError, LookupError, ValueError) as exc:
+        raise _fail(exc) from exc
+    result = {
+        "charger_id": charger_id,
+        "serial_hex": issued.serial_hex,
+        "fingerprint_sha256": issued.fingerprint_sha256,
+        "not_after": issued.not_after.isoformat(),
+    }
+    if out is not None:
+        out.write_text(issued.chain_pem)
+        result["certificate_chain_file"] = str(out)
+    else:
+        result["certificate_chain"] = issued.chain_pem
+    typer.echo(json.dumps(result))
+
+
+@charger_app.command("certificates")
+def certificates_list(charger_id: str = typer.Argument(..., help="Charger id.")) -> None:
+    """The certificates issued to a charger, newest first."""
+    try:
+        with _store() as store:
+            records = store.certificates(charger_id)
+    except LookupError as exc:
+        raise _fail(exc) from exc
+    typer.echo(json.dumps([asdict(r) for r in records], default=str, indent=2))
+
+
+@charger_app.command("revoke-certificate")
+def revoke_certificate(
+    charger_id: str = typer.Argument(..., help="Charger id."),
+    serial: str = typer.Argument(..., help="Serial of the certificate (hex, as `certificates` shows it)."),
+) -> None:
+    """Revoke a charger certificate: the CSMS refuses it from the next handshake on."""
+    try:
+        with _store() as store:
+            record = store.revoke_certificate(charger_id, serial, SystemClock().now())
+    except (LookupError, ValueError) as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"{charger_id}: certificate {record.serial_hex} revoked")
+
+
+@charger_app.command("security-profile")
+def security_profile(
+    charger_id: str = typer.Argument(..., help="Charger id."),
+    profile: int = typer.Option(..., "--profile", help="2 or 3; a charger's profile is only ever raised."),
+) -> None:
+    """Raise a charger's OCPP security profile (at 3 it must connect with its client certificate)."""
+    try:
+        with _store() as store:
+            before = store.set_security_profile(charger_id, profile)
+    except (DeviceError, LookupError) as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"{charger_id}: security profile {before} -> {profile}")
 
 
 @charger_app.command("token")
@@ -154,9 +263,14 @@ def csms(
     async def main() -> None:
         server = bootstrap(settings).csms
         assert server is not None  # the platform's own CSMS (no gateway was swapped in)
-        bound = await server.start(host or settings.host, port if port is not None else settings.ocpp_port)
+        bound = await server.start(
+            host or settings.host, port if port is not None else settings.ocpp_port, mtls_port=settings.ocpp_mtls_port
+        )
         scheme = "wss" if server.ssl_context else "ws"
         typer.echo(f"CSMS listening on {scheme}://{host or settings.host}:{bound}/ocpp/{{charger_id}}")
+        if server.mtls_port is not None:
+            where = f"wss://{host or settings.host}:{server.mtls_port}/ocpp/{{charger_id}}"
+            typer.echo(f"CSMS security profile 3 (client certificates) on {where}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -85,6 +85,10 @@ async def _serve(
         scheme = "wss" if platform.settings.ocpp_tls_cert else "ws"
         typer.echo(f"V2G platform serving on http://{host}:{port}  (API docs: /docs)")
         typer.echo(f"CSMS (OCPP 1.6 / 2.0.1 / 2.1) on {scheme}://{host}:{ocpp_port}/ocpp/{{charger_id}}")
+        if runtime.mtls_port is not None:
+            typer.echo(
+                f"CSMS security profile 3 (client certificates) on wss://{host}:{runtime.mtls_port}/ocpp/{{charger_id}}"
+            )
         for what, source in platform.provenance.items():
             typer.echo(f"{what}: {source}")
         if demo and sites:

@@ -6,6 +6,18 @@ events here and :class:`ProfilePlan` values into protocol profiles; the device s
 """
 
 from v2g.devices.authorization import IdTokenRecord, TokenStatus, authorize_token
+from v2g.devices.certificates import (
+    STATION_CERTIFICATE,
+    CertificateRecord,
+    CertificateRequestError,
+    CertificateStatus,
+    CsrRefusal,
+    IssuedCertificate,
+    PresentedCertificate,
+    check_security_profile,
+    normalise_serial,
+    renewal_due,
+)
 from v2g.devices.commands import Ack, AckStatus, CommandResult, FrequencyCurvePoint, Setpoint, summarise_acks
 from v2g.devices.events import (
     ChargerNotice,
@@ -53,10 +65,14 @@ __all__ = [
     "PLAN_STACK",
     "SETPOINT_PROFILE_ID",
     "SETPOINT_STACK",
+    "STATION_CERTIFICATE",
     "TEST_PROFILE_ID",
     "TEST_STACK",
     "Ack",
     "AckStatus",
+    "CertificateRecord",
+    "CertificateRequestError",
+    "CertificateStatus",
     "ChargerAuth",
     "ChargerNotice",
     "ChargerRegistration",
@@ -64,11 +80,14 @@ __all__ = [
     "ChargingNeeds",
     "CommandResult",
     "ConnectivityStatus",
+    "CsrRefusal",
     "DeviceError",
     "FrequencyCurvePoint",
     "IdTokenRecord",
+    "IssuedCertificate",
     "LimitPeriod",
     "MeterSample",
+    "PresentedCertificate",
     "ProfileKind",
     "ProfilePeriod",
     "ProfilePlan",
@@ -77,11 +96,14 @@ __all__ = [
     "TokenStatus",
     "TransactionEventIn",
     "authorize_token",
+    "check_security_profile",
     "failsafe_default_p_kw",
     "fallback_p_kw",
     "new_v2g_site_id",
+    "normalise_serial",
     "plan_from_schedule",
     "profile_kind",
+    "renewal_due",
     "summarise_acks",
     "test_profile_plan",
 ]

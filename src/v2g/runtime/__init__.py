@@ -57,6 +57,7 @@ class Runtime:
         self.pool: WorkerPool | None = None
         self.router: RoutedChargerGateway | None = None
         self.ocpp_port: int | None = None
+        self.mtls_port: int | None = None  # security profile 3 (client certificates), when a CA is configured
 
     async def start_csms(self, host: str, port: int | None = None) -> int:
         """The CSMS: in process, or ``ocpp_workers`` worker processes with commands routed over NATS."""
@@ -73,7 +74,13 @@ class Runtime:
 
         if settings.ocpp_workers > 1:
             ocpp_port = port or settings.ocpp_port or free_port(host)
-            self.pool = WorkerPool([worker_spec(settings, i, host, ocpp_port) for i in range(settings.ocpp_workers)])
+            if settings.ocpp_ca_dir is not None:
+                self.mtls_port = settings.ocpp_mtls_port or free_port(host)
+            specs = [
+                worker_spec(settings, i, host, ocpp_port, mtls_port=self.mtls_port or 0)
+                for i in range(settings.ocpp_workers)
+            ]
+            self.pool = WorkerPool(specs)
             self.router = await RoutedChargerGateway.connect(settings.nats_url, namespace=settings.nats_namespace)
             self.router.on_device_event.append(report)
             await start_workers(self.pool, self.router.nc, settings.nats_namespace)
@@ -85,7 +92,10 @@ class Runtime:
                 msg = "the platform was built with a simulated gateway: there is no CSMS to start"
                 raise RuntimeError(msg)
             csms.on_device_event.append(report)
-            ocpp_port = await csms.start(host, settings.ocpp_port if port is None else port)
+            ocpp_port = await csms.start(
+                host, settings.ocpp_port if port is None else port, mtls_port=settings.ocpp_mtls_port
+            )
+            self.mtls_port = csms.mtls_port
         self.ocpp_port = ocpp_port
         return ocpp_port
 

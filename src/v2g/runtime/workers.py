@@ -29,6 +29,7 @@ from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.ocpp.routing import DEFAULT_NAMESPACE, CsmsWorkerNode
 from v2g.adapters.ocpp.server import CsmsConfig, CsmsServer
+from v2g.bootstrap import security_profile_3
 from v2g.config import Settings
 
 log = logging.getLogger("v2g.ocpp.workers")
@@ -49,9 +50,29 @@ class WorkerSpec:
     profile_validity_s: float = 1800.0
     tls_cert: str | None = None
     tls_key: str | None = None
+    # security profile 3: the platform CA folder (created by the parent before the workers start)
+    ca_dir: str | None = None
+    ca_organisation: str = "V2G Aggregator"
+    mtls_port: int = 0
+    server_names: str = "localhost,127.0.0.1"
+    station_cert_days: int = 365
+    cert_renew_days: int = 30
+
+    def settings(self) -> Settings:
+        """The platform settings this worker serves with (explicit values over the environment)."""
+        return Settings(
+            database_url=self.database_url,
+            ocpp_tls_cert=Path(self.tls_cert) if self.tls_cert else None,
+            ocpp_tls_key=Path(self.tls_key) if self.tls_key else None,
+            ocpp_ca_dir=Path(self.ca_dir) if self.ca_dir else None,
+            ocpp_ca_organisation=self.ca_organisation,
+            ocpp_server_names=self.server_names,
+            ocpp_station_cert_days=self.station_cert_days,
+            ocpp_cert_renew_days=self.cert_renew_days,
+        )
 
 
-def worker_spec(settings: Settings, index: int, host: str, port: int) -> WorkerSpec:
+def worker_spec(settings: Settings, index: int, host: str, port: int, *, mtls_port: int = 0) -> WorkerSpec:
     """Worker ``index`` as configured by the platform settings."""
     return WorkerSpec(
         index,
@@ -62,6 +83,12 @@ def worker_spec(settings: Settings, index: int, host: str, port: int) -> WorkerS
         namespace=settings.nats_namespace,
         tls_cert=str(settings.ocpp_tls_cert) if settings.ocpp_tls_cert else None,
         tls_key=str(settings.ocpp_tls_key) if settings.ocpp_tls_key else None,
+        ca_dir=str(settings.ocpp_ca_dir) if settings.ocpp_ca_dir else None,
+        ca_organisation=settings.ocpp_ca_organisation,
+        mtls_port=mtls_port,
+        server_names=settings.ocpp_server_names,
+        station_cert_days=settings.ocpp_station_cert_days,
+        cert_renew_days=settings.ocpp_cert_renew_days,
     )
 
 
@@ -102,11 +129,14 @@ async def _serve_worker(spec: WorkerSpec) -> None:
         response_timeout_s=spec.response_timeout_s,
         profile_validity=timedelta(seconds=spec.profile_validity_s),
     )
-    server = CsmsServer(SqlDeviceStore(engine), config, ssl_context=ssl_context)
+    store = SqlDeviceStore(engine)
+    profile3 = security_profile_3(spec.settings(), store) if spec.ca_dir else None
+    certificates, mtls_context = profile3 if profile3 is not None else (None, None)
+    server = CsmsServer(store, config, ssl_context=ssl_context, mtls_context=mtls_context, certificates=certificates)
     nc = await nats.connect(spec.nats_url, name=worker_id(spec.index), max_reconnect_attempts=-1)
     node = CsmsWorkerNode(server, nc, worker_id(spec.index), namespace=spec.namespace)
     await node.start()  # the command endpoint first: a charger may connect the moment we listen
-    await server.start(spec.host, spec.port, reuse_port=True)
+    await server.start(spec.host, spec.port, reuse_port=True, mtls_port=spec.mtls_port)
     await nc.publish(ready_subject(spec.namespace), worker_id(spec.index).encode())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

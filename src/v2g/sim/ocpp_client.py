@@ -5,6 +5,12 @@ runs transactions when an EV is plugged in, sends ISO 15118 needs as NotifyEVCha
 obeys the profiles it receives and reports meter values. Faults for tests: rejected profiles, slow
 replies, dropped connections, malformed frames. Messages produced while offline are queued and
 sent on reconnect (2.x marks transaction events ``offline``), so no reading is lost.
+
+With a :class:`~v2g.sim.station_pki.StationKeyStore` the wallbox runs security profile 3: it
+connects with its client certificate (no password), sends SignCertificate with a fresh key's CSR
+when asked (TriggerMessage ``SignChargingStationCertificate``, 1.6 ExtendedTriggerMessage
+``SignChargePointCertificate``) or by :meth:`SimCharger.request_certificate`, installs the chain of
+CertificateSigned and uses it from its next connection.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from v2g.compat import ocpp_keys
+from v2g.sim.station_pki import StationKeyStore
 from v2g.sim.wallbox import SimPeriod, SimProfile, Wallbox
 from v2g.units import parse_utc, utc_now
 
@@ -71,6 +78,8 @@ class SimStats:
     reconnects: int = 0
     errors: int = 0
     delayed_replies: int = 0  # answers held back by ``Faults.reply_delay_s`` and then sent
+    certificates_installed: int = 0
+    certificates_refused: int = 0
     last_profile_at: datetime | None = None
     commands: list[str] = field(default_factory=list)
 
@@ -152,12 +161,22 @@ class _SimMixin:
     @on("TriggerMessage")
     async def on_trigger(self, requested_message: str, **_: Any) -> Any:
         self.sim.command(f"TriggerMessage:{requested_message}")
-        known = {"Heartbeat", "MeterValues", "StatusNotification", "BootNotification"}
+        known = self.sim.triggerable()
         return self._call_result.TriggerMessage(status="Accepted" if requested_message in known else "NotImplemented")
 
     @after("TriggerMessage")
     async def after_trigger(self, requested_message: str, **_: Any) -> None:
         await self.sim.send_triggered(requested_message)
+
+    @on("CertificateSigned")
+    async def on_certificate_signed(self, certificate_chain: str, **_: Any) -> Any:
+        accepted, why = self.sim.certificate_signed(certificate_chain)
+        if accepted:
+            return self._call_result.CertificateSigned(status="Accepted")
+        if self.sim.protocol == "ocpp1.6":
+            return self._call_result.CertificateSigned(status="Rejected")
+        info = {"reason_code": "InvalidCertificate", "additional_info": why[:512]}
+        return self._call_result.CertificateSigned(status="Rejected", status_info=info)
 
 
 class _Sim2x(_SimMixin):
@@ -295,6 +314,17 @@ class _Sim16(_SimMixin, ocpp.v16.ChargePoint):  # type: ignore[misc]
         self.sim.wallbox.available = type == "Operative"
         return self._call_result.ChangeAvailability(status="Accepted")
 
+    @on("ExtendedTriggerMessage")
+    async def on_extended_trigger(self, requested_message: str, **_: Any) -> Any:
+        self.sim.command(f"ExtendedTriggerMessage:{requested_message}")
+        known = self.sim.triggerable()
+        status = "Accepted" if requested_message in known else "NotImplemented"
+        return self._call_result.ExtendedTriggerMessage(status=status)
+
+    @after("ExtendedTriggerMessage")
+    async def after_extended_trigger(self, requested_message: str, **_: Any) -> None:
+        await self.sim.send_triggered(requested_message)
+
 
 _CLASSES: dict[str, type[Any]] = {"ocpp1.6": _Sim16, "ocpp2.0.1": _Sim201, "ocpp2.1": _Sim21}
 PROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
@@ -317,6 +347,7 @@ class SimCharger:
         response_timeout_s: float = 30.0,
         ssl_context: Any = None,
         validate: bool = True,
+        keystore: StationKeyStore | None = None,
     ) -> None:
         ocpp_keys.install()  # the 2.1 key-case fix and memoised key conversion, as on the CSMS side
         self.charger_id = charger_id
@@ -332,6 +363,7 @@ class SimCharger:
         self.meter_interval_s = meter_interval_s
         self.response_timeout_s = response_timeout_s
         self.ssl_context = ssl_context
+        self.keystore = keystore  # security profile 3: key pair and client certificate
         self.validate = validate
         self.stats = SimStats()
         discharge = "true" if (self.faults.declare_v2x and wallbox.max_discharge_kw > 0) else "false"
@@ -362,13 +394,21 @@ class SimCharger:
         return "Accepted"
 
     async def connect(self) -> None:
-        """Open the WebSocket and start routing messages (no boot yet)."""
-        token = base64.b64encode(f"{self.charger_id}:{self.password}".encode()).decode()
+        """Open the WebSocket and start routing messages (no boot yet).
+
+        Basic auth is sent when the wallbox has a password (profiles 1 and 2); with a key store it
+        presents its installed client certificate (profile 3).
+        """
+        headers = {}
+        if self.password:
+            token = base64.b64encode(f"{self.charger_id}:{self.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        context = self.keystore.ssl_context() if self.keystore is not None else self.ssl_context
         self.ws = await connect(
             self.url,
             subprotocols=[self.protocol],  # type: ignore[list-item]
-            additional_headers={"Authorization": f"Basic {token}"},
-            ssl=self.ssl_context,
+            additional_headers=headers,
+            ssl=context,
             ping_interval=None,
             open_timeout=60,
             compression=None,
@@ -615,9 +655,46 @@ class SimCharger:
             )
         self.tx_id = None
 
+    def triggerable(self) -> set[str]:
+        """The messages a TriggerMessage (1.6: ExtendedTriggerMessage) may ask this wallbox for."""
+        known = {"Heartbeat", "MeterValues", "StatusNotification", "BootNotification"}
+        if self.keystore is not None:
+            known |= {"SignChargingStationCertificate", "SignChargePointCertificate"}
+        return known
+
+    # ------------------------------------------------------------------ certificates (security profile 3)
+    async def request_certificate(self, csr: str | None = None) -> Any:
+        """SignCertificate with a fresh key pair's CSR (or the one given); returns the CSMS's answer."""
+        if csr is None:
+            if self.keystore is None:
+                msg = "request_certificate: the wallbox has no key store (security profile 3)"
+                raise RuntimeError(msg)
+            csr = self.keystore.new_csr()
+        if self.protocol == "ocpp1.6":
+            return await self.call(ocpp.v16.call.SignCertificate(csr=csr))
+        return await self.call(
+            self._module().call.SignCertificate(csr=csr, certificate_type="ChargingStationCertificate")
+        )
+
+    def certificate_signed(self, chain_pem: str) -> tuple[bool, str]:
+        """CertificateSigned: install the chain for the pending key; used from the next connection."""
+        self.command("CertificateSigned")
+        if self.keystore is None:
+            accepted, why = False, "no key store"
+        else:
+            accepted, why = self.keystore.install(chain_pem, utc_now())  # TLS checks real time, not sim time
+        if accepted:
+            self.stats.certificates_installed += 1
+        else:
+            self.stats.certificates_refused += 1
+            log.warning("charger[%s]: certificate refused: %s", self.charger_id, why)
+        return accepted, why
+
     async def send_triggered(self, message: str) -> None:
         with contextlib.suppress(Exception):
-            if message == "Heartbeat":
+            if message in ("SignChargingStationCertificate", "SignChargePointCertificate"):
+                await self.request_certificate()
+            elif message == "Heartbeat":
                 await self.heartbeat()
             elif message == "MeterValues":
                 await self.meter_values()

@@ -65,7 +65,7 @@ async def test_unknown_or_bad_registrations_are_named(platform: Platform) -> Non
             protocol=ChargerProtocol.OCPP21,
             max_charge_kw=11.0,
             max_discharge_kw=11.0,
-            security_profile=3,
+            security_profile=4,
         )
     with pytest.raises(DeviceError, match=r"charger\.id"):
         register_charger(

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from v2g.adapters.db.fleet_repo import NotFoundError
 from v2g.adapters.db.tables.devices import (
+    charger_certificates,
     charger_credentials,
     charger_events,
     charger_profiles,
@@ -29,15 +30,20 @@ from v2g.adapters.db.tables.devices import (
 )
 from v2g.adapters.db.tables.fleet import chargers, sites
 from v2g.devices import (
+    CertificateRecord,
+    CertificateStatus,
     ChargerAuth,
     ChargerNotice,
     ChargingNeeds,
     ConnectivityStatus,
     IdTokenRecord,
+    IssuedCertificate,
     MeterSample,
     TelemetryBatchResult,
     TokenStatus,
     TransactionEventIn,
+    check_security_profile,
+    normalise_serial,
 )
 from v2g.fleet.model import Charger, ChargerProtocol
 from v2g.services.clock import Clock, SystemClock
@@ -158,6 +164,120 @@ class SqlDeviceStore:
                 .where(charger_credentials.c.charger_id == charger_id)
                 .values(also_allowed_protocols=value)
             )
+
+    def set_security_profile(self, charger_id: str, profile: int) -> int:
+        """Raise a charger's security profile (never lower it); returns the profile it had."""
+        with self.engine.begin() as conn:
+            self._require_charger(conn, charger_id)
+            current = conn.execute(
+                select(charger_credentials.c.security_profile).where(charger_credentials.c.charger_id == charger_id)
+            ).scalar_one_or_none()
+            if current is None:
+                msg = f"charger {charger_id!r} has no credentials"
+                raise NotFoundError(msg)
+            check_security_profile(profile, current=int(current))
+            conn.execute(
+                update(charger_credentials)
+                .where(charger_credentials.c.charger_id == charger_id)
+                .values(security_profile=profile)
+            )
+        return int(current)
+
+    # ------------------------------------------------------------------ certificates (security profile 3)
+    def record_certificate(self, certificate: IssuedCertificate, *, issued_at: datetime, requested_via: str) -> None:
+        """Keep a certificate the platform CA issued (status ``issued``)."""
+        with self.engine.begin() as conn:
+            self._require_charger(conn, certificate.charger_id)
+            conn.execute(
+                charger_certificates.insert().values(
+                    serial_hex=certificate.serial_hex,
+                    charger_id=certificate.charger_id,
+                    fingerprint_sha256=certificate.fingerprint_sha256,
+                    not_before=certificate.not_before,
+                    not_after=certificate.not_after,
+                    issued_at=issued_at,
+                    requested_via=requested_via,
+                    status=CertificateStatus.ISSUED.value,
+                    certificate_pem=certificate.certificate_pem,
+                )
+            )
+
+    def set_certificate_status(
+        self, serial_hex: str, status: CertificateStatus, detail: str | None, at: datetime
+    ) -> None:
+        """The charger's answer to CertificateSigned (a revoked certificate stays revoked)."""
+        c = charger_certificates.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(charger_certificates)
+                .where(c.serial_hex == normalise_serial(serial_hex), c.revoked_at.is_(None))
+                .values(status=CertificateStatus(status).value, status_detail=detail, status_at=at)
+            )
+
+    def certificate_by_fingerprint(self, fingerprint_sha256: str) -> CertificateRecord | None:
+        query = select(charger_certificates).where(charger_certificates.c.fingerprint_sha256 == fingerprint_sha256)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _certificate_record(row)
+
+    def certificates(self, charger_id: str) -> list[CertificateRecord]:
+        """A charger's certificates, newest first."""
+        c = charger_certificates.c
+        query = select(charger_certificates).where(c.charger_id == charger_id).order_by(c.issued_at.desc())
+        with self.engine.connect() as conn:
+            self._require_charger(conn, charger_id)
+            return [_certificate_record(r) for r in conn.execute(query).mappings()]
+
+    def certificate_pem(self, charger_id: str, serial_hex: str) -> str:
+        """One of the charger's certificates, PEM."""
+        c = charger_certificates.c
+        query = select(c.certificate_pem).where(
+            c.charger_id == charger_id, c.serial_hex == normalise_serial(serial_hex)
+        )
+        with self.engine.connect() as conn:
+            pem = conn.execute(query).scalar_one_or_none()
+        if pem is None:
+            msg = f"charger {charger_id!r} has no certificate {serial_hex!r}"
+            raise NotFoundError(msg)
+        return str(pem)
+
+    def certificates_issued_since(self, charger_id: str, since: datetime) -> int:
+        c = charger_certificates.c
+        query = (
+            select(func.count())
+            .select_from(charger_certificates)
+            .where(c.charger_id == charger_id, c.issued_at >= since)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def mark_certificate_used(self, fingerprint_sha256: str, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(charger_certificates)
+                .where(charger_certificates.c.fingerprint_sha256 == fingerprint_sha256)
+                .values(last_used_at=at)
+            )
+
+    def revoke_certificate(self, charger_id: str, serial_hex: str, at: datetime) -> CertificateRecord:
+        """Revoke one of the charger's certificates: the CSMS refuses it at every later handshake."""
+        c = charger_certificates.c
+        key = (c.charger_id == charger_id, c.serial_hex == normalise_serial(serial_hex))
+        with self.engine.begin() as conn:
+            self._require_charger(conn, charger_id)
+            changed = conn.execute(
+                update(charger_certificates)
+                .where(*key, c.revoked_at.is_(None))
+                .values(revoked_at=at, status=CertificateStatus.REVOKED.value, status_at=at)
+            ).rowcount
+            row = conn.execute(select(charger_certificates).where(*key)).mappings().first()
+        if row is None:
+            msg = f"charger {charger_id!r} has no certificate {serial_hex!r}"
+            raise NotFoundError(msg)
+        if not changed:
+            msg = f"certificate {serial_hex!r} of charger {charger_id!r} was already revoked"
+            raise ValueError(msg)
+        return _certificate_record(row)
 
     # ------------------------------------------------------------------ idTokens
     def add_id_token(self, record: IdTokenRecord) -> None:
@@ -334,8 +454,15 @@ class SqlDeviceStore:
                 select(ev_charging_needs).where(ev_charging_needs.c.charger_id == charger_id)
             ).mappings()
             needs_rows = [dict(n) for n in needs]
+            profile = conn.execute(
+                select(charger_credentials.c.security_profile).where(charger_credentials.c.charger_id == charger_id)
+            ).scalar_one_or_none()
         state: dict[str, Any] = dict(row) if row is not None else {"charger_id": charger_id, "online": False}
         state["ev_needs"] = needs_rows
+        state["security_profile"] = profile
+        state["certificates"] = [
+            {k: v for k, v in asdict(r).items() if k != "charger_id"} for r in self.certificates(charger_id)
+        ]
         return state
 
     def latest_readings(self, charger_ids: Sequence[str]) -> dict[str, LatestReading]:
@@ -626,6 +753,23 @@ class SqlDeviceStore:
         if conn.execute(select(chargers.c.id).where(chargers.c.id == charger_id)).first() is None:
             msg = f"charger {charger_id!r} not found"
             raise NotFoundError(msg)
+
+
+def _certificate_record(row: Any) -> CertificateRecord:
+    return CertificateRecord(
+        serial_hex=row["serial_hex"],
+        charger_id=row["charger_id"],
+        fingerprint_sha256=row["fingerprint_sha256"],
+        not_before=row["not_before"],
+        not_after=row["not_after"],
+        issued_at=row["issued_at"],
+        requested_via=row["requested_via"],
+        status=CertificateStatus(row["status"]),
+        status_detail=row["status_detail"],
+        status_at=row["status_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
 
 
 def _dedupe_samples(samples: Iterable[MeterSample]) -> list[dict[str, Any]]:

@@ -147,3 +147,10 @@ class OcppChargerGateway:
             return Ack(charger_id, AckStatus.OFFLINE, "no live connection")
         status = await self.server.send_test_profile(session)
         return to_ack(charger_id, CommandResult(status))
+
+    async def renew_certificate(self, charger_id: str) -> Ack:
+        """Ask a charger for a new client certificate (security profile 3): it answers with SignCertificate."""
+        session = self._session(charger_id)
+        if session is None:
+            return Ack(charger_id, AckStatus.OFFLINE, "no live connection")
+        return to_ack(charger_id, await self.server.request_certificate_renewal(session))

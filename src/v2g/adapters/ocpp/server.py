@@ -6,6 +6,14 @@ handshake be refused before the upgrade (``process_request``): unknown charger -
 missing basic-auth credentials -> 401, deactivated charger or a profile-2 charger on a plain
 socket -> 403, an OCPP version the charger's record does not allow (a 2.0.1 charger offering only
 1.6) -> 400.
+
+Security profile 3 has its own listener (``mtls_context``, its own port): TLS that requires a client
+certificate issued by the platform CA (``ssl.CERT_REQUIRED``), so a charger without one, or with one
+from another CA, never completes the TLS handshake. The WebSocket handshake then checks that the
+certificate's CN is the charger id in the URL and that the certificate is on record for that charger
+and not revoked (403 otherwise); no basic-auth password is needed. A charger registered at profile 3
+that connects without a client certificate (the profile-1/2 listener, or a plain socket) is refused
+with 403: the platform never lets it down to a lower profile.
 """
 
 from __future__ import annotations
@@ -14,13 +22,14 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import logging
 import ssl
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
@@ -35,9 +44,21 @@ from v2g.adapters.ocpp.credentials import PasswordVerifier
 from v2g.adapters.ocpp.session import CsmsSession
 from v2g.adapters.ocpp.writer import TelemetryWriter
 from v2g.compat import ocpp_keys, ocpp_validation
-from v2g.devices import ChargerNotice, ChargingLimit, ChargingNeeds, CommandResult, ProfilePlan
+from v2g.devices import (
+    CertificateRequestError,
+    ChargerAuth,
+    ChargerNotice,
+    ChargingLimit,
+    ChargingNeeds,
+    CommandResult,
+    CsrRefusal,
+    PresentedCertificate,
+    ProfilePlan,
+    normalise_serial,
+)
 from v2g.fleet.schedule import PowerSchedule
 from v2g.services.clock import Clock, SystemClock
+from v2g.services.devices.certificates import StationCertificates
 from v2g.services.devices.ports import DeviceStore
 from v2g.services.devices.supervisor import DeviceSupervisor, SupervisorConfig
 
@@ -84,6 +105,8 @@ class CsmsServer:
         config: CsmsConfig | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        mtls_context: ssl.SSLContext | None = None,
+        certificates: StationCertificates | None = None,
         writer: TelemetryWriter | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -94,14 +117,26 @@ class CsmsServer:
         self.config = config or CsmsConfig()
         self.clock: Clock = clock or SystemClock()
         self.ssl_context = ssl_context
+        # security profile 3: TLS requiring a client certificate, on its own listener
+        if mtls_context is not None and mtls_context.verify_mode is not ssl.CERT_REQUIRED:
+            msg = "mtls_context: security profile 3 needs verify_mode CERT_REQUIRED"
+            raise ValueError(msg)
+        if mtls_context is not None and certificates is None:
+            msg = "mtls_context: security profile 3 needs the station certificates (the platform CA)"
+            raise ValueError(msg)
+        self.mtls_context = mtls_context
+        self.certificates = certificates
+        self.mtls_port: int | None = None
         self.writer = writer or TelemetryWriter(store, clock=self.clock)
         self.sessions: dict[str, CsmsSession] = {}
         self.stats: defaultdict[str, int] = defaultdict(int)
         self._verifier = PasswordVerifier()
         # the OCPP versions each connection in its handshake may use (its charger's record)
         self._allowed: weakref.WeakKeyDictionary[ServerConnection, list[str]] = weakref.WeakKeyDictionary()
+        # the client certificate each admitted profile-3 connection presented
+        self._presented: weakref.WeakKeyDictionary[ServerConnection, PresentedCertificate] = weakref.WeakKeyDictionary()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._server: Server | None = None
+        self._servers: list[Server] = []
         self._jobs: list[asyncio.Task[None]] = []
         self.supervisor = DeviceSupervisor(
             store,
@@ -122,17 +157,30 @@ class CsmsServer:
         self.on_connection: list[Callable[[str, bool], Coroutine[Any, Any, None]]] = []
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> int:
-        """Listen; return the bound port (``port=0`` picks a free one)."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False, mtls_port: int = 0
+    ) -> int:
+        """Listen; return the bound port (``port=0`` picks a free one).
+
+        With an ``mtls_context`` the security-profile-3 listener binds ``mtls_port`` too (its bound
+        port is then :attr:`mtls_port`).
+        """
         self.writer.start()
-        self._server = await serve(
+        bound = await self._listen(host, port, self.ssl_context, reuse_port)
+        if self.mtls_context is not None:
+            self.mtls_port = await self._listen(host, mtls_port, self.mtls_context, reuse_port)
+        self._jobs.append(asyncio.create_task(self._liveness_job(), name="csms-liveness"))
+        return bound
+
+    async def _listen(self, host: str, port: int, context: ssl.SSLContext | None, reuse_port: bool) -> int:
+        server = await serve(
             self._handle,
             host,
             port,
             subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
             select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
-            ssl=self.ssl_context,
+            ssl=context,
             ping_interval=None,
             max_size=2**20,
             reuse_port=reuse_port,
@@ -140,8 +188,8 @@ class CsmsServer:
             open_timeout=self.config.handshake_timeout_s,
             compression="deflate" if self.config.compression else None,
         )
-        self._jobs.append(asyncio.create_task(self._liveness_job(), name="csms-liveness"))
-        sock = next(iter(self._server.sockets))
+        self._servers.append(server)
+        sock = next(iter(server.sockets))
         return int(sock.getsockname()[1])
 
     async def stop(self) -> None:
@@ -151,10 +199,12 @@ class CsmsServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
         self._jobs.clear()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        self.mtls_port = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -189,9 +239,47 @@ class CsmsServer:
         if not auth.active:
             self.stats["refused_inactive"] += 1
             return connection.respond(HTTPStatus.FORBIDDEN, f"charger {charger_id!r} is deactivated\n")
-        if auth.security_profile >= 2 and self.ssl_context is None:
+        presented = _presented_certificate(connection)
+        if presented is not None:
+            refused = await self._admit_certificate(charger_id, presented)
+            if refused is not None:
+                return connection.respond(HTTPStatus.FORBIDDEN, f"charger {charger_id!r}: {refused}\n")
+            self._presented[connection] = presented  # authenticated by its certificate: no password needed
+        elif auth.security_profile >= 3:
+            self.stats["refused_downgrade"] += 1
+            log.warning(
+                "charger[%s]: refused: registered at security profile 3 but connected without a client "
+                "certificate (a downgrade to profile %d)",
+                charger_id,
+                2 if _is_tls(connection) else 1,
+            )
+            text = (
+                f"charger {charger_id!r} is registered at security profile 3: connect to the profile-3 "
+                "endpoint with its client certificate\n"
+            )
+            return connection.respond(HTTPStatus.FORBIDDEN, text)
+        elif auth.security_profile >= 2 and self.ssl_context is None:
             self.stats["refused_no_tls"] += 1
             return connection.respond(HTTPStatus.FORBIDDEN, f"charger {charger_id!r} must connect over TLS\n")
+        if presented is None and (refusal := await self._check_password(connection, request, charger_id, auth)):
+            return refusal
+        return self._check_protocol(connection, request, charger_id, auth)
+
+    async def _admit_certificate(self, charger_id: str, presented: PresentedCertificate) -> str | None:
+        """Why a verified client certificate may not open this charger's connection (None: it may)."""
+        if self.certificates is None:  # pragma: no cover - the profile-3 listener needs them
+            refused: str | None = "the CSMS runs no certificate authority"
+        else:
+            refused = await asyncio.to_thread(self.certificates.admit, charger_id, presented)
+        if refused is not None:
+            self.stats["refused_certificate"] += 1
+            log.warning("charger[%s]: refused at the TLS client check: %s", charger_id, refused)
+        return refused
+
+    async def _check_password(
+        self, connection: ServerConnection, request: Request, charger_id: str, auth: ChargerAuth
+    ) -> Response | None:
+        """Security profiles 1 and 2: HTTP basic auth with the charger id as user (None: accepted)."""
         user, password = _basic_auth(request.headers.get("Authorization"))
         if user != charger_id or password is None:
             self.stats["refused_auth"] += 1
@@ -204,6 +292,12 @@ class CsmsServer:
             response = connection.respond(HTTPStatus.UNAUTHORIZED, "wrong credentials\n")
             response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
             return response
+        return None
+
+    def _check_protocol(
+        self, connection: ServerConnection, request: Request, charger_id: str, auth: ChargerAuth
+    ) -> Response | None:
+        """The OCPP versions the charger's record allows among those it offers."""
         offered = _offered_subprotocols(request)
         allowed = [p for p in SUBPROTOCOLS if p in offered and p in auth.allowed_protocols]
         ocpp_offered = [p for p in offered if p in SUBPROTOCOLS]
@@ -238,6 +332,7 @@ class CsmsServer:
             await connection.close(1002, "no OCPP subprotocol negotiated")
             return
         session = self._new_session(str(protocol), charger_id, connection)
+        session.client_certificate = self._presented.pop(connection, None)
         previous = self.sessions.get(charger_id)
         if previous is not None:
             self.stats["replaced_connections"] += 1
@@ -282,10 +377,44 @@ class CsmsServer:
     async def booted(self, session: CsmsSession, firmware_version: str | None) -> None:
         """After an accepted BootNotification (called from the version's ``@after`` hook)."""
         await self.supervisor.booted(session, firmware_version)
+        await self._renew_if_due(session)
 
     async def resync(self, session: CsmsSession) -> None:
         """Bring a (re)connected charger up to date (the first CALL of a connection without a boot)."""
         await self.supervisor.resync(session)
+        await self._renew_if_due(session)
+
+    # ------------------------------------------------------------------ security profile 3
+    async def check_csr(self, session: CsmsSession, csr: str, certificate_type: str) -> None:
+        """SignCertificate: refuse a CSR the platform will not sign (raises CertificateRequestError)."""
+        if self.certificates is None:
+            raise CertificateRequestError(CsrRefusal.NO_CA, "the CSMS runs no certificate authority")
+        await asyncio.to_thread(self.certificates.check_request, session.id, csr, certificate_type)
+
+    def certificate_requested(self, session: CsmsSession, csr: str) -> None:
+        """After an accepted SignCertificate: sign it and send CertificateSigned in the background."""
+        if self.certificates is not None:
+            self.spawn(self._sign_and_install(session, csr))
+
+    async def _sign_and_install(self, session: CsmsSession, csr: str) -> None:
+        assert self.certificates is not None
+        result = await self.certificates.sign_and_install(session, csr)
+        self.stats[f"certificate_signed_{result.status}"] += 1
+
+    async def request_certificate_renewal(self, session: CsmsSession) -> CommandResult:
+        """CSMS-initiated renewal: ask the charger for a SignCertificate."""
+        if self.certificates is None:
+            return CommandResult("unsupported", "the CSMS runs no certificate authority")
+        session.renewal_requested = True
+        return await self.certificates.request_renewal(session)
+
+    async def _renew_if_due(self, session: CsmsSession) -> None:
+        presented = session.client_certificate
+        if self.certificates is None or presented is None or session.renewal_requested:
+            return
+        if self.certificates.renewal_due(presented):
+            self.stats["certificate_renewals_requested"] += 1
+            await self.request_certificate_renewal(session)
 
     async def needs_received(self, session: CsmsSession, needs: ChargingNeeds) -> None:
         await self.supervisor.needs_received(session, needs)
@@ -317,6 +446,29 @@ class CsmsServer:
         while True:
             await asyncio.sleep(interval)
             await self.supervisor.liveness_tick()
+
+
+def _is_tls(connection: ServerConnection) -> bool:
+    return connection.transport.get_extra_info("ssl_object") is not None
+
+
+def _presented_certificate(connection: ServerConnection) -> PresentedCertificate | None:
+    """The client certificate of the TLS handshake, when one was presented and verified."""
+    ssl_object = connection.transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    info = ssl_object.getpeercert()  # filled only when the certificate was verified against the CA
+    if not der or not info:
+        return None
+    names = [value for rdn in info.get("subject", ()) for key, value in rdn if key == "commonName"]
+    not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(info["notAfter"]), UTC)
+    return PresentedCertificate(
+        common_name=names[0] if len(names) == 1 else None,
+        serial_hex=normalise_serial(str(info["serialNumber"])),
+        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+        not_after=not_after,
+    )
 
 
 def _offered_subprotocols(request: Request) -> list[str]:

@@ -39,12 +39,14 @@ from v2g.devices import (
     SETPOINT_STACK,
     TEST_PROFILE_ID,
     TEST_STACK,
+    CertificateRequestError,
     ChargerNotice,
     ChargingLimit,
     ChargingNeeds,
     CommandResult,
     FrequencyCurvePoint,
     MeterSample,
+    PresentedCertificate,
     ProfileKind,
     ProfilePlan,
     TransactionEventIn,
@@ -182,6 +184,10 @@ class SessionHost(Protocol):
 
     async def charging_limit(self, session: CsmsSession, limit: ChargingLimit) -> None: ...
 
+    async def check_csr(self, session: CsmsSession, csr: str, certificate_type: str) -> None: ...
+
+    def certificate_requested(self, session: CsmsSession, csr: str) -> None: ...
+
 
 _MAYBE_NON_FINITE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}")
 
@@ -243,6 +249,10 @@ class CsmsSession:
         self._current: tuple[str, str] | None = None
         self.duplicates = 0
         self.rejected_frames = 0
+        # security profile 3: the client certificate of this connection, and whether renewal was asked for
+        self.client_certificate: PresentedCertificate | None = None
+        self.renewal_requested = False
+        self._accepted_csrs: set[str] = set()
         self._ev_connected_write: asyncio.Task[None] | None = None
 
     def record_ev_connected(self, connected: bool) -> None:
@@ -460,6 +470,35 @@ class CsmsSession:
     async def read_discharge_support(self) -> bool:
         """Whether the charger declares discharge support (the device model, 2.x only)."""
         return False
+
+    async def install_certificate(self, chain_pem: str) -> CommandResult:
+        """CertificateSigned: the charger's new client certificate chain (security profile 3)."""
+        raise NotImplementedError
+
+    async def request_certificate(self) -> CommandResult:
+        """Ask the charger to send SignCertificate for a new key pair (certificate renewal)."""
+        raise NotImplementedError
+
+    async def sign_certificate(self, csr: str, certificate_type: str) -> tuple[bool, str, str]:
+        """Check a charger's SignCertificate: (accepted, reason code, detail); the notice is stored."""
+        try:
+            await self.server.check_csr(self, csr, certificate_type)
+        except CertificateRequestError as exc:
+            summary = f"{certificate_type} signing request rejected ({exc.reason.value}): {exc.detail}"
+            log.warning("charger[%s]: %s", self.id, summary)
+            payload = {"certificate_type": certificate_type, "reason_code": exc.reason.value, "detail": exc.detail}
+            await self.notice("SignCertificate", summary, payload)
+            return False, exc.reason.value, exc.detail
+        payload = {"certificate_type": certificate_type}
+        await self.notice("SignCertificate", f"{certificate_type} signing request accepted", payload)
+        self._accepted_csrs.add(csr)
+        return True, "", ""
+
+    def certificate_request_answered(self, csr: str) -> None:
+        """From the ``@after`` hook of SignCertificate: an accepted request is signed and sent back."""
+        if csr in self._accepted_csrs:
+            self._accepted_csrs.discard(csr)
+            self.server.certificate_requested(self, csr)
 
     def plan_kind(self) -> ProfileKind:
         return profile_kind(ChargerProtocol(self.protocol), self.discharge_supported)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import secrets
 
-from v2g.devices import Ack, ChargerRegistration, ConnectivityStatus, DeviceError, new_v2g_site_id
+from v2g.devices import (
+    Ack,
+    ChargerRegistration,
+    ConnectivityStatus,
+    DeviceError,
+    check_security_profile,
+    new_v2g_site_id,
+)
 from v2g.fleet.model import Charger, ChargerProtocol
 from v2g.services.devices.ports import CredentialHasher, DeviceRegistry, RemoteDeactivation
 
@@ -22,10 +29,13 @@ def register_charger(
     charger_id: str | None = None,
     security_profile: int = 2,
 ) -> ChargerRegistration:
-    """Installation stage, "Generate Box Site ID": create the charger's id, credentials and V2G site id."""
-    if security_profile not in (1, 2):
-        msg = f"charger.security_profile: {security_profile} is not supported (1 basic auth, 2 TLS + basic auth)"
-        raise DeviceError(msg)
+    """Installation stage, "Generate Box Site ID": create the charger's id, credentials and V2G site id.
+
+    At security profile 3 the charger authenticates with a client certificate from the platform CA
+    (issued from its CSR with ``StationCertificates.issue``): no password is shown, and the stored
+    hash is of a random secret nobody knows.
+    """
+    check_security_profile(security_profile)
     cid = charger_id or f"CP-{secrets.token_hex(5).upper()}"
     if not cid.isascii() or not all(ch.isalnum() or ch in "-_." for ch in cid) or len(cid) > 48:
         msg = f"charger.id: {cid!r} must be at most 48 ASCII letters, digits, '-', '_' or '.'"
@@ -36,7 +46,8 @@ def register_charger(
     )
     password = secrets.token_urlsafe(24)
     registry.add_charger_with_credentials(charger, hasher.hash(password), security_profile)
-    return ChargerRegistration(charger, password, v2g_site_id, security_profile)
+    shown = password if security_profile < 3 else ""
+    return ChargerRegistration(charger, shown, v2g_site_id, security_profile)
 
 
 def verify_connectivity(registry: DeviceRegistry, charger_id: str) -> ConnectivityStatus:

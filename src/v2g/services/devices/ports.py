@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from v2g.devices import (
     Ack,
     AckStatus,
+    CertificateRecord,
+    CertificateStatus,
     ChargerAuth,
     ChargerNotice,
     ChargingNeeds,
@@ -20,6 +22,7 @@ from v2g.devices import (
     ConnectivityStatus,
     FrequencyCurvePoint,
     IdTokenRecord,
+    IssuedCertificate,
     MeterSample,
     ProfileKind,
     ProfilePlan,
@@ -33,6 +36,9 @@ from v2g.fleet.schedule import PowerSchedule
 __all__ = [
     "Ack",
     "AckStatus",
+    "CertificateIssuer",
+    "CertificateLink",
+    "CertificateStore",
     "ChargerGateway",
     "ChargerLink",
     "ChargerRecords",
@@ -226,3 +232,56 @@ class ChargerRecords(Protocol):
 
 class DeviceRecords(DeviceStore, ChargerRecords, Protocol):
     """The device store with its read side (the SQL device store implements both)."""
+
+
+# ---------------------------------------------------------------------------- security profile 3
+class CertificateIssuer(Protocol):
+    """The platform CA: checks charger CSRs and signs charger certificates (``v2g.adapters.pki``)."""
+
+    @property
+    def organisation(self) -> str:
+        """The operator's organisation: the O of every charger certificate."""
+        ...
+
+    def check_station_csr(self, charger_id: str, csr_pem: str) -> None:
+        """Raise :class:`~v2g.devices.CertificateRequestError` for a CSR that will not be signed."""
+        ...
+
+    def issue_station_certificate(self, charger_id: str, csr_pem: str) -> IssuedCertificate: ...
+
+
+class CertificateStore(Protocol):
+    """Issued charger certificates (the SQL device store in production); called from worker threads."""
+
+    def record_certificate(
+        self, certificate: IssuedCertificate, *, issued_at: datetime, requested_via: str
+    ) -> None: ...
+
+    def set_certificate_status(
+        self, serial_hex: str, status: CertificateStatus, detail: str | None, at: datetime
+    ) -> None: ...
+
+    def certificate_by_fingerprint(self, fingerprint_sha256: str) -> CertificateRecord | None: ...
+
+    def certificates(self, charger_id: str) -> list[CertificateRecord]:
+        """A charger's certificates, newest first."""
+        ...
+
+    def certificates_issued_since(self, charger_id: str, since: datetime) -> int: ...
+
+    def mark_certificate_used(self, fingerprint_sha256: str, at: datetime) -> None: ...
+
+
+class CertificateLink(Protocol):
+    """The certificate commands of a live charger connection (OCPP 2.0.1/2.1, and 1.6 with its security extension)."""
+
+    @property
+    def id(self) -> str: ...
+
+    async def install_certificate(self, chain_pem: str) -> CommandResult:
+        """CertificateSigned: hand the charger its new certificate chain."""
+        ...
+
+    async def request_certificate(self) -> CommandResult:
+        """Ask the charger to send a SignCertificate for a new key (TriggerMessage / ExtendedTriggerMessage)."""
+        ...

@@ -1,4 +1,5 @@
-"""Device-layer tables: charger credentials, OCPP connection state, profiles, transactions, telemetry.
+"""Device-layer tables: charger credentials and certificates, OCPP connection state, profiles,
+transactions, telemetry.
 
 Telemetry is a plain time-series table written in batches (``INSERT ... ON CONFLICT DO NOTHING``
 on SQLite and PostgreSQL alike), so a reading delivered twice is stored once.
@@ -32,6 +33,28 @@ charger_credentials = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     # OCPP versions the charger may connect with besides its registered one (comma-separated)
     Column("also_allowed_protocols", String(64), nullable=True),
+)
+
+# charger certificates issued by the platform CA (security profile 3); the certificate is public,
+# the charger's private key never reaches the platform
+charger_certificates = Table(
+    "charger_certificates",
+    metadata,
+    Column("serial_hex", String(64), primary_key=True),
+    Column("charger_id", String(64), ForeignKey("chargers.id"), nullable=False, index=True),
+    Column("fingerprint_sha256", String(64), nullable=False, unique=True),
+    Column("not_before", UTCDateTime(), nullable=False),
+    Column("not_after", UTCDateTime(), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("requested_via", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_detail", Text, nullable=True),
+    Column("status_at", UTCDateTime(), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("certificate_pem", Text, nullable=False),
+    CheckConstraint("requested_via IN ('operator','station')", name="requested_via"),
+    CheckConstraint("status IN ('issued','accepted','rejected','failed','revoked')", name="status"),
 )
 
 charger_state = Table(

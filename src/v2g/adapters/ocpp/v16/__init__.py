@@ -3,6 +3,11 @@
 1.6 has no discharge semantics, so every plan is sent with negative setpoints clamped to 0 (the
 acknowledgement says so). Start/StopTransaction are mapped onto the 2.0.1 event shape with
 ``seq_no`` 0 (Started) and 1 (Ended); transaction ids are assigned by the CSMS.
+
+Security profile 3 uses the messages of the OCPP 1.6 Security Whitepaper (edition 3), which the
+``ocpp`` library ships as 1.6 actions: SignCertificate (a CSR; the 1.6 answer carries no reason, so
+a refusal is only logged and stored as a notice), CertificateSigned and ExtendedTriggerMessage
+``SignChargePointCertificate``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from v2g.adapters.ocpp.session import (
     parse_measured_at,
     status_of,
 )
-from v2g.devices import MeterSample, ProfileKind, ProfilePeriod, ProfilePlan, TransactionEventIn
+from v2g.devices import (
+    STATION_CERTIFICATE,
+    MeterSample,
+    ProfileKind,
+    ProfilePeriod,
+    ProfilePlan,
+    TransactionEventIn,
+)
 
 V16_STATUSES = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
 _tx_ids = itertools.count(int(time.time()) % 1_000_000_000)
@@ -63,6 +75,15 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
     @on("Heartbeat")
     def on_heartbeat(self, **_: Any) -> Any:
         return self._call_result.Heartbeat(current_time=_iso(self.now()))
+
+    @on("SignCertificate")
+    async def on_sign_certificate(self, csr: str, **_: Any) -> Any:
+        accepted, _reason, _detail = await self.sign_certificate(csr, STATION_CERTIFICATE)
+        return self._call_result.SignCertificate(status="Accepted" if accepted else "Rejected")
+
+    @after("SignCertificate")
+    def after_sign_certificate(self, csr: str, **_: Any) -> None:
+        self.certificate_request_answered(csr)
 
     @on("StatusNotification")
     def on_status(self, connector_id: int, error_code: str, status: str, **_: Any) -> Any:
@@ -232,3 +253,9 @@ class V16Session(CsmsSession, _V16ChargePoint):  # type: ignore[misc]
 
     async def set_variable(self, component: str, variable: str, value: str) -> CommandResult:
         return await self._command(self._call.ChangeConfiguration(key=variable, value=value))
+
+    async def install_certificate(self, chain_pem: str) -> CommandResult:
+        return await self._command(self._call.CertificateSigned(certificate_chain=chain_pem))
+
+    async def request_certificate(self) -> CommandResult:
+        return await self._command(self._call.ExtendedTriggerMessage(requested_message="SignChargePointCertificate"))

@@ -28,7 +28,15 @@ from v2g.adapters.ocpp.session import (
     status_of,
 )
 from v2g.adapters.ocpp.v201.notices import NoticeHandlers
-from v2g.devices import ChargingNeeds, MeterSample, ProfileKind, ProfilePeriod, ProfilePlan, TransactionEventIn
+from v2g.devices import (
+    STATION_CERTIFICATE,
+    ChargingNeeds,
+    MeterSample,
+    ProfileKind,
+    ProfilePeriod,
+    ProfilePlan,
+    TransactionEventIn,
+)
 
 _MULTIPLIER_FREE_UNITS = {"Wh", "W", "kWh", "kW", "Percent", "A", "V", "varh", "var"}
 
@@ -278,6 +286,13 @@ class V2xSessionBase(NoticeHandlers, CsmsSession):
     async def read_discharge_support(self) -> bool:
         value = await self.get_variable("V2XChargingCtrlr", "Enabled")
         return (value or "").lower() == "true"
+
+    async def install_certificate(self, chain_pem: str) -> CommandResult:
+        request = self._call.CertificateSigned(certificate_chain=chain_pem, certificate_type=STATION_CERTIFICATE)
+        return await self._command(request)
+
+    async def request_certificate(self) -> CommandResult:
+        return await self.trigger("SignChargingStationCertificate")
 
 
 class V201Session(V2xSessionBase, _V201ChargePoint):  # type: ignore[misc]

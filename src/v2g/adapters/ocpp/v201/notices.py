@@ -4,8 +4,9 @@ Security events, device-model events and reports, firmware and log upload status
 charging schedule are stored as :class:`~v2g.devices.ChargerNotice` (and shown to the operator);
 a charging limit the charger applies on its own (NotifyChargingLimit) becomes a
 :class:`~v2g.devices.ChargingLimit`, which the device supervisor stores on the charger's state,
-where the planner reads it. Certificate signing requests are rejected while the platform runs no
-certificate authority (security profile 3).
+where the planner reads it. A certificate signing request (security profile 3) is checked by the
+platform CA and answered Accepted, then signed and sent back with CertificateSigned; an invalid one
+is Rejected with the reason (``NoCAConfigured`` while the platform runs no CA).
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from v2g.adapters.ocpp.session import finite, on, parse_measured_at
-from v2g.devices import ChargerNotice, ChargingLimit, LimitPeriod
+from v2g.adapters.ocpp.session import after, finite, on, parse_measured_at
+from v2g.devices import STATION_CERTIFICATE, ChargerNotice, ChargingLimit, LimitPeriod
 
 VOLTAGE_V = 230.0  # per phase, to turn a limit in A into kW
-SIGN_REJECT_REASON = "NoCAConfigured"  # reasonCode is at most 20 characters
 
 
 def _names(item: dict[str, Any]) -> str:
@@ -40,6 +40,10 @@ class NoticeHandlers:
         ) -> None: ...
 
         def now(self) -> datetime: ...
+
+        async def sign_certificate(self, csr: str, certificate_type: str) -> tuple[bool, str, str]: ...
+
+        def certificate_request_answered(self, csr: str) -> None: ...
 
     @on("SecurityEventNotification")
     async def on_security_event(self, type: str, timestamp: str, **kwargs: Any) -> Any:
@@ -85,10 +89,17 @@ class NoticeHandlers:
 
     @on("SignCertificate")
     async def on_sign_certificate(self, csr: str, **kwargs: Any) -> Any:
-        kind = kwargs.get("certificate_type") or "ChargingStationCertificate"
-        await self.notice("SignCertificate", f"{kind} signing request rejected: no CA", {"certificate_type": kind})
-        info = {"reason_code": SIGN_REJECT_REASON, "additional_info": "the CSMS issues no certificates yet"}
+        kind = kwargs.get("certificate_type") or STATION_CERTIFICATE
+        accepted, reason, detail = await self.sign_certificate(csr, kind)
+        if accepted:
+            return self._call_result.SignCertificate(status="Accepted")
+        info = {"reason_code": reason, "additional_info": detail[:512]}
         return self._call_result.SignCertificate(status="Rejected", status_info=info)
+
+    @after("SignCertificate")
+    def after_sign_certificate(self, csr: str, **kwargs: Any) -> None:
+        """Sign and send CertificateSigned once the Accepted reply is out (never from the handler)."""
+        self.certificate_request_answered(csr)
 
     @on("NotifyChargingLimit")
     async def on_charging_limit(self, charging_limit: dict[str, Any], **kwargs: Any) -> Any:
