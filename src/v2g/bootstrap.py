@@ -26,6 +26,7 @@ from v2g.adapters.db.market_repo import SqlMarketStore, sql_market_tx
 from v2g.adapters.db.migrate import ensure_schema_current
 from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
 from v2g.adapters.db.preferences_repo import SqlEvAccess, SqlPreferencesAudit, SqlPreferencesStore
+from v2g.adapters.db.settlement_repo import SqlSettlementSources, sql_settlement_tx
 from v2g.adapters.feeds.frequency import LiveFrequency, RecordedFrequencyDay, UdpFrequencyInput
 from v2g.adapters.feeds.replay import RecordedMarketData, ReplayedReserveSeries
 from v2g.adapters.notify import LogSender
@@ -74,6 +75,8 @@ from v2g.services.planning.preferences import PreferencesService
 from v2g.services.planning.recording import RecordedInputs
 from v2g.services.planning.sessions import PreferencesLookup, needs_session_builder
 from v2g.services.planning.signal_book import GridSignalBook
+from v2g.services.settlement.service import SettlementConfig, SettlementService
+from v2g.settlement.tariffs import load_tariffs
 from v2g.units import QUARTER
 
 
@@ -207,6 +210,7 @@ class Platform:
     health: Callable[[], str] | None = None  # raises when the database does not answer; returns its kind
     operations: OperationsView | None = None
     ven: OpenAdrVen | None = None
+    settlement: SettlementService | None = None  # metering capture, period runs and closes (no job yet)
     provenance: dict[str, str] = field(default_factory=dict)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     planning_inputs: RecordedInputs | None = None  # with ``record_planning_inputs``
@@ -423,6 +427,15 @@ def bootstrap(
         last_dispatch=platform.last_dispatch,
         jobs=platform.jobs_state,
         clock=clock,
+    )
+    tariffs = load_tariffs(settings.settlement_tariffs_file)
+    platform.settlement = SettlementService(
+        sources=SqlSettlementSources(engine, power_hold=timedelta(seconds=tariffs.metering.max_power_hold_s)),
+        prices=data,
+        tx=sql_settlement_tx(engine),
+        tariffs=tariffs,
+        clock=clock,
+        config=SettlementConfig(settings.settlement_dso_tariffs, settings.settlement_default_dso_tariff),
     )
     _add_housekeeping(platform)
     if settings.openadr_vtn_url:

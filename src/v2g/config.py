@@ -127,6 +127,18 @@ class Settings(BaseSettings):
     )
     openadr_min_limit_kw: float = Field(default=0.0, ge=0, description="opt out of limits below the fleet's minimum")
 
+    # ---------------------------------------------------------------- settlement
+    settlement_tariffs_file: Path | None = Field(
+        default=None, description="settlement rules YAML (default: the shipped v2g/settlement/tariffs.yaml)"
+    )
+    settlement_dso_tariffs: dict[str, str] = Field(
+        default_factory=dict,
+        description='which DSO tariff of the settlement rules bills each DSO organisation, JSON: {"org-id": "ellevio"}',
+    )
+    settlement_default_dso_tariff: str = Field(
+        default="", description="the DSO tariff for organisations not mapped (empty: such EVs are not settled)"
+    )
+
     # ---------------------------------------------------------------- HTTP API security
     login_token_ttl_min: int = Field(
         default=720, ge=1, le=43200, description="lifetime of a token from POST /auth/login, minutes (12 h)"

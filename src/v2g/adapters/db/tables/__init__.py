@@ -1,6 +1,6 @@
 """All tables; importing this package registers every table on :data:`v2g.adapters.db.base.metadata`."""
 
 from v2g.adapters.db.base import metadata
-from v2g.adapters.db.tables import devices, fleet, journey, markets, operations
+from v2g.adapters.db.tables import devices, fleet, journey, markets, operations, settlement
 
-__all__ = ["devices", "fleet", "journey", "markets", "metadata", "operations"]
+__all__ = ["devices", "fleet", "journey", "markets", "metadata", "operations", "settlement"]

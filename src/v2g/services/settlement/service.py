@@ -1,0 +1,404 @@
+"""Run a settlement period for a set of EVs from stored telemetry, exactly once.
+
+For each EV (in id order), in one database transaction: the period's metering intervals are
+computed from the charger's registers and merged into the stored day snapshots (a better-or-equal
+quality value replaces a stored one; telemetry removed by retention never degrades a snapshot), the
+owner's economics are computed, and only the difference between what that yields and what the
+ledger already holds for the EV and period is posted, under the key ``settle/<period>/<ev>/<n>``.
+So a re-run posts nothing, a run killed at any point resumes where it stopped (an EV is either
+fully posted or not at all), and late data becomes a correction in the next open period. Reserve
+revenue nobody earned is posted the same way per bidding group (subject ``group:<id>``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from v2g.fleet.model import PriceArea
+from v2g.services.clock import Clock
+from v2g.services.settlement.ports import (
+    ConcurrentPostingError,
+    DayAheadPrices,
+    EvAccount,
+    SettlementSources,
+    SettlementStore,
+    SettlementTx,
+)
+from v2g.settlement.allocation import ReserveHour, allocate_reserve_hour
+from v2g.settlement.canonical import digest as content_digest
+from v2g.settlement.canonical import intervals_digest
+from v2g.settlement.economics import (
+    ContractTerms,
+    EvPeriodSettlement,
+    eur_to_sek,
+    settle_ev_period,
+    spot_ore_per_kwh,
+)
+from v2g.settlement.ledger import (
+    LedgerTransaction,
+    PeriodClose,
+    close_period,
+    dso_account,
+    line_postings,
+    owner_account,
+    settlement_transaction,
+    unallocated_postings,
+)
+from v2g.settlement.metering import MeterInterval, merge_intervals, meter_intervals
+from v2g.settlement.money import ZERO, SettlementInputError, decimal_of
+from v2g.settlement.periods import SettlementPeriod, local_date
+from v2g.settlement.tariffs import Schedule, TariffBook
+from v2g.units import QUARTER, floor_quarter
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementConfig:
+    """Which DSO tariff (``tariffs.yaml`` key) bills each DSO organisation's grid areas."""
+
+    dso_tariffs: Mapping[str, str] = field(default_factory=dict)
+    default_dso_tariff: str = ""
+
+    def tariff_of(self, ev: EvAccount) -> str:
+        if ev.dso_org_id and ev.dso_org_id in self.dso_tariffs:
+            return self.dso_tariffs[ev.dso_org_id]
+        if self.default_dso_tariff:
+            return self.default_dso_tariff
+        msg = (
+            f"ev[{ev.ev_id}].dso_tariff: grid area {ev.grid_area_id} (DSO organisation {ev.dso_org_id!r}) has no "
+            "tariff; map it in V2G_SETTLEMENT_DSO_TARIFFS"
+        )
+        raise SettlementInputError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectResult:
+    """What a run did for one EV (or one group's unallocated reserve money)."""
+
+    subject: str
+    status: str  # "posted", "unchanged" or "failed"
+    key: str | None = None
+    kind: str | None = None
+    period: str | None = None  # where it was posted
+    error: str | None = None
+    quality: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunReport:
+    """The outcome of one run of a period."""
+
+    period: SettlementPeriod
+    results: list[SubjectResult] = field(default_factory=list)
+
+    def _with(self, status: str) -> list[SubjectResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def posted(self) -> list[SubjectResult]:
+        return self._with("posted")
+
+    @property
+    def unchanged(self) -> list[SubjectResult]:
+        return self._with("unchanged")
+
+    @property
+    def failed(self) -> list[SubjectResult]:
+        return self._with("failed")
+
+
+@dataclass(frozen=True, slots=True)
+class _Reserve:
+    per_ev_sek: Mapping[str, Decimal]
+    unallocated_by_group_sek: Mapping[str, Decimal]
+
+
+class SettlementService:
+    """Metering capture, period runs and period closes over the settlement ports."""
+
+    def __init__(
+        self,
+        *,
+        sources: SettlementSources,
+        prices: DayAheadPrices,
+        tx: SettlementTx,
+        tariffs: TariffBook,
+        clock: Clock,
+        config: SettlementConfig | None = None,
+        on_subject_done: Callable[[SubjectResult], None] | None = None,
+    ) -> None:
+        self.sources = sources
+        self.prices = prices
+        self.tx = tx
+        self.tariffs = tariffs
+        self.clock = clock
+        self.config = config or SettlementConfig()
+        self.on_subject_done = on_subject_done  # called after each committed subject (progress, tests)
+
+    # ------------------------------------------------------------------ metering
+    def capture_metering(self, period: SettlementPeriod, ev_ids: Sequence[str]) -> int:
+        """Compute the period's intervals so far and store the days that changed (no posting).
+
+        Run it at least daily: telemetry is kept for a limited time, the snapshots for good.
+        Returns how many EV-days got a new snapshot version.
+        """
+        end_at = min(period.end_at, floor_quarter(self.clock.now()))
+        if end_at <= period.start_at:
+            return 0
+        changed = 0
+        for ev in self.sources.ev_accounts(ev_ids):
+            fresh = self._fresh_intervals(ev, period.start_at, end_at)
+            with self.tx() as store:
+                _, n = self._merge_days(store, ev, fresh)
+                changed += n
+        return changed
+
+    def _fresh_intervals(self, ev: EvAccount, start_at: datetime, end_at: datetime) -> list[MeterInterval]:
+        data = self.sources.meter_data(ev, start_at, end_at)
+        return meter_intervals(data, start_at, end_at, self.tariffs.metering)
+
+    def _merge_days(
+        self, store: SettlementStore, ev: EvAccount, fresh: Sequence[MeterInterval]
+    ) -> tuple[list[MeterInterval], int]:
+        by_day: dict[date, list[MeterInterval]] = defaultdict(list)
+        for iv in fresh:
+            by_day[local_date(iv.start_at)].append(iv)
+        stored = store.meter_days(ev.ev_id, by_day.keys())
+        merged_all: list[MeterInterval] = []
+        changed = 0
+        for day in sorted(by_day):
+            old = stored.get(day)
+            merged = merge_intervals(old.intervals if old is not None else (), by_day[day])
+            if old is None or intervals_digest(merged) != old.digest:
+                version = old.version + 1 if old is not None else 1
+                store.save_meter_day(ev.ev_id, ev.charger_id, day, version, merged, self.clock.now())
+                changed += 1
+            merged_all.extend(merged)
+        return merged_all, changed
+
+    # ------------------------------------------------------------------ a period
+    def run_period(self, period: SettlementPeriod, ev_ids: Sequence[str]) -> RunReport:
+        """Settle ``period`` for ``ev_ids`` (the period must have ended); see the module docstring."""
+        now = self.clock.now()
+        if now < period.end_at:
+            msg = f"period: {period} has not ended yet (it ends {period.end_at.isoformat()}); capture metering instead"
+            raise SettlementInputError(msg)
+        report = RunReport(period)
+        accounts = self.sources.ev_accounts(ev_ids)
+        known = {ev.ev_id for ev in accounts}
+        for ev_id in sorted(set(ev_ids) - known):
+            report.results.append(
+                SubjectResult(ev_id, "failed", error=f"ev_id: {ev_id!r} has no vehicle with a charger")
+            )
+        reserve = self._reserve(period)
+        spot: dict[PriceArea, dict[datetime, Decimal]] = {}
+        for ev in accounts:
+            if ev.price_area not in spot:
+                spot[ev.price_area] = self._spot(ev.price_area, period)
+            work = partial(self._settle_ev, period, ev, spot[ev.price_area], reserve)
+            report.results.append(self._once(work, ev.ev_id))
+        for group_id in sorted(reserve.unallocated_by_group_sek):
+            amount = reserve.unallocated_by_group_sek[group_id]
+            subject = f"group:{group_id}"
+            report.results.append(self._once(partial(self._post_group, period, subject, amount), subject))
+        return report
+
+    def _once(self, work: Callable[[], SubjectResult], subject: str) -> SubjectResult:
+        """Run one subject's transaction; a concurrent run's key collision is retried once."""
+        try:
+            try:
+                result = work()
+            except ConcurrentPostingError:
+                result = work()
+        except SettlementInputError as exc:
+            result = SubjectResult(subject, "failed", error=str(exc))
+        if self.on_subject_done is not None:
+            self.on_subject_done(result)
+        return result
+
+    def _settle_ev(
+        self, period: SettlementPeriod, ev: EvAccount, spot: Mapping[datetime, Decimal], reserve: _Reserve
+    ) -> SubjectResult:
+        dso_key = self.config.tariff_of(ev)
+        self.tariffs.dso(dso_key)  # an unknown tariff fails before any work
+        fresh = self._fresh_intervals(ev, period.start_at, period.end_at)
+        with self.tx() as store:
+            intervals, _ = self._merge_days(store, ev, fresh)
+            contract = store.contract_terms(ev.customer_id, period.first_day) or ContractTerms.default(
+                self.tariffs, period.first_day
+            )
+            settled = settle_ev_period(
+                period=period,
+                ev_id=ev.ev_id,
+                customer_id=ev.customer_id,
+                intervals=intervals,
+                spot_ore_per_kwh=spot,
+                tariffs=self.tariffs,
+                dso_key=dso_key,
+                contract=contract,
+                reserve_net_sek=reserve.per_ev_sek.get(ev.ev_id, ZERO),
+            )
+            target = line_postings(
+                settled.lines, owner=owner_account(ev.customer_id), dso=dso_account(dso_key), subject=ev.ev_id
+            )
+            tx = self._post(store, period, ev.ev_id, target)
+            summary = statement_summary(settled, contract, self.tariffs)
+            digest = content_digest(summary)
+            latest = store.latest_statement_digest(period, ev.ev_id)
+            if latest is None or latest[1] != digest:
+                version = latest[0] + 1 if latest is not None else 1
+                store.save_statement(period, ev.ev_id, ev.customer_id, version, summary, self.clock.now())
+        return _result(ev.ev_id, tx, settled.quality)
+
+    def _post_group(self, period: SettlementPeriod, subject: str, amount_sek: Decimal) -> SubjectResult:
+        with self.tx() as store:
+            tx = self._post(store, period, subject, unallocated_postings(amount_sek, subject))
+        return _result(subject, tx, {})
+
+    def _post(
+        self, store: SettlementStore, period: SettlementPeriod, subject: str, target: Sequence[Any]
+    ) -> LedgerTransaction | None:
+        posted, count = store.subject_postings(period, subject)
+        tx = settlement_transaction(
+            settles=period,
+            subject=subject,
+            target=target,
+            posted=posted,
+            posted_count=count,
+            closed=store.closed_periods(),
+            reason="the data or rules changed",
+        )
+        if tx is not None:
+            store.append(tx, self.clock.now())
+        return tx
+
+    def _reserve(self, period: SettlementPeriod) -> _Reserve:
+        """Every market hour of the period in SEK, split over its EVs; summed per EV and per group."""
+        per_ev: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        unallocated: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for h in self.sources.reserve_hours(period.start_at, period.end_at):
+            rate = self.tariffs.sek_per_eur.at(local_date(h.hour_start_at))
+            hour = ReserveHour(
+                group_id=h.group_id,
+                product=h.product,
+                hour_start_at=h.hour_start_at,
+                capacity_payment_sek=eur_to_sek(h.capacity_payment_eur, rate),
+                activation_payment_sek=eur_to_sek(h.activation_payment_eur, rate),
+                repayment_sek=eur_to_sek(h.repayment_eur, rate),
+                contributions=h.contributions,
+            )
+            alloc = allocate_reserve_hour(hour)
+            for ev_id in alloc.ev_ids:
+                per_ev[ev_id] += alloc.net_sek(ev_id)
+            unallocated[h.group_id] += alloc.unallocated_sek
+        return _Reserve(dict(per_ev), {g: a for g, a in unallocated.items() if a != 0})
+
+    def _spot(self, area: PriceArea, period: SettlementPeriod) -> dict[datetime, Decimal]:
+        n = int((period.end_at - period.start_at) / QUARTER)
+        values = self.prices.day_ahead_eur_per_mwh(area, period.start_at, n)
+        if len(values) != n:
+            msg = f"day_ahead_eur_per_mwh: {len(values)} prices for the {n} quarters of {period} in {area}"
+            raise SettlementInputError(msg)
+        out = {}
+        for k, value in enumerate(values):
+            at = period.start_at + k * QUARTER
+            eur = decimal_of(value, field=f"day_ahead_eur_per_mwh[{area} {at.isoformat()}]")
+            out[at] = spot_ore_per_kwh(eur, self.tariffs.sek_per_eur.at(local_date(at)))
+        return out
+
+    # ------------------------------------------------------------------ close
+    def close_period(self, period: SettlementPeriod) -> PeriodClose:
+        """Close ``period``: nothing more is posted in it; later corrections go to the next open period."""
+        with self.tx() as store:
+            store.lock_period(period)
+            close = close_period(
+                period,
+                store.transactions_in(period),
+                store.closed_periods(),
+                self.clock.now(),
+                earlier_open_with_postings=store.periods_with_postings(),
+            )
+            store.record_close(close)
+        return close
+
+
+def _result(subject: str, tx: LedgerTransaction | None, quality: Mapping[str, int]) -> SubjectResult:
+    if tx is None:
+        return SubjectResult(subject, "unchanged", quality=dict(quality))
+    return SubjectResult(subject, "posted", tx.key, tx.kind.value, tx.period.code, quality=dict(quality))
+
+
+def _rules_in_force(schedule: Schedule, first: date, last: date) -> list[dict[str, str]]:
+    entries = [e for e in schedule.entries if e.valid_from <= last]
+    in_force = [e for e in entries if e.valid_from > first] + [schedule.entry(first)]
+    return [
+        {
+            "rule": schedule.name,
+            "valid_from": e.valid_from.isoformat(),
+            "value": str(e.value),
+            "confidence": e.confidence.value,
+            "source": e.source,
+        }
+        for e in sorted(in_force, key=lambda e: e.valid_from)
+    ]
+
+
+def statement_summary(settled: EvPeriodSettlement, contract: ContractTerms, tariffs: TariffBook) -> dict[str, Any]:
+    """What a statement needs that the postings do not hold: quantities, the refund claim, the peaks,
+    the data quality, the contract and every rule in force with its source."""
+    first, last = settled.period.first_day, settled.period.last_day
+    dso = tariffs.dso(settled.dso_key)
+    schedules = [
+        tariffs.energy_tax_ore_per_kwh,
+        tariffs.vat_rate,
+        tariffs.import_margin_ore_per_kwh,
+        tariffs.export_fee_ore_per_kwh,
+        tariffs.sek_per_eur,
+        tariffs.micro_production_credit_ore_per_kwh,
+        dso.energy_fee_ore_per_kwh,
+        dso.power_charge_sek_per_kw_month,
+        dso.power_charge_peaks,
+        dso.grid_benefit_ore_per_kwh,
+    ]
+    return {
+        "period": settled.period.code,
+        "ev_id": settled.ev_id,
+        "customer_id": settled.customer_id,
+        "dso_tariff": settled.dso_key,
+        "lines": [
+            {
+                "line": la.line.value,
+                "amount_sek": str(la.amount_sek),
+                "quantity": None if la.quantity is None else str(la.quantity),
+                "unit": la.unit,
+                "basis": la.basis,
+            }
+            for la in settled.lines
+        ],
+        "import_kwh": str(settled.import_kwh),
+        "export_kwh": str(settled.export_kwh),
+        "owner_net_sek": str(settled.owner_net_sek),
+        "reserve_net_sek": str(settled.reserve_net_sek),
+        "power_charge": {
+            "peaks": [[at.isoformat(), str(kwh)] for at, kwh in settled.power_charge.peaks],
+            "average_kw": str(settled.power_charge.average_kw),
+        },
+        "storage_refund_claim": {
+            "kwh": str(settled.storage_refund_claim_kwh),
+            "energy_tax_sek": str(settled.storage_refund_claim_sek),
+            "note": "energy tax on energy fed back after storage: the owner may claim it back; not credited",
+        },
+        "micro_production_credit_sek": str(settled.micro_production_credit_sek),
+        "quality": dict(settled.quality),
+        "contract": {
+            "owner_revenue_share": str(contract.owner_revenue_share),
+            "wear_allowance_ore_per_kwh": str(contract.wear_allowance_ore_per_kwh),
+            "source": contract.source,
+        },
+        "rules": [r for s in schedules for r in _rules_in_force(s, first, last)],
+    }
