@@ -2,8 +2,8 @@
 postings, period closes), metering day snapshots, statements and the owners' contract terms.
 Triggers refuse UPDATE and DELETE on the ledger tables.
 
-Revision ID: 0010_settlement
-Revises: 0008_one_time_secrets
+Revision ID: 0011_settlement
+Revises: 0010_charger_certificates
 Create Date: 2026-12-03
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from v2g.adapters.db.base import Money, UTCDateTime
 
-revision = "0010_settlement"
-down_revision = "0008_one_time_secrets"
+revision = "0011_settlement"
+down_revision = "0010_charger_certificates"
 branch_labels = None
 depends_on = None
 
