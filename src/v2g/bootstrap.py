@@ -29,6 +29,7 @@ from v2g.adapters.db.preferences_repo import SqlEvAccess, SqlPreferencesAudit, S
 from v2g.adapters.db.settlement_repo import SqlSettlementSources, sql_settlement_tx
 from v2g.adapters.feeds.frequency import LiveFrequency, RecordedFrequencyDay, UdpFrequencyInput
 from v2g.adapters.feeds.replay import RecordedMarketData, ReplayedReserveSeries
+from v2g.adapters.iec61850.server import DerAggregateServer, Iec61850Config
 from v2g.adapters.notify import LogSender
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
@@ -69,6 +70,7 @@ from v2g.services.operations.scheduler import Job, Scheduler
 from v2g.services.operations.status import DispatchSnapshot
 from v2g.services.operations.view import OperationsView
 from v2g.services.planning.cycle import CycleConfig, PlanningCycle, PriceProvider
+from v2g.services.planning.dso_interface import AreaAggregate, DsoLimitDesk, area_aggregates
 from v2g.services.planning.grid_signals import OptRules
 from v2g.services.planning.ports import FleetStateReader, PlanStore
 from v2g.services.planning.preferences import PreferencesService
@@ -211,6 +213,7 @@ class Platform:
     operations: OperationsView | None = None
     ven: OpenAdrVen | None = None
     settlement: SettlementService | None = None  # metering capture, period runs and closes (no job yet)
+    iec61850: DerAggregateServer | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     planning_inputs: RecordedInputs | None = None  # with ``record_planning_inputs``
@@ -440,7 +443,53 @@ def bootstrap(
     _add_housekeeping(platform)
     if settings.openadr_vtn_url:
         platform.ven = _openadr_ven(settings, engine, fleet, signals, cycle)
+    if settings.iec61850_enabled:
+        platform.iec61850 = _iec61850_server(settings, engine, fleet, signals, cycle, clock)
     return platform
+
+
+def _iec61850_server(
+    settings: Settings,
+    engine: Engine,
+    fleet: FleetStateReader,
+    signals: GridSignalBook,
+    cycle: PlanningCycle,
+    clock: RuntimeClock,
+) -> DerAggregateServer:
+    """The IEC 61850 server: the fleet per grid area as DER logical nodes; DSO limits go to the signal book."""
+    areas = [a.strip() for a in settings.iec61850_areas.split(",") if a.strip()]
+    if not areas:
+        with engine.connect() as conn:
+            areas = [a.id for a in SqlFleetRepository(conn).grid_areas()]
+        if not areas:
+            msg = "iec61850_areas: not set and no grid area on record"
+            raise ValueError(msg)
+    static = {a.area_id: a.import_limit_kw for a in fleet.area_limits(areas)}
+    unknown = [a for a in areas if a not in static]
+    if unknown:
+        msg = f"iec61850_areas: {', '.join(unknown)} not on record"
+        raise ValueError(msg)
+    desk = DsoLimitDesk(
+        sink=signals,
+        static_import_limit_kw=static,
+        now=clock.now,
+        audit=SqlPreferencesAudit(engine),
+        duration=timedelta(minutes=settings.iec61850_limit_duration_min),
+        source="iec61850",
+    )
+
+    def aggregates() -> dict[str, AreaAggregate]:
+        return area_aggregates(static, fleet.plugged_in(), cycle.latest_plan(), signals, clock.now())
+
+    config = Iec61850Config(
+        host=settings.iec61850_host,
+        port=settings.iec61850_port,
+        ied_name=settings.iec61850_ied_name,
+        areas=tuple(areas),
+        update_interval=timedelta(seconds=settings.iec61850_update_s),
+        max_connections=settings.iec61850_max_connections,
+    )
+    return DerAggregateServer(config, desk, aggregates)
 
 
 def _openadr_ven(

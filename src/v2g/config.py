@@ -126,6 +126,22 @@ class Settings(BaseSettings):
         default="", description="the grid area the VTN's events apply to (default: the first grid area on record)"
     )
     openadr_min_limit_kw: float = Field(default=0.0, ge=0, description="opt out of limits below the fleet's minimum")
+    iec61850_enabled: bool = Field(
+        default=False, description="serve the fleet as an IEC 61850 (MMS) IED to the DSO/TSO control centre"
+    )
+    iec61850_host: str = Field(default="127.0.0.1", description="address the IEC 61850 server binds")
+    iec61850_port: int = Field(default=102, ge=0, le=65535, description="IEC 61850 MMS port (0: any free port)")
+    iec61850_ied_name: str = Field(
+        default="V2GAgg", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$", description="the IED's name in the model"
+    )
+    iec61850_areas: str = Field(
+        default="", description="comma-separated grid area ids served (default: every grid area on record)"
+    )
+    iec61850_update_s: float = Field(default=5.0, gt=0, le=3600, description="refresh of the served values, seconds")
+    iec61850_limit_duration_min: int = Field(
+        default=240, ge=15, le=10080, description="how long an import limit written by the DSO holds, minutes"
+    )
+    iec61850_max_connections: int = Field(default=4, ge=1, le=64, description="MMS clients served at once")
 
     # ---------------------------------------------------------------- settlement
     settlement_tariffs_file: Path | None = Field(

@@ -1,7 +1,7 @@
 """The runtime: starts and stops what :func:`v2g.bootstrap.bootstrap` built, in one event loop.
 
 The web API (uvicorn), the CSMS (one in-process server, or worker processes behind NATS), the
-live frequency input, the OpenADR VEN, the scheduled jobs of the operating day and the frequency
+live frequency input, the OpenADR VEN, the IEC 61850 server, the scheduled jobs of the operating day and the frequency
 dispatch. It builds nothing itself; the demo adds the simulated households (:mod:`v2g.runtime.demo`).
 """
 
@@ -111,6 +111,7 @@ class Runtime:
             port = await p.frequency.start()
             self.echo(f"frequency: live input on udp port {port}")
         await self.start_ven()
+        await self.start_iec61850()
         p.scheduler.on_status = status_printer(self.echo)
         p.scheduler.start()
         self.spawn(self._run_jobs())
@@ -137,6 +138,15 @@ class Runtime:
         await ven.start()
         self.echo(f"OpenADR VEN {ven.config.ven_name!r} at {ven.config.vtn_url}")
 
+    async def start_iec61850(self) -> int | None:
+        """The IEC 61850 server for the control centre (when ``iec61850_enabled``); returns its port."""
+        server = self.platform.iec61850
+        if server is None:
+            return None
+        port = await server.start()
+        self.echo(f"IEC 61850: IED {server.config.ied_name!r} on {server.config.host}:{port}")
+        return port
+
     async def serve_http(self, host: str, port: int) -> None:
         assert self.app is not None
         config = uvicorn.Config(self.app, host=host, port=port, log_level=self.platform.settings.log_level.lower())
@@ -157,6 +167,9 @@ class Runtime:
         if p.ven is not None:
             with contextlib.suppress(Exception):
                 await p.ven.stop()
+        if p.iec61850 is not None:
+            with contextlib.suppress(Exception):
+                await p.iec61850.stop()
         if p.csms is not None and self.ocpp_port is not None and self.pool is None:
             await p.csms.stop()
         if self.pool is not None:

@@ -2,7 +2,7 @@
 and the read side settlement needs (the fleet, telemetry, transactions, delivery records, plans).
 
 The store has no UPDATE or DELETE statement; the database refuses them on the ledger tables anyway
-(triggers of migration 0010_settlement). A transaction's idempotency key is unique: a second insert of the
+(triggers of migration 0011_settlement). A transaction's idempotency key is unique: a second insert of the
 same key fails and the whole unit of work is rolled back.
 """
 

@@ -1,0 +1,1 @@
+"""IEC 61850 server tests against an independent MMS client."""
