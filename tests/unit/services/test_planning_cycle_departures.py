@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from tests.integration.runtime.test_cycle_on_twin import MemoryPlans
 from v2g.fleet.model import ChargerProtocol, PriceArea
 from v2g.planning.model import EvSession, Product
 from v2g.planning.rules import load_rules
 from v2g.services.devices.ports import Ack
 from v2g.services.planning.cycle import PlanningCycle
-from v2g.services.planning.ports import AreaLimits, PluggedEv, StoredPlan
+from v2g.services.planning.ports import AreaLimits, PluggedEv
 from v2g.services.planning.signal_book import GridSignalBook
 from v2g.sim.clock import SimulatedClock
 
@@ -46,14 +47,6 @@ class Gateway:
         return []
 
 
-class Plans:
-    def save_plan(self, **values: object) -> int:
-        return 1
-
-    def latest_plan(self) -> StoredPlan | None:
-        return None
-
-
 def _next_departure(ev_id: str, now: datetime) -> datetime:
     """The owner's daily departure: the same time every day."""
     at = DEPARTURES[ev_id]
@@ -79,18 +72,22 @@ def session(ev: PluggedEv, now: datetime, horizon_end: datetime) -> tuple[EvSess
     return built, {"departure_at": "test"}
 
 
-async def test_an_ev_is_not_held_past_its_departure_and_is_planned_again_if_it_stays() -> None:
-    clock = SimulatedClock(START)
-    cycle = PlanningCycle(
+def _cycle(clock: SimulatedClock) -> PlanningCycle:
+    return PlanningCycle(
         fleet=Fleet(),
         prices=FlatPrices(),
         signals=GridSignalBook(),
-        plans=Plans(),  # type: ignore[arg-type]
+        plans=MemoryPlans(),
         gateway=Gateway(),  # type: ignore[arg-type]
         clock=clock,
         rules=load_rules(),
         build_session=session,
     )
+
+
+async def test_an_ev_is_not_held_past_its_departure_and_is_planned_again_if_it_stays() -> None:
+    clock = SimulatedClock(START)
+    cycle = _cycle(clock)
     first = await cycle.plan_now(trigger="first", start_at=START)
     assert first.plan is not None
     assert {p.ev_id for p in first.plan.ev_plans} == set(DEPARTURES)
@@ -127,16 +124,7 @@ async def test_an_ev_is_not_held_past_its_departure_and_is_planned_again_if_it_s
 
 async def test_a_planned_ev_still_plugged_in_after_its_departure_is_planned_again() -> None:
     clock = SimulatedClock(START)
-    cycle = PlanningCycle(
-        fleet=Fleet(),
-        prices=FlatPrices(),
-        signals=GridSignalBook(),
-        plans=Plans(),  # type: ignore[arg-type]
-        gateway=Gateway(),  # type: ignore[arg-type]
-        clock=clock,
-        rules=load_rules(),
-        build_session=session,
-    )
+    cycle = _cycle(clock)
     assert (await cycle.plan_now(trigger="first", start_at=START)).plan is not None
     clock.advance_to(START + timedelta(minutes=31))  # no plan since 17:00: its planned session ended at 17:30
     status = await cycle.check_changes(clock.now())
