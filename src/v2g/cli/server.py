@@ -35,7 +35,7 @@ def serve(
     except SchemaNotCurrentError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    asyncio.run(_serve(platform, host or settings.host, port or settings.port, demo=False))
+    asyncio.run(serve_platform(platform, host or settings.host, port or settings.port, demo=False))
 
 
 def demo(
@@ -65,11 +65,13 @@ def demo(
         typer.echo("demo logins (demo database only): " + ", ".join(f"{u} / {p}" for u, p in credentials[:11]))
         typer.echo(f"  ... and owner-<customer id> / {credentials[-1][1]} for each demo owner")
     asyncio.run(
-        _serve(platform, host or settings.host, port or settings.port, demo=True, sites=sites, batteries=batteries)
+        serve_platform(
+            platform, host or settings.host, port or settings.port, demo=True, sites=sites, batteries=batteries
+        )
     )
 
 
-async def _serve(
+async def serve_platform(
     platform: Platform,
     host: str,
     port: int,

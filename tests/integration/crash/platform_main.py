@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from v2g.adapters.clock import AcceleratedClock
 from v2g.bootstrap import bootstrap
-from v2g.cli.server import _serve
+from v2g.cli.server import serve_platform
 from v2g.config import Settings
 from v2g.log import configure_logging
 from v2g.units import utc_now
@@ -27,7 +27,7 @@ def main() -> None:
     configure_logging(settings.log_level, json=settings.log_json)
     offset = timedelta(seconds=float(os.environ["CRASH_CLOCK_OFFSET_S"]))
     platform = bootstrap(settings, clock=AcceleratedClock(1.0, utc_now() + offset))
-    asyncio.run(_serve(platform, settings.host, settings.port, demo=False))
+    asyncio.run(serve_platform(platform, settings.host, settings.port, demo=False))
 
 
 if __name__ == "__main__":
