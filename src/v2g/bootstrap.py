@@ -157,7 +157,7 @@ class GatewaySlot:
     async def send_schedules(self, schedules: Sequence[PowerSchedule]) -> list[Ack]:
         return await self._gateway().send_schedules(schedules)
 
-    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> list[Ack]:
+    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> Sequence[Ack]:
         return await self._gateway().send_setpoints(setpoints)
 
     async def configure_frequency_curve(

@@ -12,7 +12,7 @@ from tests.shared_data import FREQUENCY_2015_01_01
 from v2g.adapters.feeds.frequency import FrequencyFileError, FrequencyRecording
 from v2g.dispatch.pool import ReservePool
 from v2g.markets.rules import Product, default_rules
-from v2g.services.devices.ports import AckStatus, FrequencyCurvePoint, Setpoint
+from v2g.services.devices.ports import AckBatch, AckStatus, FrequencyCurvePoint, Setpoint, SetpointBatch
 from v2g.services.dispatch.central import CentralDispatcher, configure_local
 from v2g.sim.replay import make_fleet, replay
 from v2g.sim.twin import TwinFleet, TwinGateway, UnitSpec
@@ -82,6 +82,32 @@ async def test_gateway_names_unknown_and_deactivated_chargers() -> None:
     assert (await gateway.send_setpoints([Setpoint("cp0", 1.0)]))[0].status is AckStatus.REJECTED
     bad = await gateway.configure_frequency_curve("cp0", [FrequencyCurvePoint(50.0, 0.0)])
     assert bad.status is AckStatus.REJECTED
+
+
+async def test_a_batch_is_answered_as_its_setpoints_one_by_one() -> None:
+    ids = ["cp0", "cp1", "nope", "cp2", "cp3"]
+    batch = SetpointBatch(ids, np.array([0, 1, 2, 3, 4]), np.array([1.0, -2.0, 3.0, 4.0, -5.0]), T0)
+    answers = {}
+    for as_batch in (True, False):
+        fleet, gateway, _ = twin(4)
+        fleet.online[1] = False
+        await gateway.deactivate("cp3")
+        acks = await gateway.send_setpoints(batch if as_batch else list(batch))
+        assert isinstance(acks, AckBatch) is as_batch
+        answers[as_batch] = ([(a.charger_id, a.status, a.detail) for a in acks], fleet.target_p_kw.copy(), gateway.commands)
+        fleet.advance(1.0)
+        assert fleet.target_p_kw == pytest.approx([1.0, 0.0, 4.0, 0.0])  # the offline and deactivated units hold
+    assert answers[True][0] == answers[False][0]
+    assert [s for _, s, _ in answers[True][0]] == [
+        AckStatus.ACCEPTED,
+        AckStatus.OFFLINE,
+        AckStatus.REJECTED,
+        AckStatus.ACCEPTED,
+        AckStatus.REJECTED,
+    ]
+    assert answers[True][2] == answers[False][2] == 2
+    with pytest.raises(ValueError, match="setpoints.p_kw"):
+        SetpointBatch(ids, np.array([0, 1]), np.array([1.0]))
 
 
 async def test_local_mode_units_follow_their_own_curve() -> None:

@@ -18,7 +18,17 @@ from v2g.devices.certificates import (
     normalise_serial,
     renewal_due,
 )
-from v2g.devices.commands import Ack, AckStatus, CommandResult, FrequencyCurvePoint, Setpoint, summarise_acks
+from v2g.devices.commands import (
+    Ack,
+    AckBatch,
+    AckStatus,
+    CommandResult,
+    FrequencyCurvePoint,
+    Setpoint,
+    SetpointBatch,
+    accepted_mask,
+    summarise_acks,
+)
 from v2g.devices.events import (
     ChargerNotice,
     ChargingLimit,
@@ -69,6 +79,7 @@ __all__ = [
     "TEST_PROFILE_ID",
     "TEST_STACK",
     "Ack",
+    "AckBatch",
     "AckStatus",
     "CertificateRecord",
     "CertificateRequestError",
@@ -92,9 +103,11 @@ __all__ = [
     "ProfilePeriod",
     "ProfilePlan",
     "Setpoint",
+    "SetpointBatch",
     "TelemetryBatchResult",
     "TokenStatus",
     "TransactionEventIn",
+    "accepted_mask",
     "authorize_token",
     "check_security_profile",
     "failsafe_default_p_kw",

@@ -38,3 +38,11 @@ class PowerSchedule:
         offset = ensure_utc(when) - self.start_at
         index = int(offset // self.step)
         return self.p_kw[index] if 0 <= index < len(self.p_kw) else 0.0
+
+    def next_change_after(self, when: datetime) -> datetime | None:
+        """The next interval boundary after ``when`` (None past the schedule's end)."""
+        offset = ensure_utc(when) - self.start_at
+        if offset < timedelta(0):
+            return self.start_at
+        index = int(offset // self.step) + 1
+        return self.start_at + self.step * index if index <= len(self.p_kw) else None

@@ -188,7 +188,8 @@ def load_problem(
 
 
 def _clean(values: Any) -> list[float | None]:
-    return [None if math.isnan(float(v)) else round(float(v), 6) for v in values]
+    floats = values.tolist() if hasattr(values, "tolist") else [float(v) for v in values]
+    return [None if math.isnan(v) else round(float(v), 6) for v in floats]
 
 
 def plan_to_json(plan: FleetPlan) -> dict[str, Any]:

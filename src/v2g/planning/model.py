@@ -428,7 +428,7 @@ class EvPlan:
         return PowerSchedule(
             ev_id=self.ev_id,
             start_at=start_at,
-            p_kw=tuple(float(p) for p in self.p_kw),
+            p_kw=tuple(np.asarray(self.p_kw, dtype=np.float64).tolist()),
             charger_id=self.charger_id,
         )
 

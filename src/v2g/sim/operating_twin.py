@@ -12,13 +12,14 @@ the schedule until it expires, as on a real charger's profile stack.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from v2g.devices.commands import Ack, AckStatus, Setpoint
+from v2g.devices.commands import Ack, AckStatus, Setpoint, SetpointBatch, accepted_mask
 from v2g.devices.events import ChargingNeeds
 from v2g.dispatch.ler import EnergyState
 from v2g.dispatch.pool import BoolArray, FloatArray, ReservePool
@@ -79,42 +80,66 @@ class Departure:
 
 
 class ScheduleFollowingGateway(TwinGateway):
-    """The twin's gateway: schedules are followed over time; setpoints override them until they expire."""
+    """The twin's gateway: schedules are followed over time; setpoints override them until they expire.
+
+    The value each unit's schedule gives is kept per unit until the next step of any schedule, so a
+    step of the world costs array operations, not a pass over every schedule.
+    """
 
     def __init__(self, fleet: TwinFleet) -> None:
         super().__init__(fleet)
         self.override_until = np.full(len(fleet), np.datetime64("NaT"), dtype="datetime64[us]")
+        self._scheduled_kw = np.full(len(fleet), np.nan)  # NaN: no schedule installed
+        self._scheduled_until: datetime | None = None  # the values above hold until then (None: stale)
 
     async def send_schedules(self, schedules: Sequence[PowerSchedule]) -> list[Ack]:
         acks = await super().send_schedules(schedules)
+        self._scheduled_until = None
         for ack in acks:
             if ack.status is AckStatus.ACCEPTED:
                 self.override_until[self.fleet.index[ack.charger_id]] = np.datetime64("NaT")
         return acks
 
-    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> list[Ack]:
+    def forget_schedule(self, charger_id: str) -> None:
+        """The EV at ``charger_id`` left: its schedule no longer applies."""
+        if self.schedules.pop(charger_id, None) is not None:
+            self._scheduled_until = None
+
+    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> Sequence[Ack]:
         acks = await super().send_setpoints(setpoints)
         default_until = self.fleet.now + QUARTER
+        if isinstance(setpoints, SetpointBatch):
+            until = setpoints.valid_until or default_until
+            units = self._units(setpoints.charger_ids)[setpoints.units[accepted_mask(acks)]]
+            self.override_until[units] = np.datetime64(until.replace(tzinfo=None), "us")
+            return acks
         for sp, ack in zip(setpoints, acks, strict=True):
             if ack.status is AckStatus.ACCEPTED:
                 until = sp.valid_until or default_until
                 self.override_until[self.fleet.index[sp.charger_id]] = np.datetime64(until.replace(tzinfo=None), "us")
         return acks
 
+    def _refresh_scheduled(self, now: datetime) -> None:
+        """Each unit's schedule value at ``now``, and until when all of them hold."""
+        values = np.full(len(self.fleet), np.nan)
+        until: datetime | None = None
+        for cid, schedule in self.schedules.items():
+            values[self.fleet.index[cid]] = schedule.at(now)
+            change_at = schedule.next_change_after(now)
+            if change_at is not None and (until is None or change_at < until):
+                until = change_at
+        self._scheduled_kw = values
+        self._scheduled_until = until if until is not None else datetime.max.replace(tzinfo=now.tzinfo)
+
     def apply_schedules(self) -> None:
         """Units that are not under a setpoint take their schedule's value for the current time."""
         now = self.fleet.now
+        if self._scheduled_until is None or now >= self._scheduled_until:
+            self._refresh_scheduled(now)
         now64 = np.datetime64(now.replace(tzinfo=None), "us")
         free = np.isnat(self.override_until) | (self.override_until <= now64)
-        idx: list[int] = []
-        values: list[float] = []
-        for cid, schedule in self.schedules.items():
-            i = self.fleet.index[cid]
-            if free[i] and self.fleet.online[i] and not self.fleet.local_mode[i]:
-                idx.append(i)
-                values.append(schedule.at(now))
-        if idx:
-            self.fleet.target_p_kw[np.array(idx)] = np.array(values)
+        take = free & self.fleet.online & ~self.fleet.local_mode & ~np.isnan(self._scheduled_kw)
+        self.fleet.target_p_kw[take] = self._scheduled_kw[take]
 
 
 @dataclass
@@ -130,6 +155,8 @@ class OperatingTwin:
     departures: list[Departure] = field(default_factory=list)
     _current: dict[str, PlugSession] = field(default_factory=dict)
     _next: dict[str, int] = field(default_factory=dict)
+    _arrivals: list[tuple[datetime, int, str]] = field(default_factory=list)  # (arrival, unit, EV) heap
+    _departures: list[tuple[datetime, int, str]] = field(default_factory=list)  # (departure, unit, EV) heap
 
     def __post_init__(self) -> None:
         self.start_at = ensure_utc(self.start_at, field="start_at")
@@ -155,47 +182,71 @@ class OperatingTwin:
             ordered = sorted(self.sessions.get(ev.ev_id, []), key=lambda s: s.arrival_at)
             self.sessions[ev.ev_id] = ordered
             self._next[ev.ev_id] = 0
+            self._push_arrival(ev.ev_id)
         self._events(self.start_at)
 
     # ------------------------------------------------------------------ the world moves
+    def _push_arrival(self, ev_id: str) -> None:
+        """Queue the EV's next stay (the one its cursor points at), if it has one."""
+        k = self._next[ev_id]
+        sessions = self.sessions[ev_id]
+        if k < len(sessions):
+            heapq.heappush(self._arrivals, (sessions[k].arrival_at, self.fleet.ev_index[ev_id], ev_id))
+
     def _events(self, at: datetime) -> None:
-        """Departures and arrivals due at or before ``at``."""
-        for ev in self.evs:
-            i = self.fleet.ev_index[ev.ev_id]
-            current = self._current.get(ev.ev_id)
-            if current is not None and current.departure_at <= at:
-                self.departures.append(
-                    Departure(ev.ev_id, current.departure_at, float(self.fleet.soc_kwh[i]), current.target_soc_kwh)
-                )
-                del self._current[ev.ev_id]
-                self.fleet.online[i] = False
-                self.fleet.p_kw[i] = 0.0
-                self.fleet.target_p_kw[i] = 0.0
-                self.gateway.schedules.pop(ev.charger_id, None)
-            if ev.ev_id in self._current:
+        """Departures and arrivals due at or before ``at`` (in the order of the EVs, departures first)."""
+        due: list[tuple[int, str]] = []
+        while self._departures and self._departures[0][0] <= at:
+            departure_at, i, ev_id = heapq.heappop(self._departures)
+            current = self._current.get(ev_id)
+            if current is not None and current.departure_at == departure_at:
+                due.append((i, ev_id))
+        for i, ev_id in sorted(due):
+            current = self._current.pop(ev_id)
+            self.departures.append(
+                Departure(ev_id, current.departure_at, float(self.fleet.soc_kwh[i]), current.target_soc_kwh)
+            )
+            self.fleet.online[i] = False
+            self.fleet.p_kw[i] = 0.0
+            self.fleet.target_p_kw[i] = 0.0
+            self.gateway.forget_schedule(self._by_id[ev_id].charger_id)
+            self._push_arrival(ev_id)
+        while self._arrivals and self._arrivals[0][0] <= at:
+            _, i, ev_id = heapq.heappop(self._arrivals)
+            if ev_id in self._current:
                 continue
-            k = self._next[ev.ev_id]
-            sessions = self.sessions[ev.ev_id]
+            k = self._next[ev_id]
+            sessions = self.sessions[ev_id]
             while k < len(sessions) and sessions[k].departure_at <= at:
                 k += 1  # a stay that ended before the run reached it
             if k < len(sessions) and sessions[k].arrival_at <= at:
                 s = sessions[k]
-                self._current[ev.ev_id] = s
+                self._current[ev_id] = s
                 self.fleet.soc_kwh[i] = s.arrival_soc_kwh
                 self.fleet.online[i] = True
                 self.fleet.local_mode[i] = False
+                heapq.heappush(self._departures, (s.departure_at, i, ev_id))
                 k += 1
-            self._next[ev.ev_id] = k
+            self._next[ev_id] = k
+            if ev_id not in self._current:
+                self._push_arrival(ev_id)
 
     def next_event_after(self, at: datetime) -> datetime | None:
         """The next arrival or departure after ``at``."""
-        times = [s.departure_at for s in self._current.values() if s.departure_at > at]
-        for ev in self.evs:
-            k = self._next[ev.ev_id]
-            if k < len(self.sessions[ev.ev_id]):
-                times.append(self.sessions[ev.ev_id][k].arrival_at)
-        future = [t for t in times if t > at]
+        while self._departures and self._stale_departure(self._departures[0]):
+            heapq.heappop(self._departures)
+        while self._arrivals and self._arrivals[0][2] in self._current:
+            heapq.heappop(self._arrivals)
+        tops = [q[0][0] for q in (self._departures, self._arrivals) if q]
+        if all(t > at for t in tops):
+            return min(tops) if tops else None
+        # events at or before ``at`` not applied yet: look past them
+        future = [t for q in (self._departures, self._arrivals) for t, _, _ in q if t > at]
         return min(future) if future else None
+
+    def _stale_departure(self, entry: tuple[datetime, int, str]) -> bool:
+        current = self._current.get(entry[2])
+        return current is None or current.departure_at != entry[0]
 
     def advance_to(self, until: datetime, *, f_hz: float = 50.0, step_s: float = 60.0) -> None:
         """Move the world to ``until`` in steps of at most ``step_s`` at frequency ``f_hz``."""

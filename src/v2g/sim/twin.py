@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from v2g.devices.commands import STATUS_CODE
 from v2g.dispatch.pool import BoolArray, FloatArray
 from v2g.fleet.schedule import PowerSchedule
-from v2g.services.devices.ports import Ack, AckStatus, FrequencyCurvePoint, Setpoint
+from v2g.services.devices.ports import Ack, AckBatch, AckStatus, FrequencyCurvePoint, Setpoint, SetpointBatch
 
 # Frequencies at which local curves are stored; every FCR curve is piecewise linear on this grid.
 CURVE_GRID_HZ = np.array([47.0, 49.0, 49.5, 49.9, 50.0, 50.1, 50.5, 51.0, 53.0])
@@ -190,6 +191,7 @@ class TwinGateway:
         self.deactivated: set[str] = set()
         self.schedules: dict[str, PowerSchedule] = {}
         self.commands = 0
+        self._units_of: tuple[Sequence[str], np.ndarray] | None = None  # a batch's charger ids -> units (-1: unknown)
 
     def _check(self, charger_id: str) -> tuple[int | None, Ack | None]:
         i = self.fleet.index.get(charger_id)
@@ -215,8 +217,43 @@ class TwinGateway:
             acks.append(Ack(cid, AckStatus.ACCEPTED))
         return acks
 
-    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> list[Ack]:
+    def _units(self, charger_ids: Sequence[str]) -> np.ndarray:
+        """The twin's unit of each charger id of a batch (-1: unknown), kept while the batch's list is the same."""
+        cached = self._units_of
+        if cached is None or cached[0] is not charger_ids or len(cached[1]) != len(charger_ids):
+            units = np.array([self.fleet.index.get(c, -1) for c in charger_ids], dtype=np.intp)
+            self._units_of = cached = (charger_ids, units)
+        return cached[1]
+
+    def _send_batch(self, batch: SetpointBatch) -> AckBatch:
+        """Setpoints for a batch, as arrays: unknown, deactivated and offline units answer as one at a time."""
+        units = self._units(batch.charger_ids)[batch.units]
+        status = np.full(len(batch), STATUS_CODE[AckStatus.ACCEPTED], dtype=np.int8)
+        details: dict[int, str] = {}
+        known = units >= 0
+        online = np.zeros(len(batch), dtype=bool)
+        online[known] = self.fleet.online[units[known]]
+        refused = ~known | ~online
+        if self.deactivated:
+            off = np.array([batch.charger_ids[int(u)] in self.deactivated for u in batch.units.tolist()], dtype=bool)
+            refused |= off
+        for j in np.nonzero(refused)[0].tolist():
+            _, ack = self._check(batch.charger_ids[int(batch.units[j])])
+            assert ack is not None
+            status[j] = STATUS_CODE[ack.status]
+            details[j] = ack.detail
+        ok = ~refused
+        if ok.any():
+            arr = units[ok]
+            self.fleet.local_mode[arr] = False
+            self.fleet.command(arr, np.asarray(batch.p_kw[ok], dtype=np.float64))
+        self.commands += int(ok.sum())
+        return AckBatch.of(batch, status, details)
+
+    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> Sequence[Ack]:
         """Apply setpoints (central mode); each unit leaves local mode."""
+        if isinstance(setpoints, SetpointBatch):
+            return self._send_batch(setpoints)
         acks: list[Ack] = []
         idx: list[int] = []
         values: list[float] = []

@@ -113,7 +113,7 @@ async def test_a_charger_gets_a_new_setpoint_only_when_its_share_moves_by_the_de
     first = await dispatcher.on_frequency(49.95)
     assert len(first.acks) == 3  # never sent: everybody gets one
     tiny = await dispatcher.on_frequency(49.951)  # 1 mHz: 0.08 kW each, inside the deadband
-    assert tiny.acks == []
+    assert list(tiny.acks) == []
     moved = await dispatcher.on_frequency(49.90)  # 50 mHz more: 4 kW each
     assert len(moved.acks) == 3
 

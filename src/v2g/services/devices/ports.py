@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from v2g.devices import (
     Ack,
+    AckBatch,
     AckStatus,
     CertificateRecord,
     CertificateStatus,
@@ -27,6 +28,7 @@ from v2g.devices import (
     ProfileKind,
     ProfilePlan,
     Setpoint,
+    SetpointBatch,
     TelemetryBatchResult,
     TransactionEventIn,
 )
@@ -35,6 +37,7 @@ from v2g.fleet.schedule import PowerSchedule
 
 __all__ = [
     "Ack",
+    "AckBatch",
     "AckStatus",
     "CertificateIssuer",
     "CertificateLink",
@@ -50,6 +53,7 @@ __all__ = [
     "LiveLinks",
     "RemoteDeactivation",
     "Setpoint",
+    "SetpointBatch",
     "TelemetryStore",
 ]
 
@@ -61,8 +65,11 @@ class ChargerGateway(Protocol):
         """Install planned schedules (charging profiles) on the chargers named in them."""
         ...
 
-    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> list[Ack]:
-        """Apply immediate setpoints (central control, e.g. frequency response)."""
+    async def send_setpoints(self, setpoints: Sequence[Setpoint]) -> Sequence[Ack]:
+        """Apply immediate setpoints (central control, e.g. frequency response), one answer each in order.
+
+        The dispatcher sends a :class:`SetpointBatch`; a gateway may answer it with an :class:`AckBatch`.
+        """
         ...
 
     async def configure_frequency_curve(

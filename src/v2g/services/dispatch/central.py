@@ -7,17 +7,18 @@ the same call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
+from v2g.devices.commands import accepted_mask
 from v2g.dispatch.ler import EnergyState, LerManager
 from v2g.dispatch.pool import BoolArray, FloatArray, ReservePool, allocate, local_curve, setpoints_kw
 from v2g.dispatch.response import curve_breakpoints_hz, mfrr_required_kw, required_response_kw
 from v2g.markets.rules import MarketRules, Product
-from v2g.services.devices.ports import Ack, AckStatus, ChargerGateway, FrequencyCurvePoint, Setpoint
+from v2g.services.devices.ports import Ack, ChargerGateway, FrequencyCurvePoint, SetpointBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ class DispatchResult:
     f_hz: float
     required_kw: dict[Product, float]
     setpoints_kw: FloatArray
-    acks: list[Ack]
+    acks: Sequence[Ack]
     lost: list[str]  # EVs taken out of the pool because their charger did not accept
 
 
@@ -91,27 +92,27 @@ class CentralDispatcher:
         self.last_f_hz = f_hz
         self.mfrr_elapsed_s += dt_s
         required, p = self.plan(f_hz)
-        acks = await self._send(p)
-        lost = [a.charger_id for a in acks if a.status is not AckStatus.ACCEPTED]
-        if lost:
-            by_charger = {c: i for i, c in enumerate(self.pool.charger_ids)}
-            for charger_id in lost:
-                self.pool.available[by_charger[charger_id]] = False
+        acks, lost = await self._send(p)
+        if len(lost):
+            self.pool.available[lost] = False
             required, p = self.plan(f_hz)
-            acks += await self._send(p)
-        lost_evs = [self.pool.ev_ids[self.pool.charger_ids.index(c)] for c in lost]
+            more, _ = await self._send(p)
+            acks = [*acks, *more]
+        lost_evs = [self.pool.ev_ids[int(i)] for i in lost]
         return DispatchResult(f_hz, required, p, acks, lost_evs)
 
-    async def _send(self, p: FloatArray) -> list[Ack]:
-        """Send the setpoints of the available chargers that moved by the deadband (or were never sent)."""
+    async def _send(self, p: FloatArray) -> tuple[Sequence[Ack], np.ndarray]:
+        """Send the setpoints of the available chargers that moved by the deadband (or were never sent);
+        returns the answers and the pool positions of the chargers that did not accept."""
         moved = np.isnan(self.sent_kw) | (np.abs(p - self.sent_kw) >= self.deadband_kw)
         idx = np.nonzero(self.pool.available & moved)[0]
-        acks = await self.gateway.send_setpoints(
-            [Setpoint(self.pool.charger_ids[i], float(p[i]), self.valid_until) for i in idx]
-        )
-        for i, ack in zip(idx, acks, strict=True):
-            self.sent_kw[i] = p[i] if ack.status is AckStatus.ACCEPTED else np.nan
-        return acks
+        acks = await self.gateway.send_setpoints(SetpointBatch(self.pool.charger_ids, idx, p[idx], self.valid_until))
+        if len(acks) != len(idx):
+            msg = f"gateway answered {len(acks)} of {len(idx)} setpoints"
+            raise RuntimeError(msg)
+        ok = accepted_mask(acks)
+        self.sent_kw[idx] = np.where(ok, p[idx], np.nan)
+        return acks, idx[~ok]
 
     async def ev_returned(self, ev_id: str) -> DispatchResult:
         """An EV (or its charger) is back: it takes its share again from this sample on."""
