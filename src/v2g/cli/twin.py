@@ -59,7 +59,7 @@ async def run_twin(scenario: TwinScenario, database_url: str, *, echo: Any = Non
     engine = make_engine(database_url)
     upgrade(engine)
     seed_demo(engine)
-    seed_demo_households(engine, scenario.households)
+    seed_demo_households(engine, scenario.households, evs_per_area=scenario.evs_per_area)
     households = households_from_records(demo_households(engine))[: scenario.households]
     areas = SqlFleetState(engine).area_limits(sorted({h.grid_area_id for h in households}))
     twin = build_twin(scenario, households, areas)

@@ -41,6 +41,7 @@ class TwinScenario:
     frequency: bool = True  # run frequency dispatch on the recorded day in committed hours
     step_minutes: int = 1  # how far the world moves between two looks at the job schedule
     replan_check_s: int = 60  # how often changes (plug-ins, departures, SoC deviations) are re-planned
+    evs_per_area: int = 0  # households per generated grid area (0: the demo's three areas)
 
     def __post_init__(self) -> None:
         problems = []
@@ -58,6 +59,8 @@ class TwinScenario:
             problems.append(f"plug_in_probability: {self.plug_in_probability} must be between 0 and 1")
         if not 5 <= self.replan_check_s <= 3600:
             problems.append(f"replan_check_s: {self.replan_check_s} must be between 5 and 3600")
+        if not 0 <= self.evs_per_area <= 100_000:
+            problems.append(f"evs_per_area: {self.evs_per_area} must be between 0 and 100000")
         if not 1 <= self.step_minutes <= 15:
             problems.append(f"step_minutes: {self.step_minutes} must be between 1 and 15")
         if problems:

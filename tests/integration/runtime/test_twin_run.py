@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from v2g.adapters.db.demo_seed import demo_households, seed_demo_households
+from v2g.adapters.db.engine import make_engine
+from v2g.adapters.db.migrate import upgrade
+from v2g.adapters.db.operations_repo import SqlFleetState
 from v2g.cli import app as cli_app
 from v2g.cli.twin import run_twin
 from v2g.sim.scenario import ScenarioError, TwinScenario, load_scenario, parse_scenario
@@ -63,3 +67,19 @@ def test_scenario_errors_name_the_field(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli_app, ["twin", "run", "--scenario", str(bad)])
     assert result.exit_code == 2
     assert "plug_in_probability: 2" in result.output
+    with pytest.raises(ScenarioError, match="evs_per_area: -1 must be between"):
+        parse_scenario({"evs_per_area": -1})
+
+
+def test_households_fill_generated_grid_areas_in_order(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'areas.db'}")
+    upgrade(engine)
+    seed_demo_households(engine, 7, evs_per_area=3)
+    seed_demo_households(engine, 7, evs_per_area=3)  # idempotent
+    rows = demo_households(engine)
+    by_area: dict[str, int] = {}
+    for row in rows:
+        by_area[row["grid_area_id"]] = by_area.get(row["grid_area_id"], 0) + 1
+    assert by_area == {"GA-SE3-TWIN-0001": 3, "GA-SE3-TWIN-0002": 3, "GA-SE3-TWIN-0003": 1}
+    limits = {a.area_id: a.import_limit_kw for a in SqlFleetState(engine).area_limits(sorted(by_area))}
+    assert limits == {"GA-SE3-TWIN-0001": 18.0, "GA-SE3-TWIN-0002": 18.0, "GA-SE3-TWIN-0003": 6.0}

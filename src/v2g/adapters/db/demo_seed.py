@@ -89,8 +89,39 @@ def demo_protocol_mix(n: int) -> dict[str, int]:
     return {"2.1": n - n201 - n16, "2.0.1": n201, "1.6": n16}
 
 
-def seed_demo_households(engine: Engine, n: int) -> dict[str, list[str]]:
+# A generated grid area (``evs_per_area``): what its transformer leaves for EV charging per household
+# with an EV, after the other households' evening load. Assumption of the twin, not a DSO figure: a
+# 500-800 kVA 10/0.4 kV substation serves 100-200 households, about half its rating is left in the
+# evening, and 50 EVs then share it (so it binds when about half of them charge at 11 kW at once).
+AREA_IMPORT_KW_PER_EV = 6.0
+AREA_EXPORT_KW_PER_EV = 4.0
+
+
+def household_areas(n: int, evs_per_area: int) -> list[GridArea]:
+    """The grid areas of ``n`` twin households, ``evs_per_area`` each (the last one takes the rest)."""
+    count = max(1, -(-n // evs_per_area))
+    out = []
+    for j in range(count):
+        evs = min(evs_per_area, n - j * evs_per_area)
+        out.append(
+            GridArea(
+                f"GA-SE3-TWIN-{j + 1:04d}",
+                f"Twin area {j + 1} 10/0.4 kV",
+                "org-dso-demo",
+                PriceArea.SE3,
+                AREA_IMPORT_KW_PER_EV * evs,
+                AREA_EXPORT_KW_PER_EV * evs,
+                AREA_IMPORT_KW_PER_EV * evs,
+            )
+        )
+    return out
+
+
+def seed_demo_households(engine: Engine, n: int, *, evs_per_area: int = 0) -> dict[str, list[str]]:
     """Simulated households of the demo: one customer, site, EV and charger each (idempotent).
+
+    They share the demo's three grid areas, or (``evs_per_area`` > 0) generated areas of that many
+    households each, in order.
 
     Charger ids follow the simulator's naming (``DEMO-21-00001``, ``DEMO-201-00001``, ``DEMO-16-00001``)
     so that provisioning gives them credentials; returns the site ids per protocol.
@@ -98,8 +129,14 @@ def seed_demo_households(engine: Engine, n: int) -> dict[str, list[str]]:
     created = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
     protocols = {"2.1": ChargerProtocol.OCPP21, "2.0.1": ChargerProtocol.OCPP201, "1.6": ChargerProtocol.OCPP16}
     sites_by_protocol: dict[str, list[str]] = {p: [] for p in protocols}
+    generated = household_areas(n, evs_per_area) if evs_per_area > 0 else []
     with engine.begin() as conn:
         repo = SqlFleetRepository(conn)
+        if generated:
+            known = set(conn.execute(select(grid_areas.c.id)).scalars())
+            for generated_area in generated:
+                if generated_area.id not in known:
+                    repo.add_grid_area(generated_area)
         existing = set(conn.execute(select(chargers.c.id).where(chargers.c.id.like("DEMO-%"))).scalars())
         k = 0
         for name, count in demo_protocol_mix(n).items():
@@ -111,7 +148,7 @@ def seed_demo_households(engine: Engine, n: int) -> dict[str, list[str]]:
                 sites_by_protocol[name].append(sid)
                 if charger_id in existing:
                     continue
-                area = DEMO_GRID_AREAS[k % len(DEMO_GRID_AREAS)]
+                area = generated[(k - 1) // evs_per_area] if generated else DEMO_GRID_AREAS[k % len(DEMO_GRID_AREAS)]
                 make, model, battery_kwh, charge_kw, discharge_kw = _VEHICLES[k % len(_VEHICLES)]
                 cid = f"hh-{k:05d}"
                 repo.add_customer(Customer(cid, f"Demo Household {k}", f"household{k}@example.se", created))
