@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -121,6 +122,7 @@ class VtnEvent:
     start_at: datetime
     end_at: datetime
     wants_reports: bool
+    areas: tuple[str, ...] = ()  # the served grid areas it applies to
 
     @property
     def ref(self) -> str:
@@ -246,7 +248,7 @@ def parse_event(
     start = min((s for s, _ in spans), default=now)
     end = max((e for _, e in spans), default=now)
     wants_reports = bool(field(item, "reportDescriptors", path, list, required=False))
-    kept = VtnEvent(event_id, program_id, name, modification, start, end, wants_reports)
+    kept = VtnEvent(event_id, program_id, name, modification, start, end, wants_reports, areas)
     grid = GridEvent(SOURCE, ref, program_name, event_id, modification, tuple(prices), limit_signals, name)
     return kept, grid
 
@@ -297,8 +299,11 @@ def fleet_report(
     at: datetime,
     period: timedelta,
 ) -> dict[str, Any]:
-    """A 3.0.1 report of the fleet per grid area: power now (``DEMAND``, kW, import positive) and what it
-    could still move (``UP_REGULATION_AVAILABLE`` towards export, ``DOWN_REGULATION_AVAILABLE`` towards import)."""
+    """A 3.0.1 report of the fleet in each grid area of the event (all given when it names none).
+
+    Power now (``DEMAND``, kW, import positive) and what the fleet could still move
+    (``UP_REGULATION_AVAILABLE`` towards export, ``DOWN_REGULATION_AVAILABLE`` towards import).
+    """
     stamp = at.isoformat().replace("+00:00", "Z")
     seconds = max(1, round(period.total_seconds()))
     return {
@@ -306,7 +311,7 @@ def fleet_report(
         "programID": event.program_id,
         "eventID": event.id,
         "clientName": ven_name,
-        "reportName": f"{ven_name} fleet {stamp}",
+        "reportName": f"{ven_name}/{event.id}/{stamp}/{uuid.uuid4().hex[:12]}",  # unique: the VTN may dedupe by it
         "payloadDescriptors": [
             {"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": t, "readingType": "DIRECT_READ", "units": "KW"}
             for t in ("DEMAND", "UP_REGULATION_AVAILABLE", "DOWN_REGULATION_AVAILABLE")
@@ -327,5 +332,6 @@ def fleet_report(
                 ],
             }
             for area, a in sorted(aggregates.items())
+            if not event.areas or area in event.areas
         ],
     }

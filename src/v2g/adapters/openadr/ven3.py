@@ -410,7 +410,11 @@ class OpenAdr3Ven:
     # ------------------------------------------------------------------ webhook
     async def _start_webhook(self) -> None:
         config = uvicorn.Config(
-            self._asgi, host=self.config.callback_host, port=self.config.callback_port, log_level="warning"
+            self._asgi,
+            host=self.config.callback_host,
+            port=self.config.callback_port,
+            log_level="warning",
+            interface="asgi3",
         )
         server = uvicorn.Server(config)
         self._tasks.append(asyncio.create_task(server.serve()))
