@@ -253,6 +253,12 @@ async def test_a_capacity_limit_event_bounds_the_next_plan_of_its_area_and_is_au
         assert answer.status_code == 200, answer.text
         await wait_until(lambda: f"openadr3:event/{limit['id']}" not in f.desk.applied)
         assert f.signals.import_limits_kw(AREA, 100.0, START + timedelta(minutes=15), 1) == (100.0,)
+        # the utility retargets the price event to someone else: its prices leave the area
+        retargeted = priced | {"targets": [{"type": "GROUP", "values": ["GA-SOMEONE-ELSE"]}]}
+        answer = await vtn.bl.put(f"/events/{priced['id']}", json=retargeted)
+        assert answer.status_code == 200, answer.text
+        await wait_until(lambda: f"openadr3:event/{priced['id']}" not in f.desk.applied)
+        assert f.signals.price_overrides(AREA, START + timedelta(hours=6), 4) == {}
     finally:
         await ven.stop()
     with engine.connect() as conn:

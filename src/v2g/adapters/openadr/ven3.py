@@ -239,12 +239,13 @@ class OpenAdr3Ven:
             if bad.ref in self.desk.applied:  # the version in force stays until a readable one replaces it
                 seen[event_id] = VtnEvent(event_id, program.id, "", "", now, now, False)
             return 0
-        if kept.program_id != program.id:
-            log.warning("%s.programID: %s, asked for program %s; skipped", path, kept.program_id, program.id)
+        if kept.program_id != program.id:  # a VTN that does not filter by programID
+            log.debug("%s.programID: %s, asked for program %s; skipped", path, kept.program_id, program.id)
             return 0
         seen[kept.id] = kept
-        if not grid.prices and not grid.limits:
-            return 0
+        if not grid.prices and not grid.limits:  # for someone else, or nothing the planner uses
+            why = "its new version has no signal for the served areas"
+            return int(self.desk.withdraw(grid.ref, why=why))
         try:
             return int(self.desk.apply(grid))
         except EventRejectedError:
