@@ -570,7 +570,7 @@ def _openadr3_ven(
         default_areas=(default,) if default else tuple(areas),
         programs=tuple(p.strip() for p in settings.openadr3_programs.split(",") if p.strip()),
         client_id=settings.openadr3_client_id,
-        client_secret=settings.openadr3_client_secret,
+        client_secret=settings.openadr3_client_secret.get_secret_value(),
         token_url=settings.openadr3_token_url,
         poll_interval=timedelta(seconds=settings.openadr3_poll_s),
         report_interval=timedelta(seconds=settings.openadr3_report_s),

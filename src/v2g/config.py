@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +125,9 @@ class Settings(BaseSettings):
     )
     openadr_ven_name: str = Field(default="v2g-aggregator", description="the VEN's name at the VTN")
     openadr3_client_id: str = Field(default="", description="OpenADR 3: OAuth2 client id ('' sends no token)")
-    openadr3_client_secret: str = Field(default="", description="OpenADR 3: OAuth2 client secret")
+    openadr3_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="OpenADR 3: OAuth2 client secret (kept out of logs and reprs)"
+    )
     openadr3_token_url: str = Field(
         default="", description="OpenADR 3: OAuth2 token endpoint (default: the VTN URL + /auth/token)"
     )

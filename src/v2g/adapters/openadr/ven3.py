@@ -50,7 +50,7 @@ class VtnUnavailableError(ConnectionError):
     """The VTN did not answer, or answered with a server error: try again later."""
 
 
-@dataclass
+@dataclass(repr=False)
 class Ven3Config:
     ven_name: str
     vtn_url: str
@@ -68,6 +68,9 @@ class Ven3Config:
     callback_url: str = ""  # the webhook as the VTN reaches it; empty: no subscription, polling only
     callback_host: str = "127.0.0.1"
     callback_port: int = 0
+
+    def __repr__(self) -> str:  # no client secret in logs
+        return f"Ven3Config(ven_name={self.ven_name!r}, vtn_url={self.vtn_url!r}, client_id={self.client_id!r})"
 
 
 @dataclass
