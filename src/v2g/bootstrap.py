@@ -27,6 +27,7 @@ from v2g.adapters.db.migrate import ensure_schema_current
 from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
 from v2g.adapters.db.preferences_repo import SqlEvAccess, SqlPreferencesAudit, SqlPreferencesStore
 from v2g.adapters.db.settlement_repo import SqlSettlementSources, sql_settlement_tx
+from v2g.adapters.db.vtn_reports_repo import SqlReportQueue
 from v2g.adapters.feeds.frequency import LiveFrequency, RecordedFrequencyDay, UdpFrequencyInput
 from v2g.adapters.feeds.replay import RecordedMarketData, ReplayedReserveSeries
 from v2g.adapters.iec61850.server import DerAggregateServer, Iec61850Config
@@ -35,6 +36,7 @@ from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.server import CsmsServer
 from v2g.adapters.openadr.ven import OpenAdrVen, VenConfig
+from v2g.adapters.openadr.ven3 import OpenAdr3Ven, Ven3Config
 from v2g.adapters.pki import CaPolicy, PlatformCa, mtls_server_context
 from v2g.blueprint import load_blueprint
 from v2g.config import Settings
@@ -71,6 +73,7 @@ from v2g.services.operations.status import DispatchSnapshot
 from v2g.services.operations.view import OperationsView
 from v2g.services.planning.cycle import CycleConfig, PlanningCycle, PriceProvider
 from v2g.services.planning.dso_interface import AreaAggregate, DsoLimitDesk, area_aggregates
+from v2g.services.planning.grid_events import GridEventDesk
 from v2g.services.planning.grid_signals import OptRules
 from v2g.services.planning.ports import FleetStateReader, PlanStore
 from v2g.services.planning.preferences import PreferencesService
@@ -211,7 +214,7 @@ class Platform:
     grid_areas: GridAreaReader | None = None
     health: Callable[[], str] | None = None  # raises when the database does not answer; returns its kind
     operations: OperationsView | None = None
-    ven: OpenAdrVen | None = None
+    ven: OpenAdrVen | OpenAdr3Ven | None = None  # by ``openadr_version``
     settlement: SettlementService | None = None  # metering capture, period runs and closes (no job yet)
     iec61850: DerAggregateServer | None = None
     provenance: dict[str, str] = field(default_factory=dict)
@@ -441,7 +444,9 @@ def bootstrap(
         config=SettlementConfig(settings.settlement_dso_tariffs, settings.settlement_default_dso_tariff),
     )
     _add_housekeeping(platform)
-    if settings.openadr_vtn_url:
+    if settings.openadr_vtn_url and settings.openadr_version == "3.0":
+        platform.ven = _openadr3_ven(settings, engine, fleet, signals, cycle, clock)
+    elif settings.openadr_vtn_url:
         platform.ven = _openadr_ven(settings, engine, fleet, signals, cycle)
     if settings.iec61850_enabled:
         platform.iec61850 = _iec61850_server(settings, engine, fleet, signals, cycle, clock)
@@ -523,6 +528,58 @@ def _openadr_ven(
 
     config = VenConfig(settings.openadr_ven_name, settings.openadr_vtn_url, area_id)
     return OpenAdrVen(config, rules, signals, fleet_power_kw)
+
+
+def _openadr3_ven(
+    settings: Settings,
+    engine: Engine,
+    fleet: FleetStateReader,
+    signals: GridSignalBook,
+    cycle: PlanningCycle,
+    clock: RuntimeClock,
+) -> OpenAdr3Ven:
+    """The OpenADR 3 VEN: price and capacity-limit events go to the signal book (checked, audited); the
+    fleet's power and availability per area are reported through the stored report queue."""
+    assert settings.openadr_vtn_url is not None
+    areas = [a.strip() for a in settings.openadr3_areas.split(",") if a.strip()]
+    if not areas:
+        with engine.connect() as conn:
+            areas = [a.id for a in SqlFleetRepository(conn).grid_areas()]
+        if not areas:
+            msg = "openadr3_areas: not set and no grid area on record"
+            raise ValueError(msg)
+    static = {a.area_id: (a.import_limit_kw, a.export_limit_kw) for a in fleet.area_limits(areas)}
+    unknown = [a for a in areas if a not in static]
+    if unknown:
+        msg = f"openadr3_areas: {', '.join(unknown)} not on record"
+        raise ValueError(msg)
+    default = settings.openadr_grid_area_id.strip()
+    if default and default not in static:
+        msg = f"openadr_grid_area_id: {default} is not among the served areas ({', '.join(areas)})"
+        raise ValueError(msg)
+    desk = GridEventDesk(signals, static, clock.now, SqlPreferencesAudit(engine))
+    imports = {area: kw for area, (kw, _) in static.items()}
+
+    def aggregates() -> dict[str, AreaAggregate]:
+        return area_aggregates(imports, fleet.plugged_in(), cycle.latest_plan(), signals, clock.now())
+
+    config = Ven3Config(
+        ven_name=settings.openadr_ven_name,
+        vtn_url=settings.openadr_vtn_url,
+        served_areas=tuple(areas),
+        default_areas=(default,) if default else tuple(areas),
+        programs=tuple(p.strip() for p in settings.openadr3_programs.split(",") if p.strip()),
+        client_id=settings.openadr3_client_id,
+        client_secret=settings.openadr3_client_secret.get_secret_value(),
+        token_url=settings.openadr3_token_url,
+        poll_interval=timedelta(seconds=settings.openadr3_poll_s),
+        report_interval=timedelta(seconds=settings.openadr3_report_s),
+        backoff_max=timedelta(seconds=settings.openadr3_backoff_max_s),
+        callback_url=settings.openadr3_callback_url,
+        callback_host=settings.openadr3_callback_host,
+        callback_port=settings.openadr3_callback_port,
+    )
+    return OpenAdr3Ven(config, desk, SqlReportQueue(engine), aggregates, clock.now)
 
 
 def _limits_kw(cycle: PlanningCycle) -> Mapping[str, tuple[float, float]]:

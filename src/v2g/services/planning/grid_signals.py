@@ -35,14 +35,19 @@ class PriceSignal:
     start_at: datetime
     end_at: datetime
     price_eur_per_mwh: float
+    ref: str | None = None  # the event it came from (withdrawn with it), e.g. "openadr3:event/42"
 
 
 @dataclass(frozen=True, slots=True)
 class LimitSignal:
+    """A grid area's limit for a time: import (``inf`` when the signal limits export only) and export, kW."""
+
     grid_area_id: str
     start_at: datetime
     end_at: datetime
     import_limit_kw: float
+    export_limit_kw: float | None = None  # None: the signal does not limit export
+    ref: str | None = None  # the event it came from (withdrawn with it), e.g. "openadr3:event/42"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,15 @@
 
 Every grid-operator interface delivers accepted signals here (it is a ``GridSignalSink``); the
 planning cycle asks it for the import/export limits and price overrides that hold in each quarter
-of its horizon. A limit signal only ever tightens the static limit of the area's record; a later
-signal for the same area and time replaces an earlier one (a DSO's update or cancellation).
+of its horizon. A limit signal (import, export or both) only ever tightens the static limit of the
+area's record; a later signal for the same area and time replaces an earlier one (a DSO's update or
+cancellation), and :meth:`GridSignalBook.withdraw` forgets every signal of a cancelled event.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,9 +45,25 @@ class GridSignalBook:
             if not s.import_limit_kw >= 0:
                 msg = f"limit[{s.grid_area_id}].import_limit_kw: {s.import_limit_kw} must be >= 0"
                 raise ValueError(msg)
+            if s.export_limit_kw is not None and not (s.export_limit_kw >= 0 and math.isfinite(s.export_limit_kw)):
+                msg = f"limit[{s.grid_area_id}].export_limit_kw: {s.export_limit_kw} must be a finite number >= 0"
+                raise ValueError(msg)
             self._limits.setdefault(s.grid_area_id, []).insert(0, s)
             self.received += 1
         self._changed({s.grid_area_id for s in signals})
+
+    def withdraw(self, ref: str) -> set[str]:
+        """Forget every signal that came from ``ref`` (a cancelled or replaced event); the areas it touched."""
+        areas: set[str] = set()
+        for book in (self._limits, self._prices):
+            for area, signals in book.items():
+                kept = [s for s in signals if s.ref != ref]
+                if len(kept) != len(signals):
+                    areas.add(area)
+                    book[area] = kept  # type: ignore[assignment]
+        if areas:
+            self._changed(areas)
+        return areas
 
     def _changed(self, areas: set[str]) -> None:
         for area in sorted(areas):
@@ -64,8 +82,25 @@ class GridSignalBook:
             q1 = q0 + QUARTER
             limit = static_kw
             for s in signals:  # newest first: the first one covering the quarter holds
-                if s.start_at < q1 and s.end_at > q0:
+                if math.isfinite(s.import_limit_kw) and s.start_at < q1 and s.end_at > q0:
                     limit = min(static_kw, s.import_limit_kw)
+                    break
+            out.append(limit)
+        return tuple(out)
+
+    def export_limits_kw(self, area_id: str, static_kw: float, start_at: datetime, n: int) -> tuple[float, ...]:
+        """The export limit in each of ``n`` quarters from ``start_at``: the static one, or a signal's if lower."""
+        start_at = ensure_utc(start_at, field="start_at")
+        signals = [s for s in self._limits.get(area_id, []) if s.export_limit_kw is not None]
+        out: list[float] = []
+        for k in range(n):
+            q0 = start_at + k * QUARTER
+            q1 = q0 + QUARTER
+            limit = static_kw
+            for s in signals:  # newest first: the first one covering the quarter holds
+                if s.start_at < q1 and s.end_at > q0:
+                    assert s.export_limit_kw is not None
+                    limit = min(static_kw, s.export_limit_kw)
                     break
             out.append(limit)
         return tuple(out)
