@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
+from itertools import pairwise
 
 from v2g.units import ensure_utc
 
@@ -131,7 +132,7 @@ def resolve_windows(
     cuts = sorted({now, until, *(max(now, c.start_at) for c in live), *(min(until, c.end_at) for c in live)})
     default = min(defaults, key=lambda d: d[0], default=None)
     out: list[LimitWindow] = []
-    for t0, t1 in zip(cuts, cuts[1:], strict=False):
+    for t0, t1 in pairwise(cuts):
         if t1 <= t0:
             continue
         covering = [c for c in live if c.start_at <= t0 and c.end_at >= t1]

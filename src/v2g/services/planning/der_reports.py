@@ -61,3 +61,17 @@ class MemoryReportQueue:
 
     def count(self) -> int:
         return len(self.reports)
+
+
+@dataclass(frozen=True, slots=True)
+class AreaFacts:
+    """What the platform reports about its fleet in one grid area (kW, import positive)."""
+
+    area_id: str
+    evs_plugged_in: int
+    evs_online: int
+    planned_p_kw: float  # the plan's power for the current quarter (0 without a plan)
+    measured_p_kw: float | None  # the sum of the chargers' latest measured power (None: nothing measured)
+    max_charge_kw: float  # of the online EVs
+    max_discharge_kw: float  # of the online EVs that can discharge
+    soc_percent: float | None  # the online EVs' mean state of charge, where known

@@ -5,9 +5,10 @@ of kW, not negative, not above the area's import limit on record, an area this a
 hands it to the :class:`GridSignalSink` (the planner's grid-limit input, which re-plans the area) and
 writes it to the audit log. A utility server that schedules controls (IEEE 2030.5) hands over the
 whole set of import/export limit windows of an area each time it changes
-(:meth:`DsoLimitDesk.replace_windows`); each window is checked and audited the same way. The control centre reads back :class:`AreaAggregate` per area: the
-fleet's planned power now, what it could still move up or down, the limit in force and how many EVs
-are plugged in. Protocol adapters (IEC 61850) only translate to and from these.
+(:meth:`DsoLimitDesk.replace_windows`); each window is checked and audited the same way. The control
+centre reads back :class:`AreaAggregate` per area: the fleet's planned power now, what it could still
+move up or down, the limit in force and how many EVs are plugged in. Protocol adapters (IEC 61850,
+IEEE 2030.5) only translate to and from these.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from datetime import datetime, timedelta
 
 from v2g.planning.model import FleetPlan
 from v2g.services.actors.ports import AuditEntry
-from v2g.services.planning.grid_signals import GridSignalSink, LimitReplacer, LimitSignal
 from v2g.services.planning.der_controls import LimitWindow
+from v2g.services.planning.grid_signals import GridSignalSink, LimitReplacer, LimitSignal
 from v2g.services.planning.ports import AuditLog, PluggedEv
 from v2g.services.planning.signal_book import GridSignalBook
 from v2g.units import QUARTER, ensure_utc
