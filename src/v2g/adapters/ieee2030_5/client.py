@@ -185,7 +185,7 @@ class Ieee2030Client:
         dcap = await self._get(DCAP, DeviceCapabilityResponse)
         if dcap.TimeLink is not None:
             tm = await self._get(dcap.TimeLink.href, TimeResponse)
-            self.offset = timedelta(seconds=tm.currentTime - self.now().timestamp())
+            self.offset = timedelta(seconds=round(tm.currentTime - self.now().timestamp()))
         if dcap.EndDeviceListLink is None:
             raise ServerAnswerError(DCAP, "DeviceCapability/EndDeviceListLink", "missing: no EndDevice list")
         edev_list = dcap.EndDeviceListLink.href
@@ -280,7 +280,9 @@ class Ieee2030Client:
         until = now + self.config.horizon
         windows = resolve_windows(controls, defaults, now=now, until=until, rated_discharge_kw=rated_kw)
         rejected = False
-        if windows != area.windows:
+        if area.windows is None and not windows:
+            area.windows = windows  # nothing was handed over before: nothing to lift
+        elif windows != (area.windows if area.windows is not None else ()):
             via = f"ieee2030_5 {self.config.server_url}{area.edev_href or ''}"
             try:
                 self.desk.replace_windows(area.area_id, windows, via=via)

@@ -7,9 +7,14 @@ gets the same reports in the same order once it is back. The SQL queue keeps the
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+from v2g.planning.model import FleetPlan
+from v2g.services.planning.ports import PluggedEv
+from v2g.units import QUARTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +80,35 @@ class AreaFacts:
     max_charge_kw: float  # of the online EVs
     max_discharge_kw: float  # of the online EVs that can discharge
     soc_percent: float | None  # the online EVs' mean state of charge, where known
+
+
+def area_facts(
+    areas: Sequence[str],
+    evs: Sequence[PluggedEv],
+    measured_kw: Mapping[str, float | None],
+    plan: FleetPlan | None,
+    now: datetime,
+) -> dict[str, AreaFacts]:
+    """Per area: the plugged-in fleet, the plan's power now and the chargers' measured power (by charger id)."""
+    planned: dict[str, float] = {}
+    if plan is not None:
+        k = int((now - plan.start_at) / QUARTER)
+        if 0 <= k < plan.n_intervals:
+            planned = {p.ev_id: float(p.p_kw[k]) for p in plan.ev_plans}
+    out: dict[str, AreaFacts] = {}
+    for area_id in areas:
+        mine = [ev for ev in evs if ev.grid_area_id == area_id]
+        online = [ev for ev in mine if ev.online]
+        measured = [m for ev in online if (m := measured_kw.get(ev.charger_id)) is not None]
+        socs = [ev.soc_percent for ev in online if ev.soc_percent is not None]
+        out[area_id] = AreaFacts(
+            area_id=area_id,
+            evs_plugged_in=len(mine),
+            evs_online=len(online),
+            planned_p_kw=sum(planned.get(ev.ev_id, 0.0) for ev in online),
+            measured_p_kw=sum(measured) if measured else None,
+            max_charge_kw=sum(ev.max_charge_kw for ev in online),
+            max_discharge_kw=sum(ev.max_discharge_kw for ev in online),
+            soc_percent=sum(socs) / len(socs) if socs else None,
+        )
+    return out
