@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from v2g.adapters.db.devices_repo import SqlCredentialStore, SqlDeviceStore
 from v2g.adapters.db.engine import database_health, make_engine
 from v2g.adapters.db.fleet_repo import SqlFleetRepository, SqlGridAreas
+from v2g.adapters.db.grid_repo import SqlDerReportQueue
 from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
 from v2g.adapters.db.market_repo import SqlMarketStore, sql_market_tx
 from v2g.adapters.db.migrate import ensure_schema_current
@@ -31,6 +32,8 @@ from v2g.adapters.db.vtn_reports_repo import SqlReportQueue
 from v2g.adapters.feeds.frequency import LiveFrequency, RecordedFrequencyDay, UdpFrequencyInput
 from v2g.adapters.feeds.replay import RecordedMarketData, ReplayedReserveSeries
 from v2g.adapters.iec61850.server import DerAggregateServer, Iec61850Config
+from v2g.adapters.ieee2030_5.client import Ieee2030Client, Ieee2030Config
+from v2g.adapters.ieee2030_5.transport import TlsFiles
 from v2g.adapters.notify import LogSender
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
@@ -72,6 +75,7 @@ from v2g.services.operations.scheduler import Job, Scheduler
 from v2g.services.operations.status import DispatchSnapshot
 from v2g.services.operations.view import OperationsView
 from v2g.services.planning.cycle import CycleConfig, PlanningCycle, PriceProvider
+from v2g.services.planning.der_reports import AreaFacts, area_facts
 from v2g.services.planning.dso_interface import AreaAggregate, DsoLimitDesk, area_aggregates
 from v2g.services.planning.grid_events import GridEventDesk
 from v2g.services.planning.grid_signals import OptRules
@@ -217,6 +221,7 @@ class Platform:
     ven: OpenAdrVen | OpenAdr3Ven | None = None  # by ``openadr_version``
     settlement: SettlementService | None = None  # metering capture, period runs and closes (no job yet)
     iec61850: DerAggregateServer | None = None
+    ieee2030_5: Ieee2030Client | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     planning_inputs: RecordedInputs | None = None  # with ``record_planning_inputs``
@@ -450,7 +455,62 @@ def bootstrap(
         platform.ven = _openadr_ven(settings, engine, fleet, signals, cycle)
     if settings.iec61850_enabled:
         platform.iec61850 = _iec61850_server(settings, engine, fleet, signals, cycle, clock)
+    if settings.ieee2030_5_server_url:
+        platform.ieee2030_5 = _ieee2030_5_client(settings, engine, fleet, devices, signals, cycle, clock)
     return platform
+
+
+def _ieee2030_5_client(
+    settings: Settings,
+    engine: Engine,
+    fleet: FleetStateReader,
+    devices: SqlDeviceStore,
+    signals: GridSignalBook,
+    cycle: PlanningCycle,
+    clock: RuntimeClock,
+) -> Ieee2030Client:
+    """The IEEE 2030.5 client: one EndDevice per area; the server's DER controls go to the signal book."""
+    assert settings.ieee2030_5_server_url is not None
+    if settings.ieee2030_5_cert_file is None or settings.ieee2030_5_key_file is None:
+        msg = "ieee2030_5_cert_file, ieee2030_5_key_file: both are needed with ieee2030_5_server_url"
+        raise ValueError(msg)
+    areas = [a.strip() for a in settings.ieee2030_5_areas.split(",") if a.strip()]
+    if not areas:
+        with engine.connect() as conn:
+            areas = [a.id for a in SqlFleetRepository(conn).grid_areas()]
+        if not areas:
+            msg = "ieee2030_5_areas: not set and no grid area on record"
+            raise ValueError(msg)
+    limits = {a.area_id: a for a in fleet.area_limits(areas)}
+    unknown = [a for a in areas if a not in limits]
+    if unknown:
+        msg = f"ieee2030_5_areas: {', '.join(unknown)} not on record"
+        raise ValueError(msg)
+    audit = SqlPreferencesAudit(engine)
+    desk = DsoLimitDesk(
+        sink=signals,
+        static_import_limit_kw={a: x.import_limit_kw for a, x in limits.items()},
+        static_export_limit_kw={a: x.export_limit_kw for a, x in limits.items()},
+        now=clock.now,
+        audit=audit,
+        source="ieee2030_5",
+    )
+
+    def facts() -> dict[str, AreaFacts]:
+        evs = fleet.plugged_in()
+        readings = devices.latest_readings([ev.charger_id for ev in evs])
+        measured = {cid: r.p_kw for cid, r in readings.items() if r.online}
+        return area_facts(areas, evs, measured, cycle.latest_plan(), clock.now())
+
+    config = Ieee2030Config(
+        server_url=settings.ieee2030_5_server_url,
+        tls=TlsFiles(settings.ieee2030_5_cert_file, settings.ieee2030_5_key_file, settings.ieee2030_5_ca_file),
+        areas=tuple(areas),
+        poll_interval=timedelta(seconds=settings.ieee2030_5_poll_s),
+        report_interval=timedelta(seconds=settings.ieee2030_5_report_s),
+        backoff_max=timedelta(seconds=settings.ieee2030_5_backoff_max_s),
+    )
+    return Ieee2030Client(config, desk, SqlDerReportQueue(engine), facts, clock.now, audit)
 
 
 def _iec61850_server(

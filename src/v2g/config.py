@@ -170,6 +170,24 @@ class Settings(BaseSettings):
         default=240, ge=15, le=10080, description="how long an import limit written by the DSO holds, minutes"
     )
     iec61850_max_connections: int = Field(default=4, ge=1, le=64, description="MMS clients served at once")
+    ieee2030_5_server_url: str | None = Field(
+        default=None, description="IEEE 2030.5 (CSIP) utility server, https://host:port; the client starts when set"
+    )
+    ieee2030_5_cert_file: Path | None = Field(default=None, description="the aggregator's client certificate (PEM)")
+    ieee2030_5_key_file: Path | None = Field(default=None, description="the client certificate's private key (PEM)")
+    ieee2030_5_ca_file: Path | None = Field(
+        default=None, description="CA certificates (PEM) the server's certificate must chain to (default: system)"
+    )
+    ieee2030_5_areas: str = Field(
+        default="", description="comma-separated grid area ids, one EndDevice each (default: every grid area on record)"
+    )
+    ieee2030_5_poll_s: float = Field(default=60.0, ge=1, le=3600, description="control poll period, seconds")
+    ieee2030_5_report_s: float = Field(
+        default=60.0, ge=1, le=3600, description="DER status and meter reading period, seconds"
+    )
+    ieee2030_5_backoff_max_s: float = Field(
+        default=300.0, ge=1, le=3600, description="the longest wait between retries while the server is away"
+    )
 
     # ---------------------------------------------------------------- settlement
     settlement_tariffs_file: Path | None = Field(

@@ -240,7 +240,8 @@ def parse_event(
             e,
             kinds.get("IMPORT_CAPACITY_LIMIT", math.inf),
             kinds.get("EXPORT_CAPACITY_LIMIT"),
-            ref,
+            source="openadr3",
+            ref=ref,
         )
         for (s, e), kinds in limits.items()
         for a in areas

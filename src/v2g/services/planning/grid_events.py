@@ -112,7 +112,7 @@ class GridEventDesk:
                         {
                             "start_at": s.start_at.isoformat(),
                             "end_at": s.end_at.isoformat(),
-                            "import_limit_kw": s.import_limit_kw if math.isfinite(s.import_limit_kw) else None,
+                            "import_limit_kw": _finite_or_none(s.import_limit_kw),
                             "export_limit_kw": s.export_limit_kw,
                         }
                         for s in mine
@@ -178,11 +178,11 @@ class GridEventDesk:
                 out.append(f"{where}.grid_area_id: the area is not served by this aggregator")
             if s.end_at <= s.start_at:
                 out.append(f"{where}.end_at: {s.end_at.isoformat()} is not after start_at")
-            if math.isnan(s.import_limit_kw) or s.import_limit_kw < 0:
+            if s.import_limit_kw is not None and (math.isnan(s.import_limit_kw) or s.import_limit_kw < 0):
                 out.append(f"{where}.import_limit_kw: {s.import_limit_kw} must be a number >= 0")
             if s.export_limit_kw is not None and not (math.isfinite(s.export_limit_kw) and s.export_limit_kw >= 0):
                 out.append(f"{where}.export_limit_kw: {s.export_limit_kw} must be a finite number >= 0")
-            if math.isinf(s.import_limit_kw) and s.export_limit_kw is None:
+            if _finite_or_none(s.import_limit_kw) is None and s.export_limit_kw is None:
                 out.append(f"{where}: limits neither import nor export")
         for k, p in enumerate(event.prices):
             where = f"prices[{k}] (area {p.grid_area_id}, {p.start_at.isoformat()})"
@@ -222,3 +222,8 @@ class GridEventDesk:
                 },
             )
         )
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """A limit value, or None where it does not limit (unset or infinite)."""
+    return value if value is not None and math.isfinite(value) else None
