@@ -29,6 +29,8 @@ class TestLog:
     p_kw: FloatArray  # measured group power (EV sign)
     dp_kw: FloatArray  # response, grid-positive
     required_kw: FloatArray  # static response the frequency asks for
+    baseline_kw: FloatArray | None = None  # the group's power baseline (EV sign)
+    signals: dict[str, FloatArray] = field(default_factory=dict)  # Table 18 headers -> values (LER signals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ class PrequalResult:
     sine_results: tuple[SineResult, ...] = ()
     stability_margin: float | None = None
     max_without_retest_mw: float = 0.0
+    k_red: float = 1.0  # min(K_red,ss, K_red,dyn)
+    ler: bool = False  # tested as a limited energy reservoir
 
     @property
     def passed(self) -> bool:
