@@ -122,7 +122,8 @@ class _Rolling:
         self.total += value - self.buffer[self.k]
         self.buffer[self.k] = value
         self.k = (self.k + 1) % len(self.buffer)
-        return self.total / len(self.buffer)
+        mean: FloatArray = self.total / len(self.buffer)
+        return mean
 
 
 @dataclass
@@ -154,12 +155,14 @@ class LerManager:
     @property
     def nem_active(self) -> BoolArray:
         """EVs whose setpoint NEM moves now (any product)."""
-        return np.any([np.abs(v) > 1e-12 for v in self.nem_current.values()], axis=0)
+        active: BoolArray = np.any([np.abs(v) > 1e-12 for v in self.nem_current.values()], axis=0)
+        return active
 
     @property
     def aem_active(self) -> BoolArray:
         """EVs in AEM for any product."""
-        return np.any(list(self.aem.values()), axis=0)
+        active: BoolArray = np.any(list(self.aem.values()), axis=0)
+        return active
 
     def recovery_overdue(self, product: Product) -> BoolArray:
         """FCR-D EVs not back at full endurance within the allowed recovery time."""

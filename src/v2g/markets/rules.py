@@ -270,6 +270,7 @@ class PrequalRules:
     ler_fcr_n: tuple[LerTestStep, ...]
     ler_fcr_d: tuple[LerTestStep, ...]
     ler_max_step_s: float
+    ler_log_hz: float
     protocol_area: str
     protocol_timezone: str
     source: str
@@ -548,6 +549,7 @@ def _prequal(pq: dict[str, Any]) -> PrequalRules:
         ler_fcr_n=_ler_steps(_req(pq, "ler_fcr_n", w), f"{w}.ler_fcr_n"),
         ler_fcr_d=_ler_steps(_req(pq, "ler_fcr_d", w), f"{w}.ler_fcr_d"),
         ler_max_step_s=float(_req(pq, "ler_max_step_min", w)) * 60.0,
+        ler_log_hz=float(_req(pq, "ler_log_hz", w)),
         protocol_area=str(_req(proto, "area", f"{w}.protocol")),
         protocol_timezone=str(_req(proto, "timezone", f"{w}.protocol")),
         source=str(_req(pq, "source", w)),

@@ -178,6 +178,8 @@ async def run_prequal(
         max_without_retest_mw=max_without_retest_mw(qualified_kw / 1000.0, rules),
         k_red=k,
         ler=ler,
+        p_min_mw=-float(pool.p_max_kw.sum()) / 1000.0,
+        p_max_mw=-float(pool.p_min_kw.sum()) / 1000.0,
     )
 
 
