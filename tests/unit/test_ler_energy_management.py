@@ -160,3 +160,12 @@ def test_dispatcher_runs_energy_management_through_a_run() -> None:
     d.update_energy(window(6.0 * 20 / 60), 50.0)
     result = asyncio.run(d.on_frequency(50.0))
     assert result.setpoints_kw[0] == pytest.approx(0.34 * 6.0 / 300)
+
+
+def test_fcr_n_nem_counts_only_the_energy_left_after_the_fcr_d_reservation() -> None:
+    # 6 kW FCR-N and 6 kW FCR-D up: 20 min of FCR-D up (2 kWh) is FCR-D's; FCR-N sees the rest
+    pool = ReservePool.build(["ev"], ["cp"], {Product.FCR_N: [6.0], Product.FCR_D_UP: [6.0]}, [0.0], [-11.0], [11.0])
+    ler = LerManager(RULES, 1)
+    ler.update(pool, window(6.0 * 29 / 60 + 2.0), 50.0)  # 49 min in total, 29 min for FCR-N
+    assert ler.nem_low[Product.FCR_N][0]
+    assert not ler.nem_low[Product.FCR_D_UP][0]  # FCR-D still has its 20 min (and more)

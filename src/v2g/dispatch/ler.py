@@ -3,7 +3,9 @@
 Each EV's reservoir is managed on its own; within a providing group the NEM powers add up to at
 most the group's NEM reservation. The values live in the market rules.
 
-* Thresholds (Table 11) are remaining endurances at full activation of the EV's capacity C:
+* Thresholds (Table 11) are remaining endurances at full activation of the EV's capacity C (FCR-N
+  counts only the energy left after the FCR-D reservation in the same direction, so FCR-N never
+  depletes FCR-D):
   FCR-N NEM on below 30 min and off at 57.5 min, FCR-D NEM on below 20 min and off at 20 min, AEM on
   below 5 min and off at 10 min. FCR-N looks at both directions, FCR-D up at the upward and FCR-D
   down at the downward endurance.
@@ -100,6 +102,20 @@ def _rules(rules: MarketRules, product: Product) -> LerRules:
     return ler
 
 
+def _energy_for(
+    product: Product, up_kwh: FloatArray, down_kwh: FloatArray, pool: ReservePool, rules: MarketRules
+) -> tuple[FloatArray, FloatArray]:
+    """The energy each product's thresholds see: the reservations are per product (Table 10, summed
+    when several are held) and FCR-N must never deplete FCR-D, so FCR-N sees what is left after
+    FCR-D's reservation in the same direction; FCR-D sees the whole reservoir."""
+    if product is not Product.FCR_N:
+        return up_kwh, down_kwh
+    d = _rules(rules, Product.FCR_D_UP).endurance_min / 60.0
+    up = np.maximum(up_kwh - pool.reserve_kw[Product.FCR_D_UP] * d, 0.0)
+    down = np.maximum(down_kwh - pool.reserve_kw[Product.FCR_D_DOWN] * d, 0.0)
+    return up, down
+
+
 def saturated_hz(product: Product, f_hz: float, rules: MarketRules) -> float:
     """The measured frequency as the product sees it (eq. 20-22)."""
     f0 = _rules(rules, product).f0_hz
@@ -177,11 +193,12 @@ class LerManager:
         """Advance one second; return the setpoint shift (kW, EV sign) and the AEM reference shift
         (Hz, f_ref - f0) per product."""
         in_band = 49.9 < f_hz < 50.1
-        up_e, down_e = energy.deliverable_up_kwh(), energy.absorbable_down_kwh()
+        up_all, down_all = energy.deliverable_up_kwh(), energy.absorbable_down_kwh()
         shift = np.zeros(self.size)
         for product in FCR_PRODUCTS:
             r = _rules(self.rules, product)
             c = pool.reserve_kw[product]
+            up_e, down_e = _energy_for(product, up_all, down_all, pool, self.rules)
             has = c > 1e-9
             low_min = np.where(has, _minutes(up_e, c), _INF) if product is not Product.FCR_D_DOWN else None
             high_min = np.where(has, _minutes(down_e, c), _INF) if product is not Product.FCR_D_UP else None

@@ -57,6 +57,7 @@ class CentralDispatcher:
         self.last_f_hz = 50.0
         self.shift_kw = np.zeros(len(pool))
         self.ref_shift_hz: dict[Product, FloatArray] = {}  # AEM: f_ref - f0 per EV and product
+        self.effective: dict[Product, FloatArray] | None = None  # reserves of the providing EVs
         self.mfrr_kw = 0.0
         self.mfrr_elapsed_s = 0.0
         # EVs whose reserve backs the current commitments (None: all); the others get no energy-management shift
@@ -73,7 +74,9 @@ class CentralDispatcher:
         if self.mfrr_kw:
             required[Product.MFRR] = mfrr_required_kw(self.mfrr_kw, self.mfrr_elapsed_s, self.rules)
         base = self.pool.baseline_p_kw + self.shift_kw
-        response = allocate(self.pool, required, baseline_p_kw=base, extra_kw=self._aem_extra_kw(f_hz))
+        response = allocate(
+            self.pool, required, baseline_p_kw=base, reserve_kw=self.effective, extra_kw=self._aem_extra_kw(f_hz)
+        )
         return required, setpoints_kw(self.pool, response, baseline_p_kw=base)
 
     def _aem_extra_kw(self, f_hz: float) -> FloatArray | None:
@@ -84,7 +87,8 @@ class CentralDispatcher:
             committed = self.committed_kw.get(product, 0.0)
             if committed <= 0 or not np.any(shift):
                 continue
-            weights = np.where(self.pool.available, self.pool.reserve_kw[product], 0.0)
+            held = self.effective if self.effective is not None else self.pool.reserve_kw
+            weights = np.where(self.pool.available, held[product], 0.0)
             total = float(weights.sum())
             if total <= 0:
                 continue
@@ -99,10 +103,12 @@ class CentralDispatcher:
         """Run NEM/AEM for this sample (once per second)."""
         if self.ler is not None:
             shift, refs = self.ler.update(self.pool, energy, f_hz)
+            effective = None
             if self.providing is not None:
                 shift = np.where(self.providing, shift, 0.0)
                 refs = {p: np.where(self.providing, v, 0.0) for p, v in refs.items()}
-            self.shift_kw, self.ref_shift_hz = shift, refs
+                effective = {p: np.where(self.providing, v, 0.0) for p, v in self.pool.reserve_kw.items()}
+            self.shift_kw, self.ref_shift_hz, self.effective = shift, refs, effective
 
     async def on_frequency(self, f_hz: float, dt_s: float = 0.0) -> DispatchResult:
         """Answer one frequency sample (``dt_s`` after the previous one): allocate, send, re-allocate
