@@ -30,7 +30,7 @@ from v2g.services.settlement.ports import (
     SettlementStore,
     SettlementTx,
 )
-from v2g.settlement.allocation import ReserveHour, allocate_reserve_hour
+from v2g.settlement.allocation import ReserveAllocation, ReserveHour, allocate_reserve_hour
 from v2g.settlement.canonical import digest as content_digest
 from v2g.settlement.canonical import intervals_digest
 from v2g.settlement.economics import (
@@ -65,12 +65,16 @@ class SettlementConfig:
     default_dso_tariff: str = ""
 
     def tariff_of(self, ev: EvAccount) -> str:
-        if ev.dso_org_id and ev.dso_org_id in self.dso_tariffs:
-            return self.dso_tariffs[ev.dso_org_id]
+        return self.tariff_of_org(ev.dso_org_id, ev.grid_area_id, where=f"ev[{ev.ev_id}]")
+
+    def tariff_of_org(self, dso_org_id: str | None, grid_area_id: str, *, where: str = "site") -> str:
+        """The tariff key billing a grid area's DSO organisation; an error naming both when none."""
+        if dso_org_id and dso_org_id in self.dso_tariffs:
+            return self.dso_tariffs[dso_org_id]
         if self.default_dso_tariff:
             return self.default_dso_tariff
         msg = (
-            f"ev[{ev.ev_id}].dso_tariff: grid area {ev.grid_area_id} (DSO organisation {ev.dso_org_id!r}) has no "
+            f"{where}.dso_tariff: grid area {grid_area_id} (DSO organisation {dso_org_id!r}) has no "
             "tariff; map it in V2G_SETTLEMENT_DSO_TARIFFS"
         )
         raise SettlementInputError(msg)
@@ -199,7 +203,7 @@ class SettlementService:
         spot: dict[PriceArea, dict[datetime, Decimal]] = {}
         for ev in accounts:
             if ev.price_area not in spot:
-                spot[ev.price_area] = self._spot(ev.price_area, period)
+                spot[ev.price_area] = self.spot_prices(ev.price_area, period)
             work = partial(self._settle_ev, period, ev, spot[ev.price_area], reserve)
             report.results.append(self._once(work, ev.ev_id))
         for group_id in sorted(reserve.unallocated_by_group_sek):
@@ -277,10 +281,9 @@ class SettlementService:
             store.append(tx, self.clock.now())
         return tx
 
-    def _reserve(self, period: SettlementPeriod) -> _Reserve:
-        """Every market hour of the period in SEK, split over its EVs; summed per EV and per group."""
-        per_ev: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        unallocated: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    def reserve_allocations(self, period: SettlementPeriod) -> list[ReserveAllocation]:
+        """Every verified market hour of the period in SEK (rounded once per hour), split over its EVs."""
+        out = []
         for h in self.sources.reserve_hours(period.start_at, period.end_at):
             rate = self.tariffs.sek_per_eur.at(local_date(h.hour_start_at))
             hour = ReserveHour(
@@ -292,13 +295,21 @@ class SettlementService:
                 repayment_sek=eur_to_sek(h.repayment_eur, rate),
                 contributions=h.contributions,
             )
-            alloc = allocate_reserve_hour(hour)
+            out.append(allocate_reserve_hour(hour))
+        return out
+
+    def _reserve(self, period: SettlementPeriod) -> _Reserve:
+        """The period's market money summed per EV and, what no EV earned, per group."""
+        per_ev: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        unallocated: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for alloc in self.reserve_allocations(period):
             for ev_id in alloc.ev_ids:
                 per_ev[ev_id] += alloc.net_sek(ev_id)
-            unallocated[h.group_id] += alloc.unallocated_sek
+            unallocated[alloc.hour.group_id] += alloc.unallocated_sek
         return _Reserve(dict(per_ev), {g: a for g, a in unallocated.items() if a != 0})
 
-    def _spot(self, area: PriceArea, period: SettlementPeriod) -> dict[datetime, Decimal]:
+    def spot_prices(self, area: PriceArea, period: SettlementPeriod) -> dict[datetime, Decimal]:
+        """The period's day-ahead price of every quarter in öre/kWh."""
         n = int((period.end_at - period.start_at) / QUARTER)
         values = self.prices.day_ahead_eur_per_mwh(area, period.start_at, n)
         if len(values) != n:
