@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from v2g.settlement.allocation import ReserveAllocation
 from v2g.settlement.economics import Line
@@ -85,6 +86,33 @@ class GroupStatement:
     @property
     def net_sek(self) -> Decimal:
         return self.capacity_sek + self.activation_sek - self.repayment_sek
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready (amounts as strings, exact)."""
+        return {
+            "period": self.period.code,
+            "group_id": self.group_id,
+            "bsp_org_id": self.bsp_org_id,
+            "evs": self.evs,
+            "capacity_sek": str(self.capacity_sek),
+            "activation_sek": str(self.activation_sek),
+            "repayment_sek": str(self.repayment_sek),
+            "net_sek": str(self.net_sek),
+            "allocated_to_evs_sek": str(self.allocated_sek),
+            "unallocated_sek": str(self.unallocated_sek),
+            "products": [
+                {
+                    "product": p.product,
+                    "hours": p.hours,
+                    "hours_with_repayment": p.hours_with_repayment,
+                    "capacity_sek": str(p.capacity_sek),
+                    "activation_sek": str(p.activation_sek),
+                    "repayment_sek": str(p.repayment_sek),
+                    "net_sek": str(p.net_sek),
+                }
+                for p in self.products
+            ],
+        }
 
 
 def group_statements(
@@ -157,6 +185,28 @@ class Reconciliation:
     @property
     def balanced(self) -> bool:
         return self.unexplained_sek == 0 and self.ledger_market_sek == self.net_sek and not self.differences
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready (amounts as strings, exact)."""
+        return {
+            "period": self.period.code,
+            "balanced": self.balanced,
+            "gross_sek": str(self.gross_sek),
+            "capacity_sek": str(self.capacity_sek),
+            "activation_sek": str(self.activation_sek),
+            "repayment_sek": str(self.repayment_sek),
+            "owners_sek": str(self.owners_sek),
+            "aggregator_share_sek": str(self.aggregator_share_sek),
+            "unallocated_sek": str(self.unallocated_sek),
+            "unexplained_sek": str(self.unexplained_sek),
+            "net_sek": str(self.net_sek),
+            "ledger_market_sek": str(self.ledger_market_sek),
+            "differences": [
+                {"subject": d.subject, "allocated_sek": str(d.allocated_sek), "posted_sek": str(d.posted_sek)}
+                for d in self.differences
+            ],
+            "groups": [g.to_json() for g in self.groups],
+        }
 
 
 def reconcile(

@@ -334,7 +334,7 @@ def _texts(line: Line, la: Mapping[str, Any], summary: Mapping[str, Any], tariff
     peak_kw = ", ".join(num_sv(Decimal(p[1]), 2) for p in peaks) or "0"
     peak_kw_en = ", ".join(f"{Decimal(p[1]):.2f}" for p in peaks) or "0"
     n_peaks = dso.peaks(day)
-    vat = tariffs.vat_rate.at(day) * 100
+    vat = format((tariffs.vat_rate.at(day) * 100).normalize(), "f")
     t = {
         Line.ENERGY_SPOT: (
             "Energi till spotpris",
@@ -369,10 +369,10 @@ def _texts(line: Line, la: Mapping[str, Any], summary: Mapping[str, Any], tariff
             f"× SEK {dso.power_charge_sek_per_kw_month.at(day):.2f}/kW. Measured at the charger, not the whole house.",
         ),
         Line.VAT: (
-            f"Moms {vat:g} %",
-            f"VAT {vat:g} %",
-            f"{vat:g} % på energi, påslag, energiskatt och nätavgifter ({sek_sv(qty)}).",
-            f"{vat:g} % of energy, margin, energy tax and grid fees ({sek_en(qty)}).",
+            f"Moms {vat} %",
+            f"VAT {vat} %",
+            f"{vat} % på energi, påslag, energiskatt och nätavgifter ({sek_sv(qty)}).",
+            f"{vat} % of energy, margin, energy tax and grid fees ({sek_en(qty)}).",
         ),
         Line.EXPORT_SPOT: (
             "Ersättning för levererad el",
