@@ -264,7 +264,7 @@ def month_chart(
             y = bottom - (p - lo) / (hi - lo) * (bottom - top)
             points.append(f"{'M' if not points else 'L'}{left + (h + 0.5) * step:.2f} {y:.2f}")
     held_hours = sorted({int((r.hour_start_at - period.start_at) / HOUR) for r in reserve if r.held_kwh > 0})
-    rects = tuple((left + h * step, step) for h in held_hours if 0 <= h < n)
+    rects = tuple((left + h * step, max(step, 3.0)) for h in held_hours if 0 <= h < n)  # visible when alone
     ticks = []
     for day in period.days():
         h = int((datetime(day.year, day.month, day.day, tzinfo=STOCKHOLM) - period.start_at) / HOUR)
@@ -330,10 +330,11 @@ def _texts(line: Line, la: Mapping[str, Any], summary: Mapping[str, Any], tariff
     contract = summary.get("contract", {})
     share = Decimal(str(contract.get("owner_revenue_share", "0")))
     wear = Decimal(str(contract.get("wear_allowance_ore_per_kwh", "0")))
-    peaks = summary.get("power_charge", {}).get("peaks", [])
-    peak_kw = ", ".join(num_sv(Decimal(p[1]), 2) for p in peaks) or "0"
-    peak_kw_en = ", ".join(f"{Decimal(p[1]):.2f}" for p in peaks) or "0"
     n_peaks = dso.peaks(day)
+    peaks = [Decimal(p[1]) for p in summary.get("power_charge", {}).get("peaks", [])]
+    peaks += [ZERO] * (n_peaks - len(peaks))  # a day without a peak counts as 0
+    peak_kw = "; ".join(num_sv(p, 2) for p in peaks)
+    peak_kw_en = ", ".join(f"{p:.2f}" for p in peaks)
     vat = format((tariffs.vat_rate.at(day) * 100).normalize(), "f")
     t = {
         Line.ENERGY_SPOT: (
@@ -363,9 +364,11 @@ def _texts(line: Line, la: Mapping[str, Any], summary: Mapping[str, Any], tariff
         Line.GRID_POWER_CHARGE: (
             "Elnät: effektavgift",
             "Grid: power charge",
-            f"Medel av månadens {n_peaks} högsta timeffekter på olika dagar ({peak_kw} kW) = {num_sv(qty, 3)} kW × "
+            f"Medel av månadens {n_peaks} högsta timeffekter på olika dagar ({peak_kw} kW; en dag utan "
+            f"laddning räknas som 0) = {num_sv(qty, 3)} kW × "
             f"{num_sv(dso.power_charge_sek_per_kw_month.at(day), 2)} kr/kW. Mätt på laddaren, inte hela huset.",
-            f"Average of the month's {n_peaks} highest hourly loads on different days ({peak_kw_en} kW) = {qty:.3f} kW "
+            f"Average of the month's {n_peaks} highest hourly loads on different days ({peak_kw_en} kW; a day "
+            f"without charging counts as 0) = {qty:.3f} kW "
             f"× SEK {dso.power_charge_sek_per_kw_month.at(day):.2f}/kW. Measured at the charger, not the whole house.",
         ),
         Line.VAT: (
