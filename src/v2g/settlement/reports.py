@@ -23,8 +23,13 @@ from typing import Any
 from v2g.settlement.allocation import ReserveAllocation
 from v2g.settlement.economics import Line
 from v2g.settlement.ledger import MARKET_RESERVE, RESERVE_UNALLOCATED, Posting
-from v2g.settlement.money import ZERO
+from v2g.settlement.money import ORE, ZERO
 from v2g.settlement.periods import SettlementPeriod
+
+
+def _sek(amount: Decimal) -> str:
+    return str(amount.quantize(ORE))
+
 
 RESERVE_LINES = (Line.RESERVE_OWNER.value, Line.RESERVE_AGGREGATOR.value, RESERVE_UNALLOCATED)
 
@@ -94,21 +99,21 @@ class GroupStatement:
             "group_id": self.group_id,
             "bsp_org_id": self.bsp_org_id,
             "evs": self.evs,
-            "capacity_sek": str(self.capacity_sek),
-            "activation_sek": str(self.activation_sek),
-            "repayment_sek": str(self.repayment_sek),
-            "net_sek": str(self.net_sek),
-            "allocated_to_evs_sek": str(self.allocated_sek),
-            "unallocated_sek": str(self.unallocated_sek),
+            "capacity_sek": _sek(self.capacity_sek),
+            "activation_sek": _sek(self.activation_sek),
+            "repayment_sek": _sek(self.repayment_sek),
+            "net_sek": _sek(self.net_sek),
+            "allocated_to_evs_sek": _sek(self.allocated_sek),
+            "unallocated_sek": _sek(self.unallocated_sek),
             "products": [
                 {
                     "product": p.product,
                     "hours": p.hours,
                     "hours_with_repayment": p.hours_with_repayment,
-                    "capacity_sek": str(p.capacity_sek),
-                    "activation_sek": str(p.activation_sek),
-                    "repayment_sek": str(p.repayment_sek),
-                    "net_sek": str(p.net_sek),
+                    "capacity_sek": _sek(p.capacity_sek),
+                    "activation_sek": _sek(p.activation_sek),
+                    "repayment_sek": _sek(p.repayment_sek),
+                    "net_sek": _sek(p.net_sek),
                 }
                 for p in self.products
             ],
@@ -191,18 +196,18 @@ class Reconciliation:
         return {
             "period": self.period.code,
             "balanced": self.balanced,
-            "gross_sek": str(self.gross_sek),
-            "capacity_sek": str(self.capacity_sek),
-            "activation_sek": str(self.activation_sek),
-            "repayment_sek": str(self.repayment_sek),
-            "owners_sek": str(self.owners_sek),
-            "aggregator_share_sek": str(self.aggregator_share_sek),
-            "unallocated_sek": str(self.unallocated_sek),
-            "unexplained_sek": str(self.unexplained_sek),
-            "net_sek": str(self.net_sek),
-            "ledger_market_sek": str(self.ledger_market_sek),
+            "gross_sek": _sek(self.gross_sek),
+            "capacity_sek": _sek(self.capacity_sek),
+            "activation_sek": _sek(self.activation_sek),
+            "repayment_sek": _sek(self.repayment_sek),
+            "owners_sek": _sek(self.owners_sek),
+            "aggregator_share_sek": _sek(self.aggregator_share_sek),
+            "unallocated_sek": _sek(self.unallocated_sek),
+            "unexplained_sek": _sek(self.unexplained_sek),
+            "net_sek": _sek(self.net_sek),
+            "ledger_market_sek": _sek(self.ledger_market_sek),
             "differences": [
-                {"subject": d.subject, "allocated_sek": str(d.allocated_sek), "posted_sek": str(d.posted_sek)}
+                {"subject": d.subject, "allocated_sek": _sek(d.allocated_sek), "posted_sek": _sek(d.posted_sek)}
                 for d in self.differences
             ],
             "groups": [g.to_json() for g in self.groups],
