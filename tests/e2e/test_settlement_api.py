@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from beancount import loader
@@ -25,6 +26,7 @@ from v2g.dispatch.verification import DeliveryRecord
 from v2g.fleet.model import PriceArea
 from v2g.markets.bids import BiddingGroup, ControlMode
 from v2g.markets.rules import Product
+from v2g.services.actors.ports import SYSTEM
 from v2g.settlement.periods import SettlementPeriod
 
 OCTOBER = SettlementPeriod(2026, 10)
@@ -157,3 +159,29 @@ def test_bsp_statements_by_organisation(client: TestClient, world: World) -> Non
     dso = client.get("/api/v1/settlement/periods/2026-10/bsp-statements", headers=world.bearer("dso"))
     assert dso.status_code == 403
     assert dso.json()["detail"] == "role 'dso' may not read BSP statements (allowed: aggregator_operator, bsp, tso)"
+
+
+def test_the_settlement_day_and_the_journey_tasks_are_wired(
+    client: TestClient, platform: Platform, world: World
+) -> None:
+    from v2g.services.journey.automation import ServiceContext
+
+    assert [j.name for j in platform.scheduler.jobs if j.name == "settlement"] == []  # settlement_job=False
+    assert platform.settlement_billing is not None
+    world.clock.advance(days=4)  # 6 November, 09:00 UTC: past the close day (5)
+    day = platform.settlement_billing.settlement_day()
+    assert day.run is not None
+    assert (day.run.period, [r.status for r in day.run.results]) == (OCTOBER, ["unchanged"] * 4)
+    assert day.closed == [OCTOBER]
+    assert [b.invoices for b in day.billed] == [["invoice/2026-10/c1", "invoice/2026-10/c2"]]
+    assert day.summary() == (  # November's days so far captured for 2 EVs (1-6 November, local)
+        "12 EV-days captured; 2026-10: 0 posted, 4 unchanged, 0 failed; closed 2026-10; "
+        "billed 2026-10: 0 payouts, 2 invoices"
+    )
+    # the platform's own registry runs the settlement tasks (journeys built by bootstrap use it)
+    journey = world.service.list_journeys(SYSTEM)[0]
+    task = SimpleNamespace(service="final_settlement", result={})  # the termination stage's task, as it starts
+    with world.service.uow() as repo:
+        ctx = ServiceContext(journey, task, repo, world.clock.now(), world.service.rules)  # type: ignore[arg-type]
+        outcome = platform.registry.run(ctx)
+    assert outcome.reason == "the final settlement follows the end of 2026-11 (the month the service ends)"
