@@ -16,7 +16,8 @@ from beancount import loader
 from beancount.core import data as bc
 from sqlalchemy import Engine
 
-from tests.integration.settlement_support import FixedClock, seed, service
+from tests.integration.settlement_support import FixedClock, register_ramp, seed, service
+from v2g.adapters.db.devices_repo import SqlDeviceStore
 from v2g.adapters.db.journey_repo import SqlJourneyRepository
 from v2g.adapters.db.settlement_repo import SqlSettlementSources, SqlSettlementStore, sql_settlement_tx
 from v2g.journey.rules import load_rules
@@ -223,3 +224,38 @@ def test_final_settlement_waits_for_its_month_then_settles_the_whole_balance_onc
     svc = service(engine, FixedClock(datetime(2026, 2, 6, 3, tzinfo=UTC)))
     day = SettlementBilling(svc, SqlSettlementSources(engine)).settlement_day()
     assert day.billed[0].invoices == ["invoice/2026-01/c-2"]
+
+
+def test_late_data_after_the_close_is_corrected_in_the_next_month_and_billed_with_it(engine: Engine) -> None:
+    seed(engine)
+    clock = FixedClock(datetime(2026, 2, 6, 3, tzinfo=UTC))
+    billing = SettlementBilling(service(engine, clock), SqlSettlementSources(engine))
+    billing.service.clock = clock
+    first = billing.settlement_day()
+    assert first.closed == [JAN]
+    # readings of 20 January arrive on 10 February: ev-2 charged 2.0 kWh more (test_settlement.py: the
+    # correction is +1.15 spot, +43.33 power charge, ...)
+    late = register_ramp("cp-2", "Energy.Active.Import.Register", datetime(2026, 1, 20, 10, tzinfo=UTC), 20, 21.5, 0.1)
+    SqlDeviceStore(engine).write_batch(late, [], datetime(2026, 2, 10, tzinfo=UTC))
+    clock.at = datetime(2026, 2, 11, 3, tzinfo=UTC)
+    day = billing.settlement_day()
+    assert day.run is not None
+    assert [(r.subject, r.status, r.kind, r.period) for r in day.run.results] == [
+        ("ev-1", "unchanged", None, None),
+        ("ev-2", "posted", "correction", "2026-02"),
+    ]
+    assert [b.invoices for b in day.billed] == [[]]  # January was billed; the correction waits for February
+    statement = reports(engine, clock).owner_statement("c-2", JAN)
+    kinds = [(x.kind, x.period) for x in statement.ledger]
+    assert ("correction", "2026-02") in kinds
+    assert statement.owner_net_sek == -statement.ledger_net_sek  # the statement shows the corrected month
+    with sql_settlement_tx(engine)() as store:
+        correction = sum((p.amount_sek for p in store.account_postings("owner:c-2") if p.kind == "correction"), D(0))
+    clock.at = datetime(2026, 3, 6, 3, tzinfo=UTC)
+    march = billing.settlement_day()
+    assert march.closed == [FEB]
+    assert [b.invoices for b in march.billed if b.period == FEB] == [["invoice/2026-02/c-2"]]
+    with sql_settlement_tx(engine)() as store:
+        [invoice] = [t for t in store.transactions_in(MAR) if t.key == "invoice/2026-02/c-2"]
+        assert store.account_balance("owner:c-2") == 0
+    assert invoice.postings[0].amount_sek == correction  # February's invoice is January's correction

@@ -479,8 +479,10 @@ class OwnerStatement:
 
     @property
     def ledger_net_sek(self) -> Decimal:
-        """Every posting on the owner's account settling this month (what the owner owes, + ; is owed, −)."""
-        return sum((x.amount_sek for x in self.ledger if x.settles == self.period.code), ZERO)
+        """The settlement and corrections of this month on the owner's account (what the owner owes, +;
+        is owed, −), not its payout or invoice."""
+        settled = ("settlement", "correction")
+        return sum((x.amount_sek for x in self.ledger if x.settles == self.period.code and x.kind in settled), ZERO)
 
     def to_json(self) -> dict[str, Any]:
         """The statement as JSON-ready data (amounts as strings, exact)."""
