@@ -127,6 +127,92 @@ class SqlSettlementStore:
             ],
         )
 
+    def postings_of_subjects(
+        self, settles: SettlementPeriod, subjects: Sequence[str]
+    ) -> dict[str, tuple[list[Posting], int]]:
+        """:meth:`subject_postings` for many subjects in two queries (subjects with nothing are absent)."""
+        t, p = ledger_transactions.c, ledger_postings.c
+        where = and_(t.settles_period == settles.code, t.subject.in_(list(subjects)))
+        counts: dict[str, int] = {
+            r[0]: r[1] for r in self.conn.execute(select(t.subject, func.count()).where(where).group_by(t.subject))
+        }
+        out: dict[str, tuple[list[Posting], int]] = {s: ([], int(n)) for s, n in counts.items()}
+        rows = self.conn.execute(
+            select(p.account, p.amount_sek, p.line, p.subject, t.subject.label("tx_subject"))
+            .join(ledger_transactions, t.id == p.transaction_id)
+            .where(where)
+            .order_by(t.id, p.seq)
+        )
+        for r in rows:
+            out[r.tx_subject][0].append(_posting(r))
+        return out
+
+    def append_many(self, txs: Sequence[LedgerTransaction], at: datetime) -> None:
+        """:meth:`append` for many transactions in bulk (one statement per table)."""
+        if not txs:
+            return
+        for period in sorted({tx.period for tx in txs}):
+            self._advisory_lock(period, shared=True)
+        closed = self.closed_periods()
+        late = sorted({tx.period.code for tx in txs if tx.period in closed})
+        if late:
+            msg = f"transactions: period {', '.join(late)} was closed meanwhile"
+            raise ConcurrentPostingError(msg)
+        t = ledger_transactions
+        try:
+            result = self.conn.execute(
+                t.insert().returning(t.c.idempotency_key, t.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "idempotency_key": tx.key,
+                        "kind": tx.kind.value,
+                        "period": tx.period.code,
+                        "settles_period": tx.settles.code,
+                        "subject": tx.subject,
+                        "description": tx.description[:400],
+                        "digest": tx.digest,
+                        "created_at": at,
+                    }
+                    for tx in txs
+                ],
+            )
+            ids = {str(r[0]): int(r[1]) for r in result}
+        except IntegrityError as exc:
+            msg = "transactions: a key was posted by another run"
+            raise ConcurrentPostingError(msg) from exc
+        self.conn.execute(
+            ledger_postings.insert(),
+            [
+                {
+                    "transaction_id": ids[tx.key],
+                    "seq": i,
+                    "account": p.account.code,
+                    "line": p.line,
+                    "subject": p.subject,
+                    "amount_sek": p.amount_sek,
+                }
+                for tx in txs
+                for i, p in enumerate(tx.postings)
+            ],
+        )
+
+    def contract_terms_of(self, customer_ids: Sequence[str], day: date) -> dict[str, ContractTerms]:
+        """:meth:`contract_terms` for many customers in one query (customers on default terms are absent)."""
+        c = owner_contracts.c
+        rows = self.conn.execute(
+            select(c.customer_id, c.owner_revenue_share, c.wear_allowance_ore_per_kwh, c.valid_from)
+            .where(c.customer_id.in_(list(customer_ids)), c.valid_from <= day.isoformat())
+            .order_by(c.customer_id, c.valid_from)
+        )
+        out = {}
+        for r in rows:  # ascending valid_from: the last one per customer stays
+            out[r.customer_id] = ContractTerms(
+                Decimal(r.owner_revenue_share),
+                Decimal(r.wear_allowance_ore_per_kwh),
+                f"the owner's contract from {r.valid_from}",
+            )
+        return out
+
     def transaction(self, key: str) -> LedgerTransaction | None:
         rows = self._transactions(ledger_transactions.c.idempotency_key == key)
         return rows[0] if rows else None

@@ -176,6 +176,15 @@ class SettlementStore(Protocol):
 
     def statement_owner(self, period: SettlementPeriod, ev_id: str) -> str | None: ...
 
+    # bulk, for large fleets
+    def postings_of_subjects(
+        self, settles: SettlementPeriod, subjects: Sequence[str]
+    ) -> dict[str, tuple[list[Posting], int]]: ...
+
+    def append_many(self, txs: Sequence[LedgerTransaction], at: datetime) -> None: ...
+
+    def contract_terms_of(self, customer_ids: Sequence[str], day: date) -> dict[str, ContractTerms]: ...
+
 
 SettlementTx = Callable[[], AbstractContextManager[SettlementStore]]
 """A unit of work: each ``with`` block is one database transaction, rolled back on error."""

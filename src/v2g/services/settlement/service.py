@@ -298,6 +298,10 @@ class SettlementService:
             out.append(allocate_reserve_hour(hour))
         return out
 
+    def reserve_per_ev(self, period: SettlementPeriod) -> Mapping[str, Decimal]:
+        """Each EV's net reserve money of the period (SEK, öre-exact)."""
+        return self._reserve(period).per_ev_sek
+
     def _reserve(self, period: SettlementPeriod) -> _Reserve:
         """The period's market money summed per EV and, what no EV earned, per group."""
         per_ev: dict[str, Decimal] = defaultdict(lambda: ZERO)
