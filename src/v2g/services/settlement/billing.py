@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from v2g.services.settlement.ports import ConcurrentPostingError, FleetDirectory, SettlementStore
@@ -139,7 +139,8 @@ class SettlementBilling:
     def settlement_day(self, now: datetime | None = None) -> DayReport:
         """Capture this month's metering so far; settle last month (again each day: late data becomes
         a correction, in the next open month once it is closed); from the close day on, close every
-        open month up to last month in order; bill every closed month in order."""
+        open month up to last month in order; bill the months closed now in order, and last month
+        again once it is closed (its keys make that a no-op unless a billing was cut short)."""
         now = now or self.service.clock.now()
         report = DayReport()
         current = SettlementPeriod.containing(now)
@@ -156,18 +157,12 @@ class SettlementBilling:
                     self.service.close_period(period)
                     closed.add(period)
                     report.closed.append(period)
-        for period in sorted(closed):
-            if period <= previous and _recent(period, now):
-                billed = self.bill(period)
-                report.billed.append(billed)
+        # the months closed now, in order, and last month again (a billing cut short resumes)
+        for period in sorted({*report.closed, *([previous] if previous in closed else [])}):
+            report.billed.append(self.bill(period))
         if self.on_day_done is not None:
             self.on_day_done()
         return report
-
-
-def _recent(period: SettlementPeriod, now: datetime) -> bool:
-    """Billing looks back a year: older months were billed long ago (their keys exist)."""
-    return now - period.end_at < timedelta(days=400)
 
 
 def final_balance(store: SettlementStore, customer_id: str) -> Decimal:
