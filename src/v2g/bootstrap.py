@@ -27,7 +27,7 @@ from v2g.adapters.db.market_repo import SqlMarketStore, sql_market_tx
 from v2g.adapters.db.migrate import ensure_schema_current
 from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
 from v2g.adapters.db.preferences_repo import SqlEvAccess, SqlPreferencesAudit, SqlPreferencesStore
-from v2g.adapters.db.settlement_repo import SqlSettlementSources, sql_settlement_tx
+from v2g.adapters.db.settlement_repo import SqlSettlementSources, SqlSettlementStore, sql_settlement_tx
 from v2g.adapters.db.vtn_reports_repo import SqlReportQueue
 from v2g.adapters.feeds.frequency import LiveFrequency, RecordedFrequencyDay, UdpFrequencyInput
 from v2g.adapters.feeds.replay import RecordedMarketData, ReplayedReserveSeries
@@ -84,6 +84,9 @@ from v2g.services.planning.preferences import PreferencesService
 from v2g.services.planning.recording import RecordedInputs
 from v2g.services.planning.sessions import PreferencesLookup, needs_session_builder
 from v2g.services.planning.signal_book import GridSignalBook
+from v2g.services.settlement.billing import SettlementBilling
+from v2g.services.settlement.journey_tasks import settlement_handlers
+from v2g.services.settlement.reports import SettlementReports
 from v2g.services.settlement.service import SettlementConfig, SettlementService
 from v2g.settlement.tariffs import load_tariffs
 from v2g.units import QUARTER
@@ -105,6 +108,15 @@ def _credential_store(ctx: ServiceContext) -> SqlCredentialStore:
         msg = "device services need the SQL journey repository"
         raise TypeError(msg)
     return SqlCredentialStore(repo.conn)
+
+
+def _settlement_store(ctx: ServiceContext) -> SqlSettlementStore:
+    """The settlement ledger on the journey's own connection (one transaction per task)."""
+    repo = ctx.repo
+    if not isinstance(repo, SqlJourneyRepository):  # pragma: no cover - wiring error
+        msg = "settlement services need the SQL journey repository"
+        raise TypeError(msg)
+    return SqlSettlementStore(repo.conn)
 
 
 def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -219,7 +231,9 @@ class Platform:
     health: Callable[[], str] | None = None  # raises when the database does not answer; returns its kind
     operations: OperationsView | None = None
     ven: OpenAdrVen | OpenAdr3Ven | None = None  # by ``openadr_version``
-    settlement: SettlementService | None = None  # metering capture, period runs and closes (no job yet)
+    settlement: SettlementService | None = None  # metering capture, period runs and closes
+    settlement_reports: SettlementReports | None = None  # statements, reconciliation, BSP statements, export
+    settlement_billing: SettlementBilling | None = None  # payouts, invoices, payments; the settlement day
     iec61850: DerAggregateServer | None = None
     ieee2030_5: Ieee2030Client | None = None
     provenance: dict[str, str] = field(default_factory=dict)
@@ -300,6 +314,10 @@ def bootstrap(
     for name, handler in market_handlers(_market_store, bsp_org_id=settings.bsp_org_id).items():
         registry.register(name, handler, replace=True)
     for name, handler in device_handlers(_credential_store, Argon2Hasher()).items():
+        registry.register(name, handler, replace=True)
+    tariffs = load_tariffs(settings.settlement_tariffs_file)
+    settlement_config = SettlementConfig(settings.settlement_dso_tariffs, settings.settlement_default_dso_tariff)
+    for name, handler in settlement_handlers(_settlement_store, tariffs, settlement_config).items():
         registry.register(name, handler, replace=True)
     if journeys is None and settings.blueprint_path.is_file():
         journeys = JourneyService(sql_unit_of_work(engine), clock, load_blueprint(settings.blueprint_path), registry)
@@ -439,15 +457,24 @@ def bootstrap(
         jobs=platform.jobs_state,
         clock=clock,
     )
-    tariffs = load_tariffs(settings.settlement_tariffs_file)
+    settlement_sources = SqlSettlementSources(engine, power_hold=timedelta(seconds=tariffs.metering.max_power_hold_s))
     platform.settlement = SettlementService(
-        sources=SqlSettlementSources(engine, power_hold=timedelta(seconds=tariffs.metering.max_power_hold_s)),
+        sources=settlement_sources,
         prices=data,
         tx=sql_settlement_tx(engine),
         tariffs=tariffs,
         clock=clock,
-        config=SettlementConfig(settings.settlement_dso_tariffs, settings.settlement_default_dso_tariff),
+        config=settlement_config,
     )
+    platform.settlement_reports = SettlementReports(platform.settlement, settlement_sources)
+    platform.settlement_billing = SettlementBilling(
+        platform.settlement,
+        settlement_sources,
+        close_day=settings.settlement_close_day,
+        on_day_done=journeys.settlement_day_done if journeys is not None else None,
+    )
+    if settings.settlement_job:
+        _add_settlement_job(platform, platform.settlement_billing)
     _add_housekeeping(platform)
     if settings.openadr_vtn_url and settings.openadr_version == "3.0":
         platform.ven = _openadr3_ven(settings, engine, fleet, signals, cycle, clock)
@@ -703,3 +730,14 @@ def _add_housekeeping(platform: Platform) -> None:
         Job("SLA sweep", timedelta(minutes=settings.sla_sweep_interval_min), sla, offset=timedelta(minutes=1))
     )
     scheduler.add(Job("telemetry retention", timedelta(days=1), retention, offset=timedelta(hours=3, minutes=30)))
+
+
+def _add_settlement_job(platform: Platform, billing: SettlementBilling) -> None:
+    """The settlement day as a daily job at 02:15 UTC, before telemetry retention (03:30) removes
+    what it has not captured: capture this month, run last month, close and bill from the close day."""
+
+    async def settlement(_due: datetime) -> str | None:
+        report = await asyncio.to_thread(billing.settlement_day)
+        return report.summary()
+
+    platform.scheduler.add(Job("settlement", timedelta(days=1), settlement, offset=timedelta(hours=2, minutes=15)))

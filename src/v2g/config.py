@@ -200,6 +200,12 @@ class Settings(BaseSettings):
     settlement_default_dso_tariff: str = Field(
         default="", description="the DSO tariff for organisations not mapped (empty: such EVs are not settled)"
     )
+    settlement_close_day: int = Field(
+        default=5, ge=1, le=28, description="local day of the month from which the previous month is closed and billed"
+    )
+    settlement_job: bool = Field(
+        default=True, description="run the daily settlement job (capture, run last month, close, bill) at 02:15 UTC"
+    )
 
     # ---------------------------------------------------------------- HTTP API security
     login_token_ttl_min: int = Field(

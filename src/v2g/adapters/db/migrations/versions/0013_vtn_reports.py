@@ -1,7 +1,7 @@
 """The OpenADR 3 VEN's report queue: every report is stored before it is sent, and kept with its outcome.
 
 Revision ID: 0013_vtn_reports
-Revises: 0011_settlement
+Revises: 0012_settlement_billing
 Create Date: 2026-12-10
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from v2g.adapters.db.base import UTCDateTime
 
 revision = "0013_vtn_reports"
-down_revision = "0011_settlement"
+down_revision = "0012_settlement_billing"
 branch_labels = None
 depends_on = None
 
