@@ -21,20 +21,25 @@ from sqlalchemy import Engine
 from v2g.adapters.db.devices_repo import SqlCredentialStore, SqlDeviceStore
 from v2g.adapters.db.engine import database_health, make_engine
 from v2g.adapters.db.fleet_repo import SqlFleetRepository, SqlGridAreas
+from v2g.adapters.db.grid_repo import SqlDerReportQueue
 from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
 from v2g.adapters.db.market_repo import SqlMarketStore, sql_market_tx
 from v2g.adapters.db.migrate import ensure_schema_current
 from v2g.adapters.db.operations_repo import SqlFleetState, SqlPlanStore
 from v2g.adapters.db.preferences_repo import SqlEvAccess, SqlPreferencesAudit, SqlPreferencesStore
-from v2g.adapters.db.settlement_repo import SqlSettlementSources, sql_settlement_tx
+from v2g.adapters.db.settlement_repo import SqlSettlementSources, SqlSettlementStore, sql_settlement_tx
+from v2g.adapters.db.vtn_reports_repo import SqlReportQueue
 from v2g.adapters.feeds.frequency import LiveFrequency, RecordedFrequencyDay, UdpFrequencyInput
 from v2g.adapters.feeds.replay import RecordedMarketData, ReplayedReserveSeries
 from v2g.adapters.iec61850.server import DerAggregateServer, Iec61850Config
+from v2g.adapters.ieee2030_5.client import Ieee2030Client, Ieee2030Config
+from v2g.adapters.ieee2030_5.transport import TlsFiles
 from v2g.adapters.notify import LogSender
 from v2g.adapters.ocpp.credentials import Argon2Hasher
 from v2g.adapters.ocpp.gateway import OcppChargerGateway
 from v2g.adapters.ocpp.server import CsmsServer
 from v2g.adapters.openadr.ven import OpenAdrVen, VenConfig
+from v2g.adapters.openadr.ven3 import OpenAdr3Ven, Ven3Config
 from v2g.adapters.pki import CaPolicy, PlatformCa, mtls_server_context
 from v2g.blueprint import load_blueprint
 from v2g.config import Settings
@@ -70,13 +75,18 @@ from v2g.services.operations.scheduler import Job, Scheduler
 from v2g.services.operations.status import DispatchSnapshot
 from v2g.services.operations.view import OperationsView
 from v2g.services.planning.cycle import CycleConfig, PlanningCycle, PriceProvider
+from v2g.services.planning.der_reports import AreaFacts, area_facts
 from v2g.services.planning.dso_interface import AreaAggregate, DsoLimitDesk, area_aggregates
+from v2g.services.planning.grid_events import GridEventDesk
 from v2g.services.planning.grid_signals import OptRules
 from v2g.services.planning.ports import FleetStateReader, PlanStore
 from v2g.services.planning.preferences import PreferencesService
 from v2g.services.planning.recording import RecordedInputs
 from v2g.services.planning.sessions import PreferencesLookup, needs_session_builder
 from v2g.services.planning.signal_book import GridSignalBook
+from v2g.services.settlement.billing import SettlementBilling
+from v2g.services.settlement.journey_tasks import settlement_handlers
+from v2g.services.settlement.reports import SettlementReports
 from v2g.services.settlement.service import SettlementConfig, SettlementService
 from v2g.settlement.tariffs import load_tariffs
 from v2g.units import QUARTER
@@ -98,6 +108,15 @@ def _credential_store(ctx: ServiceContext) -> SqlCredentialStore:
         msg = "device services need the SQL journey repository"
         raise TypeError(msg)
     return SqlCredentialStore(repo.conn)
+
+
+def _settlement_store(ctx: ServiceContext) -> SqlSettlementStore:
+    """The settlement ledger on the journey's own connection (one transaction per task)."""
+    repo = ctx.repo
+    if not isinstance(repo, SqlJourneyRepository):  # pragma: no cover - wiring error
+        msg = "settlement services need the SQL journey repository"
+        raise TypeError(msg)
+    return SqlSettlementStore(repo.conn)
 
 
 def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -211,9 +230,12 @@ class Platform:
     grid_areas: GridAreaReader | None = None
     health: Callable[[], str] | None = None  # raises when the database does not answer; returns its kind
     operations: OperationsView | None = None
-    ven: OpenAdrVen | None = None
-    settlement: SettlementService | None = None  # metering capture, period runs and closes (no job yet)
+    ven: OpenAdrVen | OpenAdr3Ven | None = None  # by ``openadr_version``
+    settlement: SettlementService | None = None  # metering capture, period runs and closes
+    settlement_reports: SettlementReports | None = None  # statements, reconciliation, BSP statements, export
+    settlement_billing: SettlementBilling | None = None  # payouts, invoices, payments; the settlement day
     iec61850: DerAggregateServer | None = None
+    ieee2030_5: Ieee2030Client | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     planning_inputs: RecordedInputs | None = None  # with ``record_planning_inputs``
@@ -292,6 +314,10 @@ def bootstrap(
     for name, handler in market_handlers(_market_store, bsp_org_id=settings.bsp_org_id).items():
         registry.register(name, handler, replace=True)
     for name, handler in device_handlers(_credential_store, Argon2Hasher()).items():
+        registry.register(name, handler, replace=True)
+    tariffs = load_tariffs(settings.settlement_tariffs_file)
+    settlement_config = SettlementConfig(settings.settlement_dso_tariffs, settings.settlement_default_dso_tariff)
+    for name, handler in settlement_handlers(_settlement_store, tariffs, settlement_config).items():
         registry.register(name, handler, replace=True)
     if journeys is None and settings.blueprint_path.is_file():
         journeys = JourneyService(sql_unit_of_work(engine), clock, load_blueprint(settings.blueprint_path), registry)
@@ -431,21 +457,87 @@ def bootstrap(
         jobs=platform.jobs_state,
         clock=clock,
     )
-    tariffs = load_tariffs(settings.settlement_tariffs_file)
+    settlement_sources = SqlSettlementSources(engine, power_hold=timedelta(seconds=tariffs.metering.max_power_hold_s))
     platform.settlement = SettlementService(
-        sources=SqlSettlementSources(engine, power_hold=timedelta(seconds=tariffs.metering.max_power_hold_s)),
+        sources=settlement_sources,
         prices=data,
         tx=sql_settlement_tx(engine),
         tariffs=tariffs,
         clock=clock,
-        config=SettlementConfig(settings.settlement_dso_tariffs, settings.settlement_default_dso_tariff),
+        config=settlement_config,
     )
+    platform.settlement_reports = SettlementReports(platform.settlement, settlement_sources)
+    platform.settlement_billing = SettlementBilling(
+        platform.settlement,
+        settlement_sources,
+        close_day=settings.settlement_close_day,
+        on_day_done=journeys.settlement_day_done if journeys is not None else None,
+    )
+    if settings.settlement_job:
+        _add_settlement_job(platform, platform.settlement_billing)
     _add_housekeeping(platform)
-    if settings.openadr_vtn_url:
+    if settings.openadr_vtn_url and settings.openadr_version == "3.0":
+        platform.ven = _openadr3_ven(settings, engine, fleet, signals, cycle, clock)
+    elif settings.openadr_vtn_url:
         platform.ven = _openadr_ven(settings, engine, fleet, signals, cycle)
     if settings.iec61850_enabled:
         platform.iec61850 = _iec61850_server(settings, engine, fleet, signals, cycle, clock)
+    if settings.ieee2030_5_server_url:
+        platform.ieee2030_5 = _ieee2030_5_client(settings, engine, fleet, devices, signals, cycle, clock)
     return platform
+
+
+def _ieee2030_5_client(
+    settings: Settings,
+    engine: Engine,
+    fleet: FleetStateReader,
+    devices: SqlDeviceStore,
+    signals: GridSignalBook,
+    cycle: PlanningCycle,
+    clock: RuntimeClock,
+) -> Ieee2030Client:
+    """The IEEE 2030.5 client: one EndDevice per area; the server's DER controls go to the signal book."""
+    assert settings.ieee2030_5_server_url is not None
+    if settings.ieee2030_5_cert_file is None or settings.ieee2030_5_key_file is None:
+        msg = "ieee2030_5_cert_file, ieee2030_5_key_file: both are needed with ieee2030_5_server_url"
+        raise ValueError(msg)
+    areas = [a.strip() for a in settings.ieee2030_5_areas.split(",") if a.strip()]
+    if not areas:
+        with engine.connect() as conn:
+            areas = [a.id for a in SqlFleetRepository(conn).grid_areas()]
+        if not areas:
+            msg = "ieee2030_5_areas: not set and no grid area on record"
+            raise ValueError(msg)
+    limits = {a.area_id: a for a in fleet.area_limits(areas)}
+    unknown = [a for a in areas if a not in limits]
+    if unknown:
+        msg = f"ieee2030_5_areas: {', '.join(unknown)} not on record"
+        raise ValueError(msg)
+    audit = SqlPreferencesAudit(engine)
+    desk = DsoLimitDesk(
+        sink=signals,
+        static_import_limit_kw={a: x.import_limit_kw for a, x in limits.items()},
+        static_export_limit_kw={a: x.export_limit_kw for a, x in limits.items()},
+        now=clock.now,
+        audit=audit,
+        source="ieee2030_5",
+    )
+
+    def facts() -> dict[str, AreaFacts]:
+        evs = fleet.plugged_in()
+        readings = devices.latest_readings([ev.charger_id for ev in evs])
+        measured = {cid: r.p_kw for cid, r in readings.items() if r.online}
+        return area_facts(areas, evs, measured, cycle.latest_plan(), clock.now())
+
+    config = Ieee2030Config(
+        server_url=settings.ieee2030_5_server_url,
+        tls=TlsFiles(settings.ieee2030_5_cert_file, settings.ieee2030_5_key_file, settings.ieee2030_5_ca_file),
+        areas=tuple(areas),
+        poll_interval=timedelta(seconds=settings.ieee2030_5_poll_s),
+        report_interval=timedelta(seconds=settings.ieee2030_5_report_s),
+        backoff_max=timedelta(seconds=settings.ieee2030_5_backoff_max_s),
+    )
+    return Ieee2030Client(config, desk, SqlDerReportQueue(engine), facts, clock.now, audit)
 
 
 def _iec61850_server(
@@ -525,6 +617,58 @@ def _openadr_ven(
     return OpenAdrVen(config, rules, signals, fleet_power_kw)
 
 
+def _openadr3_ven(
+    settings: Settings,
+    engine: Engine,
+    fleet: FleetStateReader,
+    signals: GridSignalBook,
+    cycle: PlanningCycle,
+    clock: RuntimeClock,
+) -> OpenAdr3Ven:
+    """The OpenADR 3 VEN: price and capacity-limit events go to the signal book (checked, audited); the
+    fleet's power and availability per area are reported through the stored report queue."""
+    assert settings.openadr_vtn_url is not None
+    areas = [a.strip() for a in settings.openadr3_areas.split(",") if a.strip()]
+    if not areas:
+        with engine.connect() as conn:
+            areas = [a.id for a in SqlFleetRepository(conn).grid_areas()]
+        if not areas:
+            msg = "openadr3_areas: not set and no grid area on record"
+            raise ValueError(msg)
+    static = {a.area_id: (a.import_limit_kw, a.export_limit_kw) for a in fleet.area_limits(areas)}
+    unknown = [a for a in areas if a not in static]
+    if unknown:
+        msg = f"openadr3_areas: {', '.join(unknown)} not on record"
+        raise ValueError(msg)
+    default = settings.openadr_grid_area_id.strip()
+    if default and default not in static:
+        msg = f"openadr_grid_area_id: {default} is not among the served areas ({', '.join(areas)})"
+        raise ValueError(msg)
+    desk = GridEventDesk(signals, static, clock.now, SqlPreferencesAudit(engine))
+    imports = {area: kw for area, (kw, _) in static.items()}
+
+    def aggregates() -> dict[str, AreaAggregate]:
+        return area_aggregates(imports, fleet.plugged_in(), cycle.latest_plan(), signals, clock.now())
+
+    config = Ven3Config(
+        ven_name=settings.openadr_ven_name,
+        vtn_url=settings.openadr_vtn_url,
+        served_areas=tuple(areas),
+        default_areas=(default,) if default else tuple(areas),
+        programs=tuple(p.strip() for p in settings.openadr3_programs.split(",") if p.strip()),
+        client_id=settings.openadr3_client_id,
+        client_secret=settings.openadr3_client_secret.get_secret_value(),
+        token_url=settings.openadr3_token_url,
+        poll_interval=timedelta(seconds=settings.openadr3_poll_s),
+        report_interval=timedelta(seconds=settings.openadr3_report_s),
+        backoff_max=timedelta(seconds=settings.openadr3_backoff_max_s),
+        callback_url=settings.openadr3_callback_url,
+        callback_host=settings.openadr3_callback_host,
+        callback_port=settings.openadr3_callback_port,
+    )
+    return OpenAdr3Ven(config, desk, SqlReportQueue(engine), aggregates, clock.now)
+
+
 def _limits_kw(cycle: PlanningCycle) -> Mapping[str, tuple[float, float]]:
     last = cycle.last
     if last is None or last.problem is None:
@@ -586,3 +730,14 @@ def _add_housekeeping(platform: Platform) -> None:
         Job("SLA sweep", timedelta(minutes=settings.sla_sweep_interval_min), sla, offset=timedelta(minutes=1))
     )
     scheduler.add(Job("telemetry retention", timedelta(days=1), retention, offset=timedelta(hours=3, minutes=30)))
+
+
+def _add_settlement_job(platform: Platform, billing: SettlementBilling) -> None:
+    """The settlement day as a daily job at 02:15 UTC, before telemetry retention (03:30) removes
+    what it has not captured: capture this month, run last month, close and bill from the close day."""
+
+    async def settlement(_due: datetime) -> str | None:
+        report = await asyncio.to_thread(billing.settlement_day)
+        return report.summary()
+
+    platform.scheduler.add(Job("settlement", timedelta(days=1), settlement, offset=timedelta(hours=2, minutes=15)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -119,8 +119,36 @@ class Settings(BaseSettings):
     )
     outbox_interval_s: int = Field(default=60, ge=1, le=3600, description="outbox delivery period")
     sla_sweep_interval_min: int = Field(default=15, ge=1, le=1440, description="SLA sweep period")
-    openadr_vtn_url: str | None = Field(default=None, description="OpenADR 2.0b VTN URL; the VEN starts when set")
+    openadr_vtn_url: str | None = Field(default=None, description="OpenADR VTN URL; the VEN starts when set")
+    openadr_version: str = Field(
+        default="2.0b", pattern=r"^(2\.0b|3\.0)$", description="the VTN's OpenADR version: 2.0b or 3.0 (3.0.1 API)"
+    )
     openadr_ven_name: str = Field(default="v2g-aggregator", description="the VEN's name at the VTN")
+    openadr3_client_id: str = Field(default="", description="OpenADR 3: OAuth2 client id ('' sends no token)")
+    openadr3_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="OpenADR 3: OAuth2 client secret (kept out of logs and reprs)"
+    )
+    openadr3_token_url: str = Field(
+        default="", description="OpenADR 3: OAuth2 token endpoint (default: the VTN URL + /auth/token)"
+    )
+    openadr3_programs: str = Field(
+        default="", description="OpenADR 3: comma-separated program names followed (default: every program)"
+    )
+    openadr3_areas: str = Field(
+        default="", description="OpenADR 3: comma-separated grid area ids served (default: every area on record)"
+    )
+    openadr3_poll_s: float = Field(default=30.0, gt=0, le=3600, description="OpenADR 3: how often events are read")
+    openadr3_report_s: float = Field(
+        default=60.0, gt=0, le=3600, description="OpenADR 3: how often fleet power and availability are reported"
+    )
+    openadr3_backoff_max_s: float = Field(
+        default=300.0, gt=0, le=3600, description="OpenADR 3: longest wait between attempts to reach the VTN"
+    )
+    openadr3_callback_url: str = Field(
+        default="", description="OpenADR 3: the public URL of the VEN's webhook ('' polls only)"
+    )
+    openadr3_callback_host: str = Field(default="127.0.0.1", description="OpenADR 3: address the webhook binds")
+    openadr3_callback_port: int = Field(default=0, ge=0, le=65535, description="OpenADR 3: webhook port (0: free)")
     openadr_min_notice_min: int = Field(default=0, ge=0, description="opt out of limit events notified later than this")
     openadr_grid_area_id: str = Field(
         default="", description="the grid area the VTN's events apply to (default: the first grid area on record)"
@@ -142,6 +170,24 @@ class Settings(BaseSettings):
         default=240, ge=15, le=10080, description="how long an import limit written by the DSO holds, minutes"
     )
     iec61850_max_connections: int = Field(default=4, ge=1, le=64, description="MMS clients served at once")
+    ieee2030_5_server_url: str | None = Field(
+        default=None, description="IEEE 2030.5 (CSIP) utility server, https://host:port; the client starts when set"
+    )
+    ieee2030_5_cert_file: Path | None = Field(default=None, description="the aggregator's client certificate (PEM)")
+    ieee2030_5_key_file: Path | None = Field(default=None, description="the client certificate's private key (PEM)")
+    ieee2030_5_ca_file: Path | None = Field(
+        default=None, description="CA certificates (PEM) the server's certificate must chain to (default: system)"
+    )
+    ieee2030_5_areas: str = Field(
+        default="", description="comma-separated grid area ids, one EndDevice each (default: every grid area on record)"
+    )
+    ieee2030_5_poll_s: float = Field(default=60.0, ge=1, le=3600, description="control poll period, seconds")
+    ieee2030_5_report_s: float = Field(
+        default=60.0, ge=1, le=3600, description="DER status and meter reading period, seconds"
+    )
+    ieee2030_5_backoff_max_s: float = Field(
+        default=300.0, ge=1, le=3600, description="the longest wait between retries while the server is away"
+    )
 
     # ---------------------------------------------------------------- settlement
     settlement_tariffs_file: Path | None = Field(
@@ -153,6 +199,12 @@ class Settings(BaseSettings):
     )
     settlement_default_dso_tariff: str = Field(
         default="", description="the DSO tariff for organisations not mapped (empty: such EVs are not settled)"
+    )
+    settlement_close_day: int = Field(
+        default=5, ge=1, le=28, description="local day of the month from which the previous month is closed and billed"
+    )
+    settlement_job: bool = Field(
+        default=True, description="run the daily settlement job (capture, run last month, close, bill) at 02:15 UTC"
     )
 
     # ---------------------------------------------------------------- HTTP API security

@@ -33,7 +33,18 @@ def test_prequal_run_writes_the_protocol(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "PASSED: fcr_d_up group G1" in result.output
     assert (tmp_path / "G1_fcr_d_up_report.html").is_file()
-    assert len(list(tmp_path.glob("G1_*.csv"))) == 3
+    assert [p.name.split("_")[:5] for p in tmp_path.glob("G1_*.csv")] == [
+        ["G1", "FcrdUp", "RampEndurance", "SE3", "UTC"]
+    ]
+
+
+@pytest.mark.slow
+def test_prequal_run_fails_a_slow_central_loop_on_stability(tmp_path: Path) -> None:
+    args = ["prequal", "run", "--product", "fcr-d-up", "--group", "C", "--out", str(tmp_path), "--units", "2"]
+    result = CliRunner().invoke(app, [*args, "--delay-s", "2", "--setpoint-interval-s", "1"])
+    assert result.exit_code == 1, result.output
+    assert "req8" in result.output
+    assert "left of -1" in result.output
 
 
 @pytest.mark.slow

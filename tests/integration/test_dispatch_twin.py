@@ -110,7 +110,7 @@ async def test_a_batch_is_answered_as_its_setpoints_one_by_one() -> None:
         AckStatus.REJECTED,
     ]
     assert answers[True][2] == answers[False][2] == 2
-    with pytest.raises(ValueError, match="setpoints.p_kw"):
+    with pytest.raises(ValueError, match=r"setpoints\.p_kw"):
         SetpointBatch(ids, np.array([0, 1]), np.array([1.0]))
 
 

@@ -302,7 +302,7 @@ def test_the_platform_builds_settlement_on_the_recorded_prices(engine: Engine) -
     )
     platform = bootstrap(settings, engine=engine, clock=FixedClock())
     assert platform.settlement is not None
-    assert [job.name for job in platform.scheduler.jobs if "settle" in job.name] == []  # no job started yet
+    assert [job.name for job in platform.scheduler.jobs if "settle" in job.name] == ["settlement"]  # the daily job
     report = platform.settlement.run_period(JAN, ["ev-1", "ev-2"])
     assert [(r.subject, r.status) for r in report.results] == [("ev-1", "posted"), ("ev-2", "posted")]
     with sql_settlement_tx(engine)() as store:

@@ -97,6 +97,15 @@ def test_every_rule_has_a_source() -> None:
         pr = RULES[product]
         assert {"curve_source", "min_bid_source", "auctions_source", "pricing_source"} <= set(pr.sources)
     assert "FCR-Test" in RULES.prequal.source
+    for text in (
+        RULES.prequal.source,
+        *RULES.prequal.sources.values(),
+        RULES.single_point_of_failure.source,
+        *RULES.central_control.sources.values(),
+        RULES.aggregation.source,
+        RULES.ler_classification.source,
+    ):
+        assert "2025" in text or "platform" in text, text  # a dated source, or a stated platform choice
     for product in FCR_PRODUCTS:
         ler = RULES[product].ler
         assert ler is not None
@@ -146,7 +155,7 @@ def test_valid_bid_goes_to_the_first_open_auction() -> None:
             {"volume_mw": 30.0},
             {"control_mode": ControlMode.CENTRAL, "prequalified_mw": {Product.FCR_N: 40.0}},
             BEFORE_A1,
-            "central_control_cap",
+            "central_control_allocation",
             "volume_mw",
         ),
         ({"product": Product.FCR_D_UP, "volume_mw": 80.0}, {}, BEFORE_A1, "single_point_of_failure", "volume_mw"),
@@ -230,9 +239,8 @@ def test_planner_offers_are_capped_at_what_the_group_may_still_bid() -> None:
     assert bids_from_offers(offers[:1], group(), RULES, id_prefix="q", existing=[full]) == []
     # a centrally controlled group is also held to the TSO's central-control cap
     central = group(control_mode=ControlMode.CENTRAL, prequalified_mw={Product.FCR_N: 100.0})
-    cap = RULES[Product.FCR_N].central_control_cap_mw
-    assert cap is not None
-    expected = min(cap, 100.0, RULES.single_point_of_failure_mw)
+    cap = RULES.central_control.allocation_mw[Product.FCR_N]
+    expected = min(cap, 100.0, RULES.single_point_of_failure.per_product_mw)
     assert capacity_headroom_mw(central, Product.FCR_N, RULES) == pytest.approx(expected)
 
 
@@ -326,3 +334,38 @@ def test_season_replay_on_recorded_dk2_prices(shared_data: Path) -> None:
     assert summary.revenue_eur > 0
     for c in summary.commitments:
         assert c.price_eur_per_mw_h >= Decimal(15)
+
+
+def test_central_control_is_a_market_wide_allocation_across_groups_not_a_per_bid_check() -> None:
+    # two centrally controlled groups of 20 MW FCR-N each: each bid fits SvK's 24 MW on its own, the
+    # second breaks the platform's allocation because both share the central controller
+    a = group(id="a", control_mode=ControlMode.CENTRAL, prequalified_mw={Product.FCR_N: 20.0})
+    b = group(id="b", control_mode=ControlMode.CENTRAL, prequalified_mw={Product.FCR_N: 20.0})
+    local = group(id="c", control_mode=ControlMode.LOCAL, prequalified_mw={Product.FCR_N: 20.0})
+    bids = [
+        bid(id="1", group_id="a", volume_mw=20.0),
+        bid(id="2", group_id="b", volume_mw=20.0),
+        bid(id="3", group_id="c", volume_mw=20.0),
+    ]
+    result = submit_bids(bids, RULES, now=BEFORE_A1, groups={"a": a, "b": b, "c": local})
+    assert [x.id for x in result.submitted] == ["1", "3"]  # the local group is not capped
+    assert [(x.id, e.rule) for x, e in result.refused] == [("2", "central_control_allocation")]
+
+
+def test_single_point_of_failure_70_mw_per_product_and_100_mw_combined_per_direction() -> None:
+    big = {Product.FCR_N: 80.0, Product.FCR_D_UP: 80.0, Product.FCR_D_DOWN: 80.0}
+    g = group(id="g", control_mode=ControlMode.LOCAL, prequalified_mw=big)
+    ok = [
+        bid(id="n", group_id="g", volume_mw=40.0),
+        bid(id="u", group_id="g", product=Product.FCR_D_UP, volume_mw=60.0),
+    ]
+    result = submit_bids(ok, RULES, now=BEFORE_A1, groups={"g": g})
+    assert result.refused == ()  # 100 MW up combined: at the limit
+    more = [bid(id="d", group_id="g", product=Product.FCR_D_UP, volume_mw=0.5)]
+    again = submit_bids(more, RULES, now=BEFORE_A1, groups={"g": g}, existing=result.submitted)
+    assert [e.rule for _, e in again.refused] == ["single_point_of_failure_combined"]
+    down = [bid(id="dd", group_id="g", product=Product.FCR_D_DOWN, volume_mw=60.0)]
+    assert submit_bids(down, RULES, now=BEFORE_A1, groups={"g": g}, existing=result.submitted).refused == ()
+    over = [bid(id="x", group_id="g", product=Product.FCR_D_DOWN, volume_mw=70.5)]
+    assert submit_bids(over, RULES, now=BEFORE_A1, groups={"g": g}).refused[0][1].rule == "single_point_of_failure"
+    assert capacity_headroom_mw(g, Product.FCR_D_UP, RULES, 0.0, {Product.FCR_N: 40.0}) == pytest.approx(60.0)

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 def register_routers(api: APIRouter) -> None:
     """Include each capability's router under /api/v1."""
-    from v2g.api import blueprints, devices, fleet, journeys, markets, operations, preferences
+    from v2g.api import blueprints, devices, fleet, journeys, markets, operations, preferences, settlement
 
     api.include_router(fleet.router)
     api.include_router(journeys.router)
@@ -16,3 +16,4 @@ def register_routers(api: APIRouter) -> None:
     api.include_router(devices.router)
     api.include_router(preferences.router)
     api.include_router(operations.router)
+    api.include_router(settlement.router)

@@ -14,11 +14,12 @@ from v2g.cli import ops as ops_cli
 from v2g.cli import plan as plan_cli
 from v2g.cli import prequal as prequal_cli
 from v2g.cli import server as server_cli
+from v2g.cli import settle as settle_cli
 from v2g.cli import twin as twin_cli
 
 app = typer.Typer(
     name="v2g",
-    help="V2G service platform: blueprint, journeys, planning, devices, markets, operations.",
+    help="V2G service platform: blueprint, journeys, planning, devices, markets, operations, settlement.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -31,6 +32,7 @@ app.add_typer(ops_cli.app, name="ops")
 app.add_typer(twin_cli.app, name="twin")
 app.add_typer(journey_cli.app, name="journey")
 app.add_typer(blueprint_cli.app, name="blueprint")
+app.add_typer(settle_cli.app, name="settle")
 app.command("serve")(server_cli.serve)
 app.command("demo")(server_cli.demo)
 app.add_typer(devices_cli.charger_app, name="charger")

@@ -25,6 +25,16 @@ def run(
     ramp_kw_per_s: Annotated[float, typer.Option(min=0.01, help="Simulated unit ramp rate (kW/s).")] = 20.0,
     delay_s: Annotated[float, typer.Option(min=0.0, help="Simulated response delay (s).")] = 0.3,
     sine: Annotated[bool, typer.Option(help="Also run the sine tests.")] = True,
+    setpoint_interval_s: Annotated[
+        float,
+        typer.Option(min=0.0, help="Central aggregator cadence: setpoints every this many seconds (0: per sample)."),
+    ] = 0.0,
+    battery_kwh: Annotated[
+        float,
+        typer.Option(
+            min=1.0, help="Simulated usable battery per unit (kWh); below 2 h of full activation the group is LER."
+        ),
+    ] = 64.0,
 ) -> None:
     """Run the test programme on a simulated group (digital twin) and write the test protocol."""
     try:
@@ -37,9 +47,20 @@ def run(
     rules = default_rules()
     started = utc_now()
     result = prequal_on_twin(
-        group, prod, units, unit_kw, started, rules, ramp_kw_per_s=ramp_kw_per_s, delay_s=delay_s, include_sine=sine
+        group,
+        prod,
+        units,
+        unit_kw,
+        started,
+        rules,
+        ramp_kw_per_s=ramp_kw_per_s,
+        delay_s=delay_s,
+        include_sine=sine,
+        setpoint_interval_s=setpoint_interval_s,
+        battery_kwh=battery_kwh,
     )
-    report = write_protocol(result, out)
+    pq = rules.prequal
+    report = write_protocol(result, out, area=pq.protocol_area, timezone=pq.protocol_timezone)
     for req in result.requirements:
         typer.echo(req.text())
     verdict = "PASSED" if result.passed else "FAILED"

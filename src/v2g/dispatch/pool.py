@@ -109,6 +109,7 @@ def allocate(
     *,
     baseline_p_kw: FloatArray | None = None,
     reserve_kw: Mapping[Product, FloatArray] | None = None,
+    extra_kw: FloatArray | None = None,
     passes: int = 4,
 ) -> FloatArray:
     """Response (kW, grid-positive) per EV that together meets ``required_kw``.
@@ -116,7 +117,9 @@ def allocate(
     Each product's requirement is shared in proportion to the reserve each available EV holds for
     it (an activation of a product without per-EV reserves, mFRR, is shared by headroom). What an EV
     cannot deliver (power limit, or the EV left) is re-shared at once among the other available EVs
-    in proportion to their remaining headroom. Unavailable EVs get 0.
+    in proportion to their remaining headroom. Unavailable EVs get 0. ``extra_kw`` adds a response of
+    each EV's own on top of its share (an EV in alert-state energy management answers a shifted
+    frequency reference).
     """
     base = pool.baseline_p_kw if baseline_p_kw is None else baseline_p_kw
     avail = pool.available
@@ -133,6 +136,10 @@ def allocate(
         if total > 0:
             response += need * weights / total
     total_need = float(sum(required_kw.values()))
+    if extra_kw is not None:
+        extra = np.where(avail, extra_kw, 0.0)
+        response += extra
+        total_need += float(extra.sum())
     for _ in range(passes):
         clipped = np.clip(response, -down_room, up_room)
         residual = total_need - float(clipped.sum())

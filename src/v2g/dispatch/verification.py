@@ -54,6 +54,23 @@ class SecondSample:
     held_kw: Mapping[Product, float]
 
 
+def maintained_capacity_kw(
+    *, up_room_kw: float, down_room_kw: float, capacity_kw: Mapping[Product, float]
+) -> dict[Product, float]:
+    """Maintained FCR capacity of an entity (FCR-TR v1.1 eq. 29-31).
+
+    ``up_room_kw`` is P_max - P_baseline and ``down_room_kw`` P_baseline - P_min (injection terms:
+    for EVs, the discharge and charge headroom from the setpoint); FCR-D gets what FCR-N's full
+    response leaves, each capped at the product's capacity.
+    """
+    c_n = capacity_kw.get(Product.FCR_N, 0.0)
+    return {
+        Product.FCR_N: max(min(up_room_kw, down_room_kw, c_n), 0.0),
+        Product.FCR_D_UP: max(min(up_room_kw - c_n, capacity_kw.get(Product.FCR_D_UP, 0.0)), 0.0),
+        Product.FCR_D_DOWN: max(min(down_room_kw - c_n, capacity_kw.get(Product.FCR_D_DOWN, 0.0)), 0.0),
+    }
+
+
 def verify_hour(
     *,
     group_id: str,
@@ -64,13 +81,20 @@ def verify_hour(
     ev_ids: Sequence[str],
     held_kw: Mapping[Product, FloatArray],
     rules: MarketRules,
+    measured_kw: FloatArray | None = None,
+    rated_kw: float | None = None,
 ) -> list[DeliveryRecord]:
-    """Verify one hour of 1 s data.
+    """Verify one hour of 1 s data against the baseline and the maintained capacity.
 
     ``f_hz`` has one sample per second; ``delivered_kw_by_ev`` has shape (seconds, EVs) and holds
     each EV's delivered response (grid-positive: baseline power minus measured power); ``held_kw``
-    gives, per product, the reserve maintained by available EVs each second. The delivered total
-    is shared between products in proportion to their required response each second.
+    gives, per product, the maintained capacity each second (eq. 29-31). The delivered total is
+    shared between products in proportion to their required response each second.
+
+    A response falls short only by what exceeds the accuracy of the power measurement (FCR-TR v1.1
+    §4.1: ±5 % below 1.5 MW rated, ±1 % to 10 MW, ±0.5 % above), taken on the measured power
+    ``measured_kw`` (the group's total each second; without it, on the rated power ``rated_kw``,
+    by default the committed capacity).
     """
     seconds = len(f_hz)
     if delivered_kw_by_ev.shape != (seconds, len(ev_ids)):
@@ -82,7 +106,6 @@ def verify_hour(
     required = {p: committed[p] * fractions[p] for p in FCR_PRODUCTS}
     required_total = sum((required[p] for p in FCR_PRODUCTS), np.zeros(seconds))
     delivered_total = delivered_kw_by_ev.sum(axis=1)
-    np.where(required_total == 0, 1.0, required_total)
     with np.errstate(divide="ignore", invalid="ignore"):
         share_by_product = {
             p: np.where(
@@ -90,7 +113,15 @@ def verify_hour(
             )
             for p in FCR_PRODUCTS
         }
-    tol = rules.verification.deviation_tolerance_fraction
+    rated = rated_kw if rated_kw is not None else sum(committed.values())
+    accuracy = rules.verification.power_accuracy_fraction(rated / 1000.0)
+    if measured_kw is not None:
+        if measured_kw.shape != (seconds,):
+            msg = f"measured_kw: shape {measured_kw.shape}, expected ({seconds},)"
+            raise ValueError(msg)
+        uncertainty_total = accuracy * np.abs(measured_kw)
+    else:
+        uncertainty_total = np.full(seconds, accuracy * rated)
     records: list[DeliveryRecord] = []
     for product in FCR_PRODUCTS:
         c_kw = committed[product]
@@ -101,8 +132,9 @@ def verify_hour(
         sign = np.sign(req)
         req_abs = np.abs(req)
         delivered_in_dir = np.clip(delivered * sign, 0.0, None)
-        counted = np.minimum(delivered_in_dir, req_abs * (1 + tol) + 1e-9)
-        shortfall = np.maximum(req_abs * (1 - tol) - delivered_in_dir, 0.0)
+        uncertainty = uncertainty_total * np.abs(share_by_product[product])
+        counted = np.minimum(delivered_in_dir, req_abs + uncertainty + 1e-9)
+        shortfall = np.maximum(req_abs - uncertainty - delivered_in_dir, 0.0)
         held = held_kw.get(product, np.full(seconds, c_kw))
         availability = float(np.mean(held >= c_kw * (1 - 1e-9))) if seconds else 1.0
         required_mwh = float(req_abs.sum() * dt_h / 1000.0)

@@ -7,7 +7,7 @@ A refused bid raises :class:`BidRuleError`, whose ``rule`` names the rule broken
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -127,11 +127,15 @@ def validate_bid(
     group: BiddingGroup | None,
     known_bid_ids: Iterable[str] = (),
     group_volume_mw: float = 0.0,
+    controller_mw: Mapping[Product, float] | None = None,
 ) -> str:
     """Check ``bid`` against the rules at time ``now``; return the auction it goes to or raise :class:`BidRuleError`.
 
     ``group_volume_mw`` is the volume the same group already has bid for the same product and period
-    (so the prequalified capacity and the central-control cap hold over all of its bids).
+    (so the prequalified capacity holds over all of its bids). ``controller_mw`` is what is already
+    bid for the period, per product, behind the same controller: every centrally controlled group
+    of the platform shares the central controller (and SvK's central-control allocation), a locally
+    controlled group is its own (by default: this group's ``group_volume_mw``).
     """
     now = ensure_utc(now, field="now")
     pr = rules[bid.product]
@@ -199,33 +203,75 @@ def validate_bid(
                 "volume_mw",
                 f"{total:.1f} MW for the period exceeds the group's prequalified {pr.name} {capacity:.1f} MW",
             )
-        cap = pr.central_control_cap_mw
-        if group.control_mode is ControlMode.CENTRAL and cap is not None and total > cap + 1e-9:
-            raise _refuse(
-                bid,
-                "central_control_cap",
-                "volume_mw",
-                f"{total:.1f} MW of centrally controlled {pr.name} exceeds the TSO cap of {cap} MW",
-            )
-        if total > rules.single_point_of_failure_mw + 1e-9:
-            raise _refuse(
-                bid,
-                "single_point_of_failure",
-                "volume_mw",
-                f"{total:.1f} MW exceeds the {rules.single_point_of_failure_mw} MW single-point-of-failure limit",
-            )
+        behind = dict(controller_mw) if controller_mw is not None else {bid.product: group_volume_mw}
+        behind[bid.product] = behind.get(bid.product, 0.0) + bid.volume_mw
+        broken = _controller_limit(group, behind, bid.product, rules)
+        if broken is not None:
+            raise _refuse(bid, broken[0], "volume_mw", broken[1])
     return open_auctions[0][0]
 
 
-def capacity_headroom_mw(group: BiddingGroup, product: Product, rules: MarketRules, held_mw: float = 0.0) -> float:
-    """What ``group`` may still bid of capacity ``product`` for one period when it holds ``held_mw`` there:
-    its prequalified capacity, the central-control cap (centrally controlled groups) and the
-    single-point-of-failure limit, less what it already bid (never below 0)."""
+def _controller_limit(
+    group: BiddingGroup, behind_mw: Mapping[Product, float], product: Product, rules: MarketRules
+) -> tuple[str, str] | None:
+    """The controller limit ``behind_mw`` (volumes per product behind one controller, this bid
+    included) breaks, as (rule, reason), or None."""
+    spof = rules.single_point_of_failure
     pr = rules[product]
-    limit = min(group.prequalified_mw.get(product, 0.0), rules.single_point_of_failure_mw)
-    if group.control_mode is ControlMode.CENTRAL and pr.central_control_cap_mw is not None:
-        limit = min(limit, pr.central_control_cap_mw)
-    return max(0.0, limit - held_mw)
+    total = behind_mw.get(product, 0.0)
+    central = group.control_mode is ControlMode.CENTRAL
+    allocation = rules.central_control.allocation_mw.get(product)
+    if central and allocation is not None and total > allocation + 1e-9:
+        return (
+            "central_control_allocation",
+            f"{total:.1f} MW of centrally controlled {pr.name} over all central groups exceeds the platform's "
+            f"{allocation:g} MW share of SvK's central-control cap",
+        )
+    where = "the central controller" if central else f"group {group.id}"
+    if total > spof.per_product_mw + 1e-9:
+        return (
+            "single_point_of_failure",
+            f"{total:.1f} MW of {pr.name} behind {where} exceeds the {spof.per_product_mw:g} MW "
+            "single-point-of-failure limit",
+        )
+    for direction, products in (
+        ("up", (Product.FCR_N, Product.FCR_D_UP)),
+        ("down", (Product.FCR_N, Product.FCR_D_DOWN)),
+    ):
+        if product not in products:
+            continue
+        combined = sum(behind_mw.get(p, 0.0) for p in products)
+        if combined > spof.combined_per_direction_mw + 1e-9:
+            return (
+                "single_point_of_failure_combined",
+                f"{combined:.1f} MW of FCR-N and FCR-D {direction} behind {where} exceeds the combined "
+                f"{spof.combined_per_direction_mw:g} MW limit",
+            )
+    return None
+
+
+def capacity_headroom_mw(
+    group: BiddingGroup,
+    product: Product,
+    rules: MarketRules,
+    held_mw: float = 0.0,
+    controller_mw: Mapping[Product, float] | None = None,
+) -> float:
+    """What ``group`` may still bid of capacity ``product`` for one period when it holds ``held_mw`` there
+    and its controller holds ``controller_mw`` per product (default: only this group's ``held_mw``):
+    its prequalified capacity, the platform's central-control allocation (centrally controlled
+    groups) and the single-point-of-failure limits, less what is already bid (never below 0)."""
+    behind = dict(controller_mw) if controller_mw is not None else {product: held_mw}
+    spof = rules.single_point_of_failure
+    room = [group.prequalified_mw.get(product, 0.0) - held_mw, spof.per_product_mw - behind.get(product, 0.0)]
+    if group.control_mode is ControlMode.CENTRAL:
+        allocation = rules.central_control.allocation_mw.get(product)
+        if allocation is not None:
+            room.append(allocation - behind.get(product, 0.0))
+    for products in ((Product.FCR_N, Product.FCR_D_UP), (Product.FCR_N, Product.FCR_D_DOWN)):
+        if product in products:
+            room.append(spof.combined_per_direction_mw - sum(behind.get(p, 0.0) for p in products))
+    return max(0.0, min(room))
 
 
 def bids_from_offers(
@@ -296,10 +342,19 @@ def submit_bids(
     """
     known = {b.id for b in existing if b.status is not BidStatus.REFUSED}
     volume: dict[tuple[str, Product, datetime], float] = {}
+    behind: dict[tuple[str, datetime], dict[Product, float]] = {}
+
+    def add(b: Bid) -> None:
+        key = (b.group_id, b.product, b.delivery_start_at)
+        volume[key] = volume.get(key, 0.0) + abs(b.volume_mw)
+        g = groups.get(b.group_id)
+        if g is not None and rules[b.product].kind == "capacity":
+            per = behind.setdefault((controller_of(g), b.delivery_start_at), {})
+            per[b.product] = per.get(b.product, 0.0) + abs(b.volume_mw)
+
     for b in existing:
         if b.status in (BidStatus.SUBMITTED, BidStatus.ACCEPTED):
-            key = (b.group_id, b.product, b.delivery_start_at)
-            volume[key] = volume.get(key, 0.0) + abs(b.volume_mw)
+            add(b)
     submitted: list[Bid] = []
     refused: list[tuple[Bid, BidRuleError]] = []
     for bid in bids:
@@ -312,14 +367,28 @@ def submit_bids(
                 group=groups.get(bid.group_id),
                 known_bid_ids=known,
                 group_volume_mw=volume.get(key, 0.0),
+                controller_mw=_behind(groups.get(bid.group_id), bid.delivery_start_at, behind),
             )
         except BidRuleError as exc:
             refused.append((_with(bid, status=BidStatus.REFUSED, submitted_at=now), exc))
             continue
         known.add(bid.id)
-        volume[key] = volume.get(key, 0.0) + abs(bid.volume_mw)
+        add(bid)
         submitted.append(_with(bid, status=BidStatus.SUBMITTED, auction=auction, submitted_at=now))
     return SubmissionResult(tuple(submitted), tuple(refused))
+
+
+def controller_of(group: BiddingGroup) -> str:
+    """The controller a group's response depends on: the platform's central controller, or its own."""
+    return "central" if group.control_mode is ControlMode.CENTRAL else f"group:{group.id}"
+
+
+def _behind(
+    group: BiddingGroup | None, start: datetime, behind: Mapping[tuple[str, datetime], dict[Product, float]]
+) -> dict[Product, float] | None:
+    if group is None:
+        return None
+    return dict(behind.get((controller_of(group), start), {}))
 
 
 def _with(bid: Bid, *, status: BidStatus, submitted_at: datetime, auction: str | None = None) -> Bid:
@@ -341,6 +410,7 @@ __all__ = [
     "SubmissionResult",
     "bids_from_offers",
     "capacity_headroom_mw",
+    "controller_of",
     "period_end",
     "submit_bids",
     "validate_bid",

@@ -68,7 +68,11 @@ class LerRules:
     nem_off_above_min: float
     aem_on_below_min: float
     aem_off_above_min: float
+    nem_max_power_factor: float
+    f0_hz: float  # the AEM reference frequency of zero activation
+    band_hz: float  # the frequency change of full activation (0.1 Hz FCR-N, 0.4 Hz FCR-D)
     source: str
+    restore_within_min: float | None = None  # FCR-D: full capacity restored within this time
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,6 @@ class ProductRules:
     opens_days_before: int
     gate_closure_minutes_before: int | None
     pricing: str
-    central_control_cap_mw: float | None
     ler: LerRules | None
     sources: dict[str, str]
 
@@ -139,44 +142,165 @@ class ProductRules:
 
 @dataclass(frozen=True, slots=True)
 class AggregationRules:
-    """Type qualification and extension of providing groups."""
+    """Type qualification and extension of providing groups (FCR-TR v1.1 §3.11)."""
 
     type_qualification_max_unit_kw: float
     extension_fraction: float
     extension_min_mw: float
-    extension_cap_mw: float
+    extension_max_increment_mw: float
     flexible_operation_min_fraction: float
-    central_control_availability: float
     source: str
 
 
 @dataclass(frozen=True, slots=True)
-class PrequalRules:
-    """Criteria of the pre-qualification tests (FCR-Test v1.1)."""
+class SinglePointOfFailureRules:
+    """Largest provision behind one point of failure (a group, or a central controller)."""
 
-    fcr_d_ramp_rates_hz_per_s: tuple[float, ...]
-    fcr_d_power_at_7_5_s_min_fraction: float
-    fcr_d_energy_7_5_s_min_s: float
-    fcr_d_deactivation_overshoot_max_s: float
-    fcr_d_log_hz: float
-    fcr_n_log_hz: float
-    fcr_n_steady_state_tolerance: tuple[float, float]
-    fcr_n_sine_periods_s: tuple[float, ...]
-    fcr_n_sine_amplitude_hz: float
-    fcr_d_sine_centre_hz: dict[str, float]
+    per_product_mw: float
+    combined_per_direction_mw: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class CentralControlRules:
+    """SvK's market-wide cap on centrally controlled FCR and the platform's configured share of it."""
+
+    market_cap_mw: dict[Product, float]
+    allocation_mw: dict[Product, float]
+    availability: float
+    sources: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LerClassRules:
+    """When an entity is a limited energy reservoir, and the energy-management averaging window."""
+
+    full_activation_hours: float
+    rolling_window_s: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepRules:
+    """FCR-N step sequence (Table 3) and Requirement 1."""
+
+    steps: tuple[tuple[float, float, str], ...]  # (f_hz, duration_s, name)
+    endurance_hold_s: float
+    steady_state_tolerance: tuple[float, float]
+    k_red_min: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RampRules:
+    """FCR-D ramp sequence (Table 4) and Requirements 1-4."""
+
+    stabilise_hz_up: float
+    stabilise_s: float
+    ramps: tuple[tuple[int, float, float, float], ...]  # (ramp, rate_hz_per_s, target_hz_up, duration_s)
+    endurance_ramp_3_s: float
+    steady_state_tolerance: tuple[float, float]
+    power_at_7_5_s_min_fraction: float
+    energy_7_5_s_min_s: float
+    deactivation_overshoot_max_s: float
+    deactivation_window_s: float
+    deactivation_reference_fraction: float
+    k_red_min: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class SineRules:
+    """Sine tests (Table 6) and the linearity requirement."""
+
+    amplitude_hz: float
+    centre_hz: dict[str, float]
+    periods_s: dict[str, tuple[float, ...]]
+    stationary_periods: dict[float, int]
+    settle_periods: int
+    band_hz: dict[str, float]
     linearity_max_rms_ratio: float
     source: str
 
 
 @dataclass(frozen=True, slots=True)
+class PowerSystemModel:
+    """One parameter set of the power-system model G(jω) (Table 7)."""
+
+    s_n_mw: float
+    kinetic_energy_mws: float
+
+    @property
+    def h_s(self) -> float:
+        """Inertia constant H = kinetic energy / S_n."""
+        return self.kinetic_energy_mws / self.s_n_mw
+
+
+@dataclass(frozen=True, slots=True)
+class LerTestStep:
+    """One step of an LER energy-management test (Tables 12/13)."""
+
+    f_hz: float  # FCR-N, or FCR-D up (FCR-D down mirrors around 50 Hz)
+    duration_s: float
+    nem: bool
+    aem: bool
+    until: str  # "-" or the objective the step holds for
+
+
+@dataclass(frozen=True, slots=True)
+class PrequalRules:
+    """Criteria of the pre-qualification tests (FCR-TR v1.1, FCR-Test v1.1)."""
+
+    log_hz: dict[str, float]
+    steady_state_window_s: float
+    steps: StepRules
+    ramps: RampRules
+    sine: SineRules
+    f0_hz: float
+    k_f_pu_per_hz: float
+    volume_mw: dict[str, float]
+    stability_model: PowerSystemModel
+    performance_model: PowerSystemModel
+    stability_radius: float
+    stability_margin_factor: float
+    k_margin: float
+    disturbance_time_constant_s: float
+    k_red_dyn_min: dict[str, float]
+    frequency_measurement_time_constant_s: float
+    ler_fcr_n: tuple[LerTestStep, ...]
+    ler_fcr_d: tuple[LerTestStep, ...]
+    ler_max_step_s: float
+    ler_log_hz: float
+    protocol_area: str
+    protocol_timezone: str
+    source: str
+    sources: dict[str, str]
+
+    def family(self, product: Product) -> str:
+        """``fcr_n`` or ``fcr_d``: the key of per-family settings."""
+        return "fcr_n" if product is Product.FCR_N else "fcr_d"
+
+    def log_hz_of(self, product: Product) -> float:
+        """Test logging rate of ``product``."""
+        return self.log_hz[self.family(product)]
+
+
+@dataclass(frozen=True, slots=True)
 class VerificationRules:
-    """Delivery verification: telemetry interval, tolerance and the financial consequence."""
+    """Delivery verification: telemetry interval, measurement accuracy and the financial consequence."""
 
     telemetry_max_interval_s: float
-    deviation_tolerance_fraction: float
+    power_accuracy: tuple[tuple[float, float], ...]  # (below_mw, fraction)
     repayment_fraction: float
     sanction_fraction: float
     consequence_source: str
+
+    def power_accuracy_fraction(self, rated_mw: float) -> float:
+        """Accuracy of the active power measurement of an entity of ``rated_mw``."""
+        for below_mw, fraction in self.power_accuracy:
+            if rated_mw < below_mw:
+                return fraction
+        return self.power_accuracy[-1][1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +309,10 @@ class MarketRules:
 
     tz: ZoneInfo
     products: dict[Product, ProductRules]
-    single_point_of_failure_mw: float
+    single_point_of_failure: SinglePointOfFailureRules
+    central_control: CentralControlRules
     aggregation: AggregationRules
+    ler_classification: LerClassRules
     prequal: PrequalRules
     verification: VerificationRules
     fcr_d_down_from_fcr_d_up_factor: float
@@ -244,14 +370,19 @@ def _product(product: Product, data: dict[str, Any]) -> ProductRules:
                     "nem_off_above_min",
                     "aem_on_below_min",
                     "aem_off_above_min",
+                    "nem_max_power_factor",
+                    "f0_hz",
+                    "band_hz",
                 )
             },
             source=str(_req(ler_data, "source", f"{where}.ler")),
+            restore_within_min=(
+                float(ler_data["restore_within_min"]) if ler_data.get("restore_within_min") is not None else None
+            ),
         )
         if ler_data
         else None
     )
-    cap = data.get("central_control_cap_mw")
     return ProductRules(
         product=product,
         name=str(_req(data, "name", where)),
@@ -268,7 +399,6 @@ def _product(product: Product, data: dict[str, Any]) -> ProductRules:
         opens_days_before=int(_req(data, "opens_days_before", where)),
         gate_closure_minutes_before=int(gcb) if gcb is not None else None,
         pricing=str(_req(data, "pricing", where)),
-        central_control_cap_mw=float(cap) if cap is not None else None,
         ler=ler,
         sources={k: str(v) for k, v in data.items() if k.endswith("_source")},
     )
@@ -281,48 +411,163 @@ def parse_rules(data: dict[str, Any]) -> MarketRules:
     for product in Product:
         products[product] = _product(product, _req(products_data, product.value, "products"))
     agg = _req(data, "aggregation", "rules")
-    pq = _req(data, "prequal", "rules")
     ver = _req(data, "verification", "rules")
     series = _req(data, "price_series", "rules")
+    spof = _req(data, "single_point_of_failure", "rules")
+    central = _req(data, "central_control", "rules")
+    ler_class = _req(data, "ler_classification", "rules")
+
+    def per_product(values: dict[str, Any], where: str) -> dict[Product, float]:
+        return {Product.parse(str(k)): float(v) for k, v in values.items()} if values else {}
+
     return MarketRules(
         tz=ZoneInfo(str(_req(data, "timezone", "rules"))),
         products=products,
-        single_point_of_failure_mw=float(_req(data, "single_point_of_failure_mw", "rules")),
+        single_point_of_failure=SinglePointOfFailureRules(
+            per_product_mw=float(_req(spof, "per_product_mw", "single_point_of_failure")),
+            combined_per_direction_mw=float(_req(spof, "combined_per_direction_mw", "single_point_of_failure")),
+            source=str(_req(spof, "source", "single_point_of_failure")),
+        ),
+        central_control=CentralControlRules(
+            market_cap_mw=per_product(_req(central, "market_cap_mw", "central_control"), "market_cap_mw"),
+            allocation_mw=per_product(_req(central, "allocation_mw", "central_control"), "allocation_mw"),
+            availability=float(_req(central, "availability", "central_control")),
+            sources={k: str(v) for k, v in central.items() if k.endswith("_source")},
+        ),
         aggregation=AggregationRules(
             type_qualification_max_unit_kw=float(_req(agg, "type_qualification_max_unit_kw", "aggregation")),
             extension_fraction=float(_req(agg, "extension_fraction", "aggregation")),
             extension_min_mw=float(_req(agg, "extension_min_mw", "aggregation")),
-            extension_cap_mw=float(_req(agg, "extension_cap_mw", "aggregation")),
+            extension_max_increment_mw=float(_req(agg, "extension_max_increment_mw", "aggregation")),
             flexible_operation_min_fraction=float(_req(agg, "flexible_operation_min_fraction", "aggregation")),
-            central_control_availability=float(_req(agg, "central_control_availability", "aggregation")),
             source=str(_req(agg, "source", "aggregation")),
         ),
-        prequal=PrequalRules(
-            fcr_d_ramp_rates_hz_per_s=tuple(float(x) for x in _req(pq, "fcr_d_ramp_rates_hz_per_s", "prequal")),
-            fcr_d_power_at_7_5_s_min_fraction=float(_req(pq, "fcr_d_power_at_7_5_s_min_fraction", "prequal")),
-            fcr_d_energy_7_5_s_min_s=float(_req(pq, "fcr_d_energy_7_5_s_min_s", "prequal")),
-            fcr_d_deactivation_overshoot_max_s=float(_req(pq, "fcr_d_deactivation_overshoot_max_s", "prequal")),
-            fcr_d_log_hz=float(_req(pq, "fcr_d_log_hz", "prequal")),
-            fcr_n_log_hz=float(_req(pq, "fcr_n_log_hz", "prequal")),
-            fcr_n_steady_state_tolerance=(
-                float(_req(pq, "fcr_n_steady_state_tolerance", "prequal")[0]),
-                float(_req(pq, "fcr_n_steady_state_tolerance", "prequal")[1]),
-            ),
-            fcr_n_sine_periods_s=tuple(float(x) for x in _req(pq, "fcr_n_sine_periods_s", "prequal")),
-            fcr_n_sine_amplitude_hz=float(_req(pq, "fcr_n_sine_amplitude_hz", "prequal")),
-            fcr_d_sine_centre_hz={str(k): float(v) for k, v in _req(pq, "fcr_d_sine_centre_hz", "prequal").items()},
-            linearity_max_rms_ratio=float(_req(pq, "linearity_max_rms_ratio", "prequal")),
-            source=str(_req(pq, "source", "prequal")),
+        ler_classification=LerClassRules(
+            full_activation_hours=float(_req(ler_class, "full_activation_hours", "ler_classification")),
+            rolling_window_s=int(_req(ler_class, "rolling_window_s", "ler_classification")),
+            source=str(_req(ler_class, "source", "ler_classification")),
         ),
+        prequal=_prequal(_req(data, "prequal", "rules")),
         verification=VerificationRules(
             telemetry_max_interval_s=float(_req(ver, "telemetry_max_interval_s", "verification")),
-            deviation_tolerance_fraction=float(_req(ver, "deviation_tolerance_fraction", "verification")),
+            power_accuracy=tuple((float(a), float(b)) for a, b in _req(ver, "power_accuracy", "verification")),
             repayment_fraction=float(_req(ver, "repayment_fraction", "verification")),
             sanction_fraction=float(_req(ver, "sanction_fraction", "verification")),
             consequence_source=str(_req(ver, "consequence_source", "verification")),
         ),
         fcr_d_down_from_fcr_d_up_factor=float(_req(series, "fcr_d_down_from_fcr_d_up_factor", "price_series")),
         fcr_d_down_source=str(_req(series, "fcr_d_down_source", "price_series")),
+    )
+
+
+def _pair(values: Any, where: str) -> tuple[float, float]:
+    if not isinstance(values, list) or len(values) != 2:
+        msg = f"{where}: expected [low, high]"
+        raise RulesError(msg)
+    return float(values[0]), float(values[1])
+
+
+def _ler_steps(rows: Any, where: str) -> tuple[LerTestStep, ...]:
+    steps = []
+    for i, row in enumerate(rows):
+        if len(row) != 5:
+            msg = f"{where}[{i}]: expected [f_hz, minutes, nem, aem, until]"
+            raise RulesError(msg)
+        f_hz, minutes, nem, aem, until = row
+
+        def flag(v: Any, name: str, i: int = i) -> bool:
+            text = {True: "on", False: "off"}.get(v, str(v))
+            if text not in ("on", "off"):
+                msg = f"{where}[{i}].{name}: {v!r} is not on/off"
+                raise RulesError(msg)
+            return text == "on"
+
+        steps.append(LerTestStep(float(f_hz), float(minutes) * 60.0, flag(nem, "nem"), flag(aem, "aem"), str(until)))
+    return tuple(steps)
+
+
+def _prequal(pq: dict[str, Any]) -> PrequalRules:
+    w = "prequal"
+    st = _req(pq, "fcr_n_steps", w)
+    rp = _req(pq, "fcr_d_ramps", w)
+    sn = _req(pq, "sine", w)
+    ps = _req(pq, "power_system", w)
+    stab = _req(pq, "stability", w)
+    perf = _req(pq, "performance", w)
+    proto = _req(pq, "protocol", w)
+    return PrequalRules(
+        log_hz={str(k): float(v) for k, v in _req(pq, "log_hz", w).items()},
+        steady_state_window_s=float(_req(pq, "steady_state_window_s", w)),
+        steps=StepRules(
+            steps=tuple((float(f), float(d), str(n)) for f, d, n in _req(st, "steps", f"{w}.fcr_n_steps")),
+            endurance_hold_s=float(_req(st, "endurance_hold_s", f"{w}.fcr_n_steps")),
+            steady_state_tolerance=_pair(_req(st, "steady_state_tolerance", f"{w}.fcr_n_steps"), f"{w}.fcr_n_steps"),
+            k_red_min=float(_req(st, "k_red_min", f"{w}.fcr_n_steps")),
+            source=str(_req(st, "source", f"{w}.fcr_n_steps")),
+        ),
+        ramps=RampRules(
+            stabilise_hz_up=float(_req(rp, "stabilise_hz_up", f"{w}.fcr_d_ramps")),
+            stabilise_s=float(_req(rp, "stabilise_s", f"{w}.fcr_d_ramps")),
+            ramps=tuple((int(n), float(r), float(f), float(d)) for n, r, f, d in _req(rp, "ramps", f"{w}.fcr_d_ramps")),
+            endurance_ramp_3_s=float(_req(rp, "endurance_ramp_3_s", f"{w}.fcr_d_ramps")),
+            steady_state_tolerance=_pair(_req(rp, "steady_state_tolerance", f"{w}.fcr_d_ramps"), f"{w}.fcr_d_ramps"),
+            power_at_7_5_s_min_fraction=float(_req(rp, "power_at_7_5_s_min_fraction", f"{w}.fcr_d_ramps")),
+            energy_7_5_s_min_s=float(_req(rp, "energy_7_5_s_min_s", f"{w}.fcr_d_ramps")),
+            deactivation_overshoot_max_s=float(_req(rp, "deactivation_overshoot_max_s", f"{w}.fcr_d_ramps")),
+            deactivation_window_s=float(_req(rp, "deactivation_window_s", f"{w}.fcr_d_ramps")),
+            deactivation_reference_fraction=float(_req(rp, "deactivation_reference_fraction", f"{w}.fcr_d_ramps")),
+            k_red_min=float(_req(rp, "k_red_min", f"{w}.fcr_d_ramps")),
+            source=str(_req(rp, "source", f"{w}.fcr_d_ramps")),
+        ),
+        sine=SineRules(
+            amplitude_hz=float(_req(sn, "amplitude_hz", f"{w}.sine")),
+            centre_hz={str(k): float(v) for k, v in _req(sn, "centre_hz", f"{w}.sine").items()},
+            periods_s={str(k): tuple(float(x) for x in v) for k, v in _req(sn, "periods_s", f"{w}.sine").items()},
+            stationary_periods={float(k): int(v) for k, v in _req(sn, "stationary_periods", f"{w}.sine").items()},
+            settle_periods=int(_req(sn, "settle_periods", f"{w}.sine")),
+            band_hz={str(k): float(v) for k, v in _req(sn, "band_hz", f"{w}.sine").items()},
+            linearity_max_rms_ratio=float(_req(sn, "linearity_max_rms_ratio", f"{w}.sine")),
+            source=str(_req(sn, "source", f"{w}.sine")),
+        ),
+        f0_hz=float(_req(ps, "f0_hz", f"{w}.power_system")),
+        k_f_pu_per_hz=float(_req(ps, "k_f_pu_per_hz", f"{w}.power_system")),
+        volume_mw={str(k): float(v) for k, v in _req(ps, "volume_mw", f"{w}.power_system").items()},
+        stability_model=PowerSystemModel(
+            s_n_mw=float(_req(ps["stability"], "s_n_mw", f"{w}.power_system.stability")),
+            kinetic_energy_mws=float(_req(ps["stability"], "kinetic_energy_mws", f"{w}.power_system.stability")),
+        ),
+        performance_model=PowerSystemModel(
+            s_n_mw=float(_req(ps["performance"], "s_n_mw", f"{w}.power_system.performance")),
+            kinetic_energy_mws=float(_req(ps["performance"], "kinetic_energy_mws", f"{w}.power_system.performance")),
+        ),
+        stability_radius=float(_req(stab, "radius", f"{w}.stability")),
+        stability_margin_factor=float(_req(stab, "margin_factor", f"{w}.stability")),
+        k_margin=float(_req(perf, "k_margin", f"{w}.performance")),
+        disturbance_time_constant_s=float(_req(perf, "disturbance_time_constant_s", f"{w}.performance")),
+        k_red_dyn_min={str(k): float(v) for k, v in _req(perf, "k_red_dyn_min", f"{w}.performance").items()},
+        frequency_measurement_time_constant_s=float(_req(pq, "frequency_measurement_time_constant_s", w)),
+        ler_fcr_n=_ler_steps(_req(pq, "ler_fcr_n", w), f"{w}.ler_fcr_n"),
+        ler_fcr_d=_ler_steps(_req(pq, "ler_fcr_d", w), f"{w}.ler_fcr_d"),
+        ler_max_step_s=float(_req(pq, "ler_max_step_min", w)) * 60.0,
+        ler_log_hz=float(_req(pq, "ler_log_hz", w)),
+        protocol_area=str(_req(proto, "area", f"{w}.protocol")),
+        protocol_timezone=str(_req(proto, "timezone", f"{w}.protocol")),
+        source=str(_req(pq, "source", w)),
+        sources={
+            **{k: str(v) for k, v in pq.items() if k.endswith("_source")},
+            **{
+                name: str(_req(sec, "source", f"{w}.{name}"))
+                for name, sec in (
+                    ("fcr_n_steps", st),
+                    ("fcr_d_ramps", rp),
+                    ("sine", sn),
+                    ("power_system", ps),
+                    ("stability", stab),
+                    ("performance", perf),
+                    ("protocol", proto),
+                )
+            },
+        },
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import html
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ class TestLog:
     p_kw: FloatArray  # measured group power (EV sign)
     dp_kw: FloatArray  # response, grid-positive
     required_kw: FloatArray  # static response the frequency asks for
+    baseline_kw: FloatArray | None = None  # the group's power baseline (EV sign)
+    signals: dict[str, FloatArray] = field(default_factory=dict)  # Table 18 headers -> values (LER signals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,10 @@ class PrequalResult:
     sine_results: tuple[SineResult, ...] = ()
     stability_margin: float | None = None
     max_without_retest_mw: float = 0.0
+    k_red: float = 1.0  # min(K_red,ss, K_red,dyn)
+    ler: bool = False  # tested as a limited energy reservoir
+    p_min_mw: float = 0.0  # the group's power limits in injection terms (Table 18 Pmin/Pmax)
+    p_max_mw: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -59,18 +65,77 @@ class PrequalResult:
         return [r for r in self.requirements if not r.passed]
 
 
-def write_csv_logs(result: PrequalResult, out_dir: Path) -> list[Path]:
-    """One CSV per test: time, frequency, measured power, response and required response."""
+_SERVICE = {Product.FCR_N: "Fcrn", Product.FCR_D_UP: "FcrdUp", Product.FCR_D_DOWN: "FcrdDo"}
+
+
+def table_18_service(product: Product) -> str:
+    """The [Service] of a file name and the suffix of the per-product headers (Table 18)."""
+    return _SERVICE[product]
+
+
+def _stamp(at: datetime) -> str:
+    return at.strftime("%Y%m%dT%H%M%S.") + f"{at.microsecond // 1000:03d}"
+
+
+def protocol_file_name(result: PrequalResult, log: TestLog, start: datetime, area: str, timezone: str) -> str:
+    """[Resource]_[Service]_[TestType]_[Area]_[Timezone]_[Interval]_[SamplingRate]_[Date].csv (FCR-TR v1.1 §6.2.1)."""
+    end = start + timedelta(seconds=float(log.signal.t_s[-1]))
+    interval = f"{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}"
+    rate = f"{round(log.signal.dt_s * 1000)}ms"
+    parts = [result.group_id, table_18_service(result.product), log.signal.test_type or log.signal.name, area]
+    return "_".join([*parts, timezone, interval, rate, f"{start:%Y%m%d}"]) + ".csv"
+
+
+def table_18_rows(result: PrequalResult, log: TestLog, start: datetime) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of one test's log with the Table 18 test signals (MW, injection positive).
+
+    Grid frequency is left blank: the test applies its own frequency signal. Sine logs carry the
+    period in every header (DateTime40, InsAcPow40 ...).
+    """
+    service = table_18_service(result.product)
+    suffix = f"{int(log.signal.period_s)}" if log.signal.period_s is not None else ""
+    baseline = log.baseline_kw if log.baseline_kw is not None else log.p_kw + log.dp_kw
+    cap_mw = result.tested_capacity_kw / 1000.0
+    columns: list[tuple[str, list[str]]] = [
+        ("InsAcPow", [f"{-p / 1000.0:.6f}" for p in log.p_kw]),
+        ("GridFreq", ["" for _ in log.p_kw]),
+        ("ApplFreqSig", [f"{f:.4f}" for f in log.signal.f_hz]),
+        ("CalcBaseline", [f"{-b / 1000.0:.6f}" for b in baseline]),
+    ]
+    for product, name in _SERVICE.items():
+        tested = product is result.product
+        columns.append((f"ContMode_{name}", [result.control_mode if tested else "" for _ in log.p_kw]))
+        columns.append((f"Cap_{name}", [f"{cap_mw:.6f}" if tested else "0" for _ in log.p_kw]))
+        columns.append((f"ContStatus_{name}", ["1" if tested else "0" for _ in log.p_kw]))
+    columns += [
+        ("Pmin", [f"{result.p_min_mw:.6f}" for _ in log.p_kw]),
+        ("Pmax", [f"{result.p_max_mw:.6f}" for _ in log.p_kw]),
+        ("ContSetP", [f"{-b / 1000.0:.6f}" for b in baseline]),
+    ]
+    for name in (f"ResSize_{service}", f"NEM_MW_{service}", f"NEM_{service}", f"AEM_{service}", "SOC"):
+        if name in log.signals:
+            fmt = "{:.0f}" if name.startswith(("NEM_F", "AEM_")) else "{:.6f}"
+            columns.append((name, [fmt.format(v) for v in log.signals[name]]))
+    times = [_stamp(start + timedelta(seconds=float(t))) for t in log.signal.t_s]
+    header = [f"DateTime{suffix}", *(f"{name}{suffix}" for name, _ in columns)]
+    rows = [[times[i], *(values[i] for _, values in columns)] for i in range(len(times))]
+    return header, rows
+
+
+def write_csv_logs(result: PrequalResult, out_dir: Path, *, area: str = "SE3", timezone: str = "UTC") -> list[Path]:
+    """One CSV per test, named and laid out as FCR-TR v1.1 §6.2.1 asks (comma, point, CRLF, ASCII)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
+    start = result.started_at.astimezone(UTC)
     for log in result.logs:
-        path = out_dir / f"{result.group_id}_{log.signal.name}.csv"
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["t_s", "f_hz", "p_kw", "response_kw", "required_kw"])
-            for row in zip(log.signal.t_s, log.signal.f_hz, log.p_kw, log.dp_kw, log.required_kw, strict=True):
-                writer.writerow([f"{row[0]:.2f}", f"{row[1]:.4f}", f"{row[2]:.3f}", f"{row[3]:.3f}", f"{row[4]:.3f}"])
+        path = out_dir / protocol_file_name(result, log, start, area, timezone)
+        header, rows = table_18_rows(result, log, start)
+        with path.open("w", newline="", encoding="ascii", errors="replace") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(header)
+            writer.writerows(rows)
         paths.append(path)
+        start += timedelta(seconds=float(log.signal.t_s[-1]) + log.signal.dt_s)
     return paths
 
 
@@ -150,10 +215,12 @@ def render_html(result: PrequalResult) -> str:
         sine = (
             "<h2>Sine tests</h2><table><tr><th>period [s]</th><th>gain [p.u.]</th><th>phase [deg]</th>"
             f"<th>linearity</th></tr>{sine_rows}</table>"
-            f"<p>Smallest distance of the open loop from -1: {margin} (must be at least 0.43).</p>"
+            f"<p>Nyquist curve of F·G: signed distance from -1 {margin} (negative: passes left of -1; "
+            "must be at least 0.43·0.95 on the right side).</p>"
         )
     plots = "".join(f"<h3>{e(log.signal.name)}</h3>{_svg_plot(log)}" for log in result.logs)
     title = f"FCR pre-qualification {e(result.product.value)} {e(result.group_id)}"
+    ler_text = "yes (energy-management test)" if result.ler else "no (endurance holds)"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
@@ -173,7 +240,9 @@ tr.bad td:last-child {{ color: #b71c1c; font-weight: bold; }}
 <tr><th>control</th><td>{e(result.control_mode)}</td></tr>
 <tr><th>test started</th><td>{e(result.started_at.isoformat())}</td></tr>
 <tr><th>tested capacity</th><td>{result.tested_capacity_kw:.1f} kW</td></tr>
-<tr><th>qualified capacity (measured)</th><td>{result.qualified_capacity_kw:.1f} kW</td></tr>
+<tr><th>reduction factor min(K_red,ss, K_red,dyn)</th><td>{result.k_red:.3f}</td></tr>
+<tr><th>qualified capacity</th><td>{result.qualified_capacity_kw:.1f} kW</td></tr>
+<tr><th>limited energy reservoir</th><td>{ler_text}</td></tr>
 <tr><th>extension without retest up to</th><td>{result.max_without_retest_mw:.3f} MW</td></tr>
 </table>
 <h2>Requirements</h2>
@@ -181,14 +250,15 @@ tr.bad td:last-child {{ color: #b71c1c; font-weight: bold; }}
 {sine}
 <h2>Plots</h2>
 {plots}
-<p>Criteria: FCR-Test v1.1 (28 March 2025). Logs: one CSV per test next to this report.</p>
+<p>Criteria: FCR-TR v1.1 and FCR-Test v1.1 (28 March 2025). Logs: one CSV per test next to this report,
+with the Table 18 signals, named as §6.2.1 asks.</p>
 </body></html>
 """
 
 
-def write_protocol(result: PrequalResult, out_dir: Path) -> Path:
+def write_protocol(result: PrequalResult, out_dir: Path, *, area: str = "SE3", timezone: str = "UTC") -> Path:
     """Write the CSV logs and the HTML report; returns the report's path."""
-    write_csv_logs(result, out_dir)
+    write_csv_logs(result, out_dir, area=area, timezone=timezone)
     path = out_dir / f"{result.group_id}_{result.product.value}_report.html"
     path.write_text(render_html(result), encoding="utf-8")
     return path

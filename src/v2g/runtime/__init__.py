@@ -112,6 +112,7 @@ class Runtime:
             self.echo(f"frequency: live input on udp port {port}")
         await self.start_ven()
         await self.start_iec61850()
+        await self.start_ieee2030_5()
         p.scheduler.on_status = status_printer(self.echo)
         p.scheduler.start()
         self.spawn(self._run_jobs())
@@ -147,6 +148,14 @@ class Runtime:
         self.echo(f"IEC 61850: IED {server.config.ied_name!r} on {server.config.host}:{port}")
         return port
 
+    async def start_ieee2030_5(self) -> None:
+        """The IEEE 2030.5 client of the utility server (when ``ieee2030_5_server_url`` is set)."""
+        client = self.platform.ieee2030_5
+        if client is None:
+            return
+        await client.start()
+        self.echo(f"IEEE 2030.5: client of {client.config.server_url} for {', '.join(client.config.areas)}")
+
     async def serve_http(self, host: str, port: int) -> None:
         assert self.app is not None
         config = uvicorn.Config(self.app, host=host, port=port, log_level=self.platform.settings.log_level.lower())
@@ -170,6 +179,9 @@ class Runtime:
         if p.iec61850 is not None:
             with contextlib.suppress(Exception):
                 await p.iec61850.stop()
+        if p.ieee2030_5 is not None:
+            with contextlib.suppress(Exception):
+                await p.ieee2030_5.stop()
         if p.csms is not None and self.ocpp_port is not None and self.pool is None:
             await p.csms.stop()
         if self.pool is not None:

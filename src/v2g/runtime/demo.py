@@ -24,7 +24,7 @@ from v2g.markets.rules import FCR_PRODUCTS, MarketRules, Product
 from v2g.prequal.report import PrequalResult
 from v2g.services.markets.bidding import record_prequal
 from v2g.services.markets.groups import join_bidding_group, qualified_products
-from v2g.services.prequal.runner import run_prequal
+from v2g.services.prequal.runner import CentralLoop, run_prequal
 from v2g.sim.fleet import FleetRun, start_fleet
 from v2g.sim.groups import build_twin_group
 
@@ -162,10 +162,19 @@ def prequal_on_twin(
     ramp_kw_per_s: float = 20.0,
     delay_s: float = 0.3,
     include_sine: bool = False,
+    setpoint_interval_s: float = 0.0,
+    battery_kwh: float = 64.0,
 ) -> PrequalResult:
-    """The TSO's pre-qualification test programme of ``product`` on a twin of ``units`` identical units."""
+    """The TSO's pre-qualification test programme of ``product`` on a twin of ``units`` identical units,
+    answered by the central dispatcher every ``setpoint_interval_s`` (0: every logged sample)."""
     twin = build_twin_group(
-        group_id, units=units, unit_kw=unit_kw, ramp_kw_per_s=ramp_kw_per_s, delay_s=delay_s, start_at=started_at
+        group_id,
+        units=units,
+        unit_kw=unit_kw,
+        ramp_kw_per_s=ramp_kw_per_s,
+        delay_s=delay_s,
+        battery_kwh=battery_kwh,
+        start_at=started_at,
     )
     return asyncio.run(
         run_prequal(
@@ -178,5 +187,6 @@ def prequal_on_twin(
             rules=rules,
             started_at=started_at,
             include_sine=include_sine,
+            loop=CentralLoop(setpoint_interval_s),
         )
     )

@@ -40,6 +40,7 @@ class AccountKind(StrEnum):
     DSO = "dso"  # a grid operator (by tariff)
     TAX = "tax"  # the tax authority: energy tax and VAT
     BANK = "bank"  # money leaving or entering: payouts and receipts
+    RECEIVABLE = "receivable"  # what an owner was invoiced and has not paid yet
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -78,6 +79,7 @@ SUPPLIER_ENERGY = Account(AccountKind.SUPPLIER, "energy")
 TAX_ENERGY = Account(AccountKind.TAX, "energy_tax")
 TAX_VAT = Account(AccountKind.TAX, "vat")
 BANK_PAYOUTS = Account(AccountKind.BANK, "payouts")
+BANK_RECEIPTS = Account(AccountKind.BANK, "receipts")
 
 
 def owner_account(customer_id: str) -> Account:
@@ -86,6 +88,10 @@ def owner_account(customer_id: str) -> Account:
 
 def dso_account(tariff_key: str) -> Account:
     return Account(AccountKind.DSO, tariff_key)
+
+
+def receivable_account(customer_id: str) -> Account:
+    return Account(AccountKind.RECEIVABLE, customer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,8 @@ class TxKind(StrEnum):
     SETTLEMENT = "settlement"  # the first posting of a subject's period
     CORRECTION = "correction"  # a later difference (late data, changed rules)
     PAYOUT = "payout"  # money paid out to an owner
+    INVOICE = "invoice"  # what an owner owes, billed: the owner's balance moves to their receivable
+    PAYMENT = "payment"  # an owner's payment of an invoice received
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,4 +344,96 @@ def payout_transaction(
             Posting(BANK_PAYOUTS, balance_sek, "payout", owner.code),
         ),
         description=f"payout to {customer_id} of the balance after {period}",
+    )
+
+
+def invoice_transaction(
+    customer_id: str, balance_sek: Decimal, period: SettlementPeriod, closed: Collection[SettlementPeriod]
+) -> LedgerTransaction | None:
+    """Invoice an owner who owes (a positive balance) after ``period`` closed, in the next open
+    period: the balance moves from the owner's account to their receivable. None when the owner is
+    owed or even (a payout, not an invoice)."""
+    if balance_sek <= 0:
+        return None
+    owner = owner_account(customer_id)
+    return LedgerTransaction(
+        key=f"invoice/{period.code}/{customer_id}",
+        kind=TxKind.INVOICE,
+        period=posting_period(period.next(), closed),
+        settles=period,
+        subject=owner.code,
+        postings=(
+            Posting(receivable_account(customer_id), balance_sek, "invoice", owner.code),
+            Posting(owner, -balance_sek, "invoice", owner.code),
+        ),
+        description=f"invoice to {customer_id} of the balance after {period}",
+    )
+
+
+def payment_transaction(
+    customer_id: str,
+    amount_sek: Decimal,
+    reference: str,
+    at_period: SettlementPeriod,
+    closed: Collection[SettlementPeriod],
+) -> LedgerTransaction:
+    """An owner's payment received (bank reference ``reference``, unique): the bank account is debited,
+    the owner's receivable credited, in the first open period from ``at_period``."""
+    if amount_sek <= 0:
+        msg = f"payment[{reference}].amount_sek: {amount_sek} must be > 0"
+        raise SettlementInputError(msg)
+    period = posting_period(at_period, closed)
+    owner = owner_account(customer_id)
+    return LedgerTransaction(
+        key=f"payment/{reference}",
+        kind=TxKind.PAYMENT,
+        period=period,
+        settles=period,
+        subject=owner.code,
+        postings=(
+            Posting(BANK_RECEIPTS, amount_sek, "payment", owner.code),
+            Posting(receivable_account(customer_id), -amount_sek, "payment", owner.code),
+        ),
+        description=f"payment {reference} from {customer_id}",
+    )
+
+
+def final_transaction(
+    customer_id: str,
+    balance_sek: Decimal,
+    last: SettlementPeriod,
+    at_period: SettlementPeriod,
+    closed: Collection[SettlementPeriod],
+) -> LedgerTransaction | None:
+    """The final settlement at termination: the owner's whole balance after ``last`` (the month the
+    service ended) paid out (owed to the owner) or invoiced (owed by the owner), keyed once per
+    customer; None when the balance is even."""
+    if balance_sek == 0:
+        return None
+    owner = owner_account(customer_id)
+    if balance_sek < 0:
+        kind, legs = (
+            TxKind.PAYOUT,
+            (
+                Posting(owner, -balance_sek, "final_settlement", owner.code),
+                Posting(BANK_PAYOUTS, balance_sek, "final_settlement", owner.code),
+            ),
+        )
+    else:
+        kind, legs = (
+            TxKind.INVOICE,
+            (
+                Posting(receivable_account(customer_id), balance_sek, "final_settlement", owner.code),
+                Posting(owner, -balance_sek, "final_settlement", owner.code),
+            ),
+        )
+    period = posting_period(max(at_period, last), closed)
+    return LedgerTransaction(
+        key=f"final/{customer_id}",
+        kind=kind,
+        period=period,
+        settles=last,
+        subject=owner.code,
+        postings=legs,
+        description=f"final settlement of {customer_id} after {last} ({kind.value})",
     )

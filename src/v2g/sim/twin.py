@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from v2g.devices.commands import STATUS_CODE
+from v2g.dispatch.ler import EnergyState
 from v2g.dispatch.pool import BoolArray, FloatArray
 from v2g.fleet.schedule import PowerSchedule
 from v2g.services.devices.ports import Ack, AckBatch, AckStatus, FrequencyCurvePoint, Setpoint, SetpointBatch
@@ -118,6 +119,16 @@ class TwinFleet:
     def group_power_kw(self) -> float:
         """Sum of the measured power of every unit (kW, EV sign)."""
         return float(self.p_kw.sum())
+
+    def energy(self) -> EnergyState:
+        """The energy window of every unit, as the LER energy management reads it."""
+        return EnergyState(
+            self.soc_kwh.copy(),
+            self.soc_min_kwh.copy(),
+            self.battery_kwh.copy(),
+            float(self.eta_c.mean()) if len(self) else 0.95,
+            float(self.eta_d.mean()) if len(self) else 0.95,
+        )
 
     def command(self, indices: np.ndarray, p_kw: FloatArray) -> None:
         """Queue new targets; each unit applies its own after its response delay."""

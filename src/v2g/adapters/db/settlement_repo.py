@@ -20,8 +20,8 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from v2g.adapters.db.tables.devices import charging_transactions, telemetry
-from v2g.adapters.db.tables.fleet import chargers, grid_areas, sites, vehicles
-from v2g.adapters.db.tables.markets import bidding_group_members, delivery_records
+from v2g.adapters.db.tables.fleet import chargers, customers, grid_areas, sites, vehicles
+from v2g.adapters.db.tables.markets import bidding_group_members, bidding_groups, delivery_records
 from v2g.adapters.db.tables.operations import operating_plans
 from v2g.adapters.db.tables.settlement import (
     ledger_period_closes,
@@ -32,7 +32,13 @@ from v2g.adapters.db.tables.settlement import (
     settlement_statements,
 )
 from v2g.fleet.model import PriceArea
-from v2g.services.settlement.ports import ConcurrentPostingError, EvAccount, MarketReserveHour, StoredMeterDay
+from v2g.services.settlement.ports import (
+    AccountPosting,
+    ConcurrentPostingError,
+    EvAccount,
+    MarketReserveHour,
+    StoredMeterDay,
+)
 from v2g.settlement.allocation import EvContribution
 from v2g.settlement.canonical import digest as content_digest
 from v2g.settlement.canonical import intervals_digest
@@ -121,6 +127,92 @@ class SqlSettlementStore:
             ],
         )
 
+    def postings_of_subjects(
+        self, settles: SettlementPeriod, subjects: Sequence[str]
+    ) -> dict[str, tuple[list[Posting], int]]:
+        """:meth:`subject_postings` for many subjects in two queries (subjects with nothing are absent)."""
+        t, p = ledger_transactions.c, ledger_postings.c
+        where = and_(t.settles_period == settles.code, t.subject.in_(list(subjects)))
+        counts: dict[str, int] = {
+            r[0]: r[1] for r in self.conn.execute(select(t.subject, func.count()).where(where).group_by(t.subject))
+        }
+        out: dict[str, tuple[list[Posting], int]] = {s: ([], int(n)) for s, n in counts.items()}
+        rows = self.conn.execute(
+            select(p.account, p.amount_sek, p.line, p.subject, t.subject.label("tx_subject"))
+            .join(ledger_transactions, t.id == p.transaction_id)
+            .where(where)
+            .order_by(t.id, p.seq)
+        )
+        for r in rows:
+            out[r.tx_subject][0].append(_posting(r))
+        return out
+
+    def append_many(self, txs: Sequence[LedgerTransaction], at: datetime) -> None:
+        """:meth:`append` for many transactions in bulk (one statement per table)."""
+        if not txs:
+            return
+        for period in sorted({tx.period for tx in txs}):
+            self._advisory_lock(period, shared=True)
+        closed = self.closed_periods()
+        late = sorted({tx.period.code for tx in txs if tx.period in closed})
+        if late:
+            msg = f"transactions: period {', '.join(late)} was closed meanwhile"
+            raise ConcurrentPostingError(msg)
+        t = ledger_transactions
+        try:
+            result = self.conn.execute(
+                t.insert().returning(t.c.idempotency_key, t.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "idempotency_key": tx.key,
+                        "kind": tx.kind.value,
+                        "period": tx.period.code,
+                        "settles_period": tx.settles.code,
+                        "subject": tx.subject,
+                        "description": tx.description[:400],
+                        "digest": tx.digest,
+                        "created_at": at,
+                    }
+                    for tx in txs
+                ],
+            )
+            ids = {str(r[0]): int(r[1]) for r in result}
+        except IntegrityError as exc:
+            msg = "transactions: a key was posted by another run"
+            raise ConcurrentPostingError(msg) from exc
+        self.conn.execute(
+            ledger_postings.insert(),
+            [
+                {
+                    "transaction_id": ids[tx.key],
+                    "seq": i,
+                    "account": p.account.code,
+                    "line": p.line,
+                    "subject": p.subject,
+                    "amount_sek": p.amount_sek,
+                }
+                for tx in txs
+                for i, p in enumerate(tx.postings)
+            ],
+        )
+
+    def contract_terms_of(self, customer_ids: Sequence[str], day: date) -> dict[str, ContractTerms]:
+        """:meth:`contract_terms` for many customers in one query (customers on default terms are absent)."""
+        c = owner_contracts.c
+        rows = self.conn.execute(
+            select(c.customer_id, c.owner_revenue_share, c.wear_allowance_ore_per_kwh, c.valid_from)
+            .where(c.customer_id.in_(list(customer_ids)), c.valid_from <= day.isoformat())
+            .order_by(c.customer_id, c.valid_from)
+        )
+        out = {}
+        for r in rows:  # ascending valid_from: the last one per customer stays
+            out[r.customer_id] = ContractTerms(
+                Decimal(r.owner_revenue_share),
+                Decimal(r.wear_allowance_ore_per_kwh),
+                f"the owner's contract from {r.valid_from}",
+            )
+        return out
+
     def transaction(self, key: str) -> LedgerTransaction | None:
         rows = self._transactions(ledger_transactions.c.idempotency_key == key)
         return rows[0] if rows else None
@@ -168,6 +260,78 @@ class SqlSettlementStore:
             query = query.join(ledger_transactions, t.id == p.transaction_id).where(t.period == period.code)
         rows = self.conn.execute(query.order_by(p.account))
         return {r.account: Decimal(r.net).quantize(ORE) for r in rows if Decimal(r.net) != 0}
+
+    def postings_settling(self, settles: SettlementPeriod) -> list[Posting]:
+        """Every posting of every transaction settling ``settles`` (settlements and corrections)."""
+        t, p = ledger_transactions.c, ledger_postings.c
+        rows = self.conn.execute(
+            select(p.account, p.amount_sek, p.line, p.subject)
+            .join(ledger_transactions, t.id == p.transaction_id)
+            .where(t.settles_period == settles.code, t.kind.in_([TxKind.SETTLEMENT.value, TxKind.CORRECTION.value]))
+            .order_by(t.id, p.seq)
+        )
+        return [_posting(r) for r in rows]
+
+    def account_postings(self, account: str) -> list[AccountPosting]:
+        """Every posting on one account, oldest first, with its transaction."""
+        t, p = ledger_transactions.c, ledger_postings.c
+        rows = self.conn.execute(
+            select(t.idempotency_key, t.kind, t.period, t.settles_period, p.line, p.subject, p.amount_sek)
+            .join(ledger_transactions, t.id == p.transaction_id)
+            .where(p.account == account)
+            .order_by(t.id, p.seq)
+        )
+        return [
+            AccountPosting(
+                r.idempotency_key,
+                r.kind,
+                r.period,
+                r.settles_period,
+                r.line,
+                r.subject,
+                Decimal(r.amount_sek).quantize(ORE),
+            )
+            for r in rows
+        ]
+
+    def account_balance(self, account: str, through: SettlementPeriod | None = None) -> Decimal:
+        """The net of one account over the transactions posted in periods up to ``through`` (all without)."""
+        t, p = ledger_transactions.c, ledger_postings.c
+        query = (
+            select(func.coalesce(func.sum(p.amount_sek), 0))
+            .join(ledger_transactions, t.id == p.transaction_id)
+            .where(p.account == account)
+        )
+        if through is not None:
+            query = query.where(t.period <= through.code)  # YYYY-MM sorts as it reads
+        return Decimal(self.conn.execute(query).scalar_one()).quantize(ORE)
+
+    def owner_customers(self) -> list[str]:
+        """Customers with any posting on their owner account."""
+        p = ledger_postings.c
+        rows = self.conn.execute(select(p.account).where(p.account.like("owner:%")).distinct())
+        return sorted(str(r.account).partition(":")[2] for r in rows)
+
+    def statements_of(self, customer_id: str, period: SettlementPeriod) -> list[dict[str, Any]]:
+        """The latest statement summary of each of the customer's EVs for the period (EVs in id order)."""
+        s = settlement_statements.c
+        rows = self.conn.execute(
+            select(s.ev_id, s.version, s.summary_json, s.created_at)
+            .where(s.period == period.code, s.customer_id == customer_id)
+            .order_by(s.ev_id, s.version)
+        )
+        latest: dict[str, Any] = {}
+        for r in rows:
+            latest[r.ev_id] = r
+        return [
+            {**json.loads(latest[ev].summary_json), "created_at": latest[ev].created_at.isoformat()}
+            for ev in sorted(latest)
+        ]
+
+    def statement_owner(self, period: SettlementPeriod, ev_id: str) -> str | None:
+        s = settlement_statements.c
+        row = self.conn.execute(select(s.customer_id).where(s.period == period.code, s.ev_id == ev_id).limit(1)).first()
+        return None if row is None else str(row.customer_id)
 
     def record_close(self, close: PeriodClose) -> None:
         try:
@@ -341,6 +505,10 @@ class SqlSettlementSources:
                 sites.c.price_area,
                 sites.c.grid_area_id,
                 grid_areas.c.dso_org_id,
+                vehicles.c.make,
+                vehicles.c.model,
+                vehicles.c.max_charge_kw.label("vehicle_kw"),
+                chargers.c.max_charge_kw.label("charger_kw"),
             )
             .join(sites, sites.c.id == chargers.c.site_id)
             .join(vehicles, vehicles.c.site_id == sites.c.id)
@@ -356,12 +524,51 @@ class SqlSettlementSources:
                 continue
             seen.update((r.charger_id, r.ev_id))
             if r.ev_id in wanted:
+                kw = decimal_of(min(r.vehicle_kw, r.charger_kw), field=f"ev[{r.ev_id}].max_charge_kw")
                 accounts.append(
                     EvAccount(
-                        r.ev_id, r.customer_id, r.charger_id, PriceArea(r.price_area), r.grid_area_id, r.dso_org_id
+                        r.ev_id,
+                        r.customer_id,
+                        r.charger_id,
+                        PriceArea(r.price_area),
+                        r.grid_area_id,
+                        r.dso_org_id,
+                        label=f"{r.make} {r.model} ({r.ev_id})",
+                        max_charge_kw=kw.quantize(_KW_QUANTUM, rounding=ROUND_HALF_UP),
                     )
                 )
         return sorted(accounts, key=lambda a: a.ev_id)
+
+    def all_ev_ids(self) -> list[str]:
+        """Every vehicle paired with a charger, as :meth:`ev_accounts` pairs them."""
+        with self.engine.connect() as conn:
+            ids = [r.id for r in conn.execute(select(vehicles.c.id).order_by(vehicles.c.id))]
+        return [a.ev_id for a in self.ev_accounts(ids)]
+
+    def plugged_periods(self, ev: EvAccount, start_at: datetime, end_at: datetime) -> list[PluggedPeriod]:
+        tx = charging_transactions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(tx.started_at, tx.ended_at)
+                .where(
+                    tx.charger_id == ev.charger_id,
+                    tx.started_at.is_not(None),
+                    tx.started_at < end_at,
+                    or_(tx.ended_at.is_(None), tx.ended_at > start_at),
+                )
+                .order_by(tx.started_at)
+            ).all()
+        return [PluggedPeriod(r.started_at, r.ended_at) for r in rows]
+
+    def customer_name(self, customer_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(customers.c.name).where(customers.c.id == customer_id)).first()
+        return None if row is None else str(row.name)
+
+    def group_bsps(self) -> dict[str, str]:
+        g = bidding_groups.c
+        with self.engine.connect() as conn:
+            return {r.id: r.bsp_org_id for r in conn.execute(select(g.id, g.bsp_org_id))}
 
     def meter_data(self, ev: EvAccount, start_at: datetime, end_at: datetime) -> MeterData:
         t = telemetry.c

@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 
 from v2g.devices.commands import accepted_mask
-from v2g.dispatch.ler import EnergyState, LerManager
+from v2g.dispatch.ler import EnergyState, LerManager, saturated_hz
 from v2g.dispatch.pool import BoolArray, FloatArray, ReservePool, allocate, local_curve, setpoints_kw
 from v2g.dispatch.response import curve_breakpoints_hz, mfrr_required_kw, required_response_kw
 from v2g.markets.rules import MarketRules, Product
@@ -57,7 +57,8 @@ class CentralDispatcher:
         self.sent_kw = np.full(len(pool), np.nan)
         self.last_f_hz = 50.0
         self.shift_kw = np.zeros(len(pool))
-        self.effective: dict[Product, FloatArray] | None = None
+        self.ref_shift_hz: dict[Product, FloatArray] = {}  # AEM: f_ref - f0 per EV and product
+        self.effective: dict[Product, FloatArray] | None = None  # reserves of the providing EVs
         self.mfrr_kw = 0.0
         self.mfrr_elapsed_s = 0.0
         # EVs whose reserve backs the current commitments (None: all); the others get no energy-management shift
@@ -74,17 +75,41 @@ class CentralDispatcher:
         if self.mfrr_kw:
             required[Product.MFRR] = mfrr_required_kw(self.mfrr_kw, self.mfrr_elapsed_s, self.rules)
         base = self.pool.baseline_p_kw + self.shift_kw
-        response = allocate(self.pool, required, baseline_p_kw=base, reserve_kw=self.effective)
+        response = allocate(
+            self.pool, required, baseline_p_kw=base, reserve_kw=self.effective, extra_kw=self._aem_extra_kw(f_hz)
+        )
         return required, setpoints_kw(self.pool, response, baseline_p_kw=base)
+
+    def _aem_extra_kw(self, f_hz: float) -> FloatArray | None:
+        """What EVs in AEM answer beyond (or short of) their share: their frequency reference is shifted,
+        so they respond to the saturated frequency minus the shift (FCR-TR v1.1 eq. 23)."""
+        extra: FloatArray | None = None
+        for product, shift in self.ref_shift_hz.items():
+            committed = self.committed_kw.get(product, 0.0)
+            if committed <= 0 or not np.any(shift):
+                continue
+            held = self.effective if self.effective is not None else self.pool.reserve_kw
+            weights = np.where(self.pool.available, held[product], 0.0)
+            total = float(weights.sum())
+            if total <= 0:
+                continue
+            curve = self.rules[product]
+            f_sat = saturated_hz(product, f_hz, self.rules)
+            shifted = np.array([curve.response_fraction(f_sat - float(s)) for s in shift])
+            delta = committed * weights / total * (shifted - curve.response_fraction(f_hz))
+            extra = delta if extra is None else extra + delta
+        return extra
 
     def update_energy(self, energy: EnergyState, f_hz: float) -> None:
         """Run NEM/AEM for this sample (once per second)."""
         if self.ler is not None:
-            shift, effective = self.ler.update(self.pool, energy, f_hz)
+            shift, refs = self.ler.update(self.pool, energy, f_hz)
+            effective = None
             if self.providing is not None:
                 shift = np.where(self.providing, shift, 0.0)
-                effective = {p: np.where(self.providing, v, 0.0) for p, v in effective.items()}
-            self.shift_kw, self.effective = shift, effective
+                refs = {p: np.where(self.providing, v, 0.0) for p, v in refs.items()}
+                effective = {p: np.where(self.providing, v, 0.0) for p, v in self.pool.reserve_kw.items()}
+            self.shift_kw, self.ref_shift_hz, self.effective = shift, refs, effective
 
     async def on_frequency(self, f_hz: float, dt_s: float = 0.0) -> DispatchResult:
         """Answer one frequency sample (``dt_s`` after the previous one): allocate, send, re-allocate

@@ -26,6 +26,7 @@ from v2g.dispatch.pool import BoolArray
 from v2g.dispatch.verification import (
     DeliveryRecord,
     Telemetry,
+    maintained_capacity_kw,
     merge_delivery,
     telemetry,
     telemetry_gaps,
@@ -80,6 +81,7 @@ class _Hour:
     f_hz: list[float]
     delivered: np.ndarray
     held: dict[Product, np.ndarray]
+    measured: np.ndarray = field(default_factory=lambda: np.zeros(SECONDS_PER_HOUR))  # group power, kW
     verified: dict[Product, DeliveryRecord] = field(default_factory=dict)  # the seconds up to ``checked``
     checked: int = 0
 
@@ -125,6 +127,8 @@ async def run_frequency_dispatch(
             ev_ids=pool.ev_ids,
             held_kw={p: v[start:end] for p, v in h.held.items()},
             rules=rules,
+            measured_kw=h.measured[start:end],
+            rated_kw=float(np.maximum(pool.p_max_kw, -pool.p_min_kw).sum()),
         )
 
     def close(h: _Hour) -> None:
@@ -173,16 +177,16 @@ async def run_frequency_dispatch(
         hour.f_hz.append(f)
         # delivered response (grid-positive); a unit that did not answer delivers nothing
         hour.delivered[i] = np.where(pool.available, base - np.where(answered, p_mean, base), 0.0)
-        # maintained capacity: the power the available providing EVs can still move each way
+        hour.measured[i] = float(np.where(pool.available, np.where(answered, p_mean, base), 0.0).sum())
+        # maintained capacity (FCR-TR v1.1 eq. 29-31) from the providing EVs' headroom at the setpoint
         providing = pool.available & hour.plan.providing
         up = float(np.maximum(base - pool.p_min_kw, 0.0)[providing].sum())
         down = float(np.maximum(pool.p_max_kw - base, 0.0)[providing].sum())
-        committed_n = hour.plan.committed_kw.get(Product.FCR_N, 0.0)
-        hour.held[Product.FCR_N][i] = min(up, down)
-        hour.held[Product.FCR_D_UP][i] = max(up - committed_n, 0.0)
-        hour.held[Product.FCR_D_DOWN][i] = max(down - committed_n, 0.0)
+        maintained = maintained_capacity_kw(up_room_kw=up, down_room_kw=down, capacity_kw=hour.plan.committed_kw)
+        for product in FCR_PRODUCTS:
+            hour.held[product][i] = maintained[product]
         if k % telemetry_every_s == 0:
-            up_min, down_min = endurance_min(pool, energy)
+            up_min, down_min = endurance_min(pool, energy, dispatcher.shift_kw)
             ler = dispatcher.ler
             report.telemetry.append(
                 telemetry(
@@ -193,8 +197,8 @@ async def run_frequency_dispatch(
                     endurance_up_min=up_min,
                     endurance_down_min=down_min,
                     weights_kw=np.where(providing, pool.reserve_kw[Product.FCR_N], 0.0),
-                    nem_active=ler is not None and bool(((ler.nem_n | ler.nem_d) & providing).any()),
-                    aem_active=ler is not None and bool(((ler.aem_up | ler.aem_down) & providing).any()),
+                    nem_active=ler is not None and bool((ler.nem_active & providing).any()),
+                    aem_active=ler is not None and bool((ler.aem_active & providing).any()),
                 )
             )
         after = fleet.energy()

@@ -339,7 +339,8 @@ class PlanningCycle:
         areas = []
         for limits in self.fleet.area_limits(area_ids):
             imports = self.signals.import_limits_kw(limits.area_id, limits.import_limit_kw, start_at, n)
-            areas.append(GridAreaLimits(limits.area_id, limits.price_area, imports, (limits.export_limit_kw,) * n))
+            exports = self.signals.export_limits_kw(limits.area_id, limits.export_limit_kw, start_at, n)
+            areas.append(GridAreaLimits(limits.area_id, limits.price_area, imports, exports))
         price_areas = sorted({a.price_area for a in areas})
         day_ahead = {pa: self.prices.day_ahead_eur_per_mwh(pa, start_at, n) for pa in price_areas}
         n_hours = n // 4

@@ -3,9 +3,12 @@
 A DSO (or TSO) sets an import limit for a grid area; :class:`DsoLimitDesk` checks it (a finite number
 of kW, not negative, not above the area's import limit on record, an area this aggregator serves),
 hands it to the :class:`GridSignalSink` (the planner's grid-limit input, which re-plans the area) and
-writes it to the audit log. The control centre reads back :class:`AreaAggregate` per area: the
-fleet's planned power now, what it could still move up or down, the limit in force and how many EVs
-are plugged in. Protocol adapters (IEC 61850) only translate to and from these.
+writes it to the audit log. A utility server that schedules controls (IEEE 2030.5) hands over the
+whole set of import/export limit windows of an area each time it changes
+(:meth:`DsoLimitDesk.replace_windows`); each window is checked and audited the same way. The control
+centre reads back :class:`AreaAggregate` per area: the fleet's planned power now, what it could still
+move up or down, the limit in force and how many EVs are plugged in. Protocol adapters (IEC 61850,
+IEEE 2030.5) only translate to and from these.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from datetime import datetime, timedelta
 
 from v2g.planning.model import FleetPlan
 from v2g.services.actors.ports import AuditEntry
-from v2g.services.planning.grid_signals import GridSignalSink, LimitSignal
+from v2g.services.planning.der_controls import LimitWindow
+from v2g.services.planning.grid_signals import GridSignalSink, LimitReplacer, LimitSignal
 from v2g.services.planning.ports import AuditLog, PluggedEv
 from v2g.services.planning.signal_book import GridSignalBook
 from v2g.units import QUARTER, ensure_utc
@@ -60,6 +64,85 @@ class DsoLimitDesk:
     audit: AuditLog | None = None
     duration: timedelta = timedelta(hours=4)
     source: str = "dso"
+    static_export_limit_kw: Mapping[str, float] | None = None  # for the audit record of export limits
+
+    def replace_windows(self, area_id: str, windows: Sequence[LimitWindow], *, via: str) -> tuple[LimitSignal, ...]:
+        """Make ``windows`` the whole set of this source's limits for ``area_id`` (an empty set lifts them).
+
+        Every window is checked first (an area served, finite kW, not negative, end after start); one bad
+        window rejects the set with :class:`LimitRejectedError` and changes nothing. Each window is audited
+        (``grid_limit.set``; ``grid_limit.cleared`` for an empty set). A limit above the area's limit on record
+        is taken, but the record holds: limits only ever tighten.
+        """
+        try:
+            signals = tuple(self._window_signal(area_id, w) for w in windows)
+        except LimitRejectedError as exc:
+            log.warning("DSO limits via %s rejected: %s", via, exc)
+            raise
+        if not isinstance(self.sink, LimitReplacer):
+            msg = f"{type(self.sink).__name__} cannot replace a source's limits"
+            raise TypeError(msg)
+        self.sink.replace_limits(area_id, self.source, signals)
+        at = ensure_utc(self.now(), field="now")
+        before = {
+            "static_import_limit_kw": self.static_import_limit_kw[area_id],
+            "static_export_limit_kw": (self.static_export_limit_kw or {}).get(area_id),
+        }
+        if self.audit is not None:
+            for w, signal in zip(windows, signals, strict=True):
+                self.audit.audit(
+                    AuditEntry(
+                        at=at,
+                        user_id=None,
+                        organisation_id=None,
+                        action="grid_limit.set",
+                        entity="grid_area",
+                        entity_id=area_id,
+                        before=before,
+                        after={
+                            "import_limit_kw": signal.import_limit_kw,
+                            "export_limit_kw": signal.export_limit_kw,
+                            "start_at": signal.start_at.isoformat(),
+                            "end_at": signal.end_at.isoformat(),
+                            "source": self.source,
+                            "via": via,
+                            "control": w.control,
+                        },
+                    )
+                )
+            if not windows:
+                self.audit.audit(
+                    AuditEntry(
+                        at=at,
+                        user_id=None,
+                        organisation_id=None,
+                        action="grid_limit.cleared",
+                        entity="grid_area",
+                        entity_id=area_id,
+                        before=before,
+                        after={"source": self.source, "via": via},
+                    )
+                )
+        log.info("DSO limits via %s: area %s has %d limit window(s) from %s", via, area_id, len(signals), self.source)
+        return signals
+
+    def _window_signal(self, area_id: str, w: LimitWindow) -> LimitSignal:
+        if area_id not in self.static_import_limit_kw:
+            raise LimitRejectedError(area_id, "grid_area_id: the area is not served by this aggregator")
+        for name, value in (("import_limit_kw", w.import_limit_kw), ("export_limit_kw", w.export_limit_kw)):
+            if value is None:
+                continue
+            if not math.isfinite(value):
+                raise LimitRejectedError(area_id, f"{w.control}: {name}: {value} is not a finite number")
+            if value < 0:
+                raise LimitRejectedError(area_id, f"{w.control}: {name}: {value:g} must be >= 0")
+        if w.import_limit_kw is None and w.export_limit_kw is None:
+            raise LimitRejectedError(area_id, f"{w.control}: neither an import nor an export limit")
+        start_at = ensure_utc(w.start_at, field="start_at")
+        end_at = ensure_utc(w.end_at, field="end_at")
+        if end_at <= start_at:
+            raise LimitRejectedError(area_id, f"{w.control}: end_at {end_at.isoformat()} is not after start_at")
+        return LimitSignal(area_id, start_at, end_at, w.import_limit_kw, w.export_limit_kw, source=self.source)
 
     def set_import_limit(self, area_id: str, limit_kw: float, *, via: str) -> LimitSignal:
         """Apply ``limit_kw`` to ``area_id`` from now for ``duration``; raise :class:`LimitRejectedError`."""

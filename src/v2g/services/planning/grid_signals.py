@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 PRICE_SIGNALS = {"ELECTRICITY_PRICE", "ENERGY_PRICE"}
 LIMIT_SIGNALS = {"LOAD_DISPATCH", "LOAD_CONTROL", "SIMPLE", "simple"}
@@ -35,14 +35,25 @@ class PriceSignal:
     start_at: datetime
     end_at: datetime
     price_eur_per_mwh: float
+    ref: str | None = None  # the event it came from (withdrawn with it), e.g. "openadr3:event/42"
 
 
 @dataclass(frozen=True, slots=True)
 class LimitSignal:
+    """A grid area's import limit (and optionally its export limit) in kW from ``start_at`` to ``end_at``.
+
+    ``import_limit_kw=None`` (or ``inf``) leaves the import side to other signals (an export-only limit);
+    ``export_limit_kw=None`` (the default) leaves the export side alone. ``source`` names the interface
+    that owns the signal where it replaces its own signals as a whole (IEEE 2030.5 controls).
+    """
+
     grid_area_id: str
     start_at: datetime
     end_at: datetime
-    import_limit_kw: float
+    import_limit_kw: float | None
+    export_limit_kw: float | None = None
+    source: str = ""
+    ref: str | None = None  # the event it came from (withdrawn with it), e.g. "openadr3:event/42"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +70,13 @@ class GridSignalSink(Protocol):
     def prices(self, signals: Sequence[PriceSignal]) -> None: ...
 
     def limits(self, signals: Sequence[LimitSignal]) -> None: ...
+
+
+@runtime_checkable
+class LimitReplacer(Protocol):
+    """A sink that takes the whole set of one source's limits for an area at once (withdrawing the previous set)."""
+
+    def replace_limits(self, area_id: str, source: str, signals: Sequence[LimitSignal]) -> None: ...
 
 
 @dataclass
@@ -101,6 +119,7 @@ class OptRules:
         if signal_name in LIMIT_SIGNALS:
             area_kw = self.area_import_limit_kw[grid_area_id]
             limits = []
+            kws: list[float] = []
             for i in intervals:
                 if signal_type in ("setpoint", "x-loadControlSetpoint"):
                     limit_kw = i.value
@@ -114,10 +133,11 @@ class OptRules:
                 else:
                     return Decision("optOut", f"signal type {signal_type!r} is not supported for {signal_name}")
                 limits.append(LimitSignal(grid_area_id, i.start_at, i.end_at, limit_kw))
+                kws.append(limit_kw)
             first = min(i.start_at for i in intervals)
             if first - now < self.min_notice:
                 return Decision("optOut", f"notice {first - now} is shorter than {self.min_notice}")
-            tightest = min(limit.import_limit_kw for limit in limits)
+            tightest = min(kws)
             if tightest < self.min_limit_kw:
                 return Decision(
                     "optOut", f"limit {tightest:.1f} kW is below the fleet's minimum {self.min_limit_kw:.1f} kW"

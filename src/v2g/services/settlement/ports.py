@@ -8,13 +8,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from v2g.fleet.model import PriceArea
 from v2g.settlement.allocation import EvContribution
 from v2g.settlement.economics import ContractTerms
 from v2g.settlement.ledger import LedgerTransaction, PeriodClose, Posting
-from v2g.settlement.metering import MeterData, MeterInterval
+from v2g.settlement.metering import MeterData, MeterInterval, PluggedPeriod
 from v2g.settlement.periods import SettlementPeriod
 
 
@@ -28,6 +28,8 @@ class EvAccount:
     price_area: PriceArea
     grid_area_id: str
     dso_org_id: str | None
+    label: str = ""  # the vehicle as its owner knows it (make, model)
+    max_charge_kw: Decimal = Decimal(11)  # the lower of the vehicle's and the charger's
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,37 @@ class SettlementSources(Protocol):
 
     def reserve_hours(self, start_at: datetime, end_at: datetime) -> list[MarketReserveHour]:
         """Every verified market hour in ``[start_at, end_at)``, with each EV's contribution."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPosting:
+    """One posting on an account with its transaction."""
+
+    key: str
+    kind: str
+    period: str
+    settles: str
+    line: str
+    subject: str
+    amount_sek: Decimal
+
+
+class FleetDirectory(Protocol):
+    """Read-only: what reports need beside the meter data."""
+
+    def all_ev_ids(self) -> list[str]:
+        """Every vehicle paired with a charger (what the settlement jobs run)."""
+        ...
+
+    def plugged_periods(self, ev: EvAccount, start_at: datetime, end_at: datetime) -> list[PluggedPeriod]:
+        """The EV's charging transactions overlapping ``[start_at, end_at)``."""
+        ...
+
+    def customer_name(self, customer_id: str) -> str | None: ...
+
+    def group_bsps(self) -> dict[str, str]:
+        """Each bidding group's BSP organisation."""
         ...
 
 
@@ -129,6 +162,28 @@ class SettlementStore(Protocol):
     def contract_terms(self, customer_id: str, day: date) -> ContractTerms | None:
         """The owner's own terms in force on ``day`` (None: the default terms apply)."""
         ...
+
+    # the read side of reports and billing
+    def postings_settling(self, settles: SettlementPeriod) -> list[Posting]: ...
+
+    def account_postings(self, account: str) -> list[AccountPosting]: ...
+
+    def account_balance(self, account: str, through: SettlementPeriod | None = None) -> Decimal: ...
+
+    def owner_customers(self) -> list[str]: ...
+
+    def statements_of(self, customer_id: str, period: SettlementPeriod) -> list[dict[str, Any]]: ...
+
+    def statement_owner(self, period: SettlementPeriod, ev_id: str) -> str | None: ...
+
+    # bulk, for large fleets
+    def postings_of_subjects(
+        self, settles: SettlementPeriod, subjects: Sequence[str]
+    ) -> dict[str, tuple[list[Posting], int]]: ...
+
+    def append_many(self, txs: Sequence[LedgerTransaction], at: datetime) -> None: ...
+
+    def contract_terms_of(self, customer_ids: Sequence[str], day: date) -> dict[str, ContractTerms]: ...
 
 
 SettlementTx = Callable[[], AbstractContextManager[SettlementStore]]

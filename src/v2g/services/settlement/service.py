@@ -30,12 +30,12 @@ from v2g.services.settlement.ports import (
     SettlementStore,
     SettlementTx,
 )
-from v2g.settlement.allocation import ReserveHour, allocate_reserve_hour
+from v2g.services.settlement.summary import statement_summary
+from v2g.settlement.allocation import ReserveAllocation, ReserveHour, allocate_reserve_hour
 from v2g.settlement.canonical import digest as content_digest
 from v2g.settlement.canonical import intervals_digest
 from v2g.settlement.economics import (
     ContractTerms,
-    EvPeriodSettlement,
     eur_to_sek,
     settle_ev_period,
     spot_ore_per_kwh,
@@ -53,7 +53,7 @@ from v2g.settlement.ledger import (
 from v2g.settlement.metering import MeterInterval, merge_intervals, meter_intervals
 from v2g.settlement.money import ZERO, SettlementInputError, decimal_of
 from v2g.settlement.periods import SettlementPeriod, local_date
-from v2g.settlement.tariffs import Schedule, TariffBook
+from v2g.settlement.tariffs import TariffBook
 from v2g.units import QUARTER, floor_quarter
 
 
@@ -65,12 +65,16 @@ class SettlementConfig:
     default_dso_tariff: str = ""
 
     def tariff_of(self, ev: EvAccount) -> str:
-        if ev.dso_org_id and ev.dso_org_id in self.dso_tariffs:
-            return self.dso_tariffs[ev.dso_org_id]
+        return self.tariff_of_org(ev.dso_org_id, ev.grid_area_id, where=f"ev[{ev.ev_id}]")
+
+    def tariff_of_org(self, dso_org_id: str | None, grid_area_id: str, *, where: str = "site") -> str:
+        """The tariff key billing a grid area's DSO organisation; an error naming both when none."""
+        if dso_org_id and dso_org_id in self.dso_tariffs:
+            return self.dso_tariffs[dso_org_id]
         if self.default_dso_tariff:
             return self.default_dso_tariff
         msg = (
-            f"ev[{ev.ev_id}].dso_tariff: grid area {ev.grid_area_id} (DSO organisation {ev.dso_org_id!r}) has no "
+            f"{where}.dso_tariff: grid area {grid_area_id} (DSO organisation {dso_org_id!r}) has no "
             "tariff; map it in V2G_SETTLEMENT_DSO_TARIFFS"
         )
         raise SettlementInputError(msg)
@@ -199,7 +203,7 @@ class SettlementService:
         spot: dict[PriceArea, dict[datetime, Decimal]] = {}
         for ev in accounts:
             if ev.price_area not in spot:
-                spot[ev.price_area] = self._spot(ev.price_area, period)
+                spot[ev.price_area] = self.spot_prices(ev.price_area, period)
             work = partial(self._settle_ev, period, ev, spot[ev.price_area], reserve)
             report.results.append(self._once(work, ev.ev_id))
         for group_id in sorted(reserve.unallocated_by_group_sek):
@@ -277,10 +281,9 @@ class SettlementService:
             store.append(tx, self.clock.now())
         return tx
 
-    def _reserve(self, period: SettlementPeriod) -> _Reserve:
-        """Every market hour of the period in SEK, split over its EVs; summed per EV and per group."""
-        per_ev: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        unallocated: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    def reserve_allocations(self, period: SettlementPeriod) -> list[ReserveAllocation]:
+        """Every verified market hour of the period in SEK (rounded once per hour), split over its EVs."""
+        out = []
         for h in self.sources.reserve_hours(period.start_at, period.end_at):
             rate = self.tariffs.sek_per_eur.at(local_date(h.hour_start_at))
             hour = ReserveHour(
@@ -292,13 +295,25 @@ class SettlementService:
                 repayment_sek=eur_to_sek(h.repayment_eur, rate),
                 contributions=h.contributions,
             )
-            alloc = allocate_reserve_hour(hour)
+            out.append(allocate_reserve_hour(hour))
+        return out
+
+    def reserve_per_ev(self, period: SettlementPeriod) -> Mapping[str, Decimal]:
+        """Each EV's net reserve money of the period (SEK, öre-exact)."""
+        return self._reserve(period).per_ev_sek
+
+    def _reserve(self, period: SettlementPeriod) -> _Reserve:
+        """The period's market money summed per EV and, what no EV earned, per group."""
+        per_ev: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        unallocated: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for alloc in self.reserve_allocations(period):
             for ev_id in alloc.ev_ids:
                 per_ev[ev_id] += alloc.net_sek(ev_id)
-            unallocated[h.group_id] += alloc.unallocated_sek
+            unallocated[alloc.hour.group_id] += alloc.unallocated_sek
         return _Reserve(dict(per_ev), {g: a for g, a in unallocated.items() if a != 0})
 
-    def _spot(self, area: PriceArea, period: SettlementPeriod) -> dict[datetime, Decimal]:
+    def spot_prices(self, area: PriceArea, period: SettlementPeriod) -> dict[datetime, Decimal]:
+        """The period's day-ahead price of every quarter in öre/kWh."""
         n = int((period.end_at - period.start_at) / QUARTER)
         values = self.prices.day_ahead_eur_per_mwh(area, period.start_at, n)
         if len(values) != n:
@@ -331,74 +346,3 @@ def _result(subject: str, tx: LedgerTransaction | None, quality: Mapping[str, in
     if tx is None:
         return SubjectResult(subject, "unchanged", quality=dict(quality))
     return SubjectResult(subject, "posted", tx.key, tx.kind.value, tx.period.code, quality=dict(quality))
-
-
-def _rules_in_force(schedule: Schedule, first: date, last: date) -> list[dict[str, str]]:
-    entries = [e for e in schedule.entries if e.valid_from <= last]
-    in_force = [e for e in entries if e.valid_from > first] + [schedule.entry(first)]
-    return [
-        {
-            "rule": schedule.name,
-            "valid_from": e.valid_from.isoformat(),
-            "value": str(e.value),
-            "confidence": e.confidence.value,
-            "source": e.source,
-        }
-        for e in sorted(in_force, key=lambda e: e.valid_from)
-    ]
-
-
-def statement_summary(settled: EvPeriodSettlement, contract: ContractTerms, tariffs: TariffBook) -> dict[str, Any]:
-    """What a statement needs that the postings do not hold: quantities, the refund claim, the peaks,
-    the data quality, the contract and every rule in force with its source."""
-    first, last = settled.period.first_day, settled.period.last_day
-    dso = tariffs.dso(settled.dso_key)
-    schedules = [
-        tariffs.energy_tax_ore_per_kwh,
-        tariffs.vat_rate,
-        tariffs.import_margin_ore_per_kwh,
-        tariffs.export_fee_ore_per_kwh,
-        tariffs.sek_per_eur,
-        tariffs.micro_production_credit_ore_per_kwh,
-        dso.energy_fee_ore_per_kwh,
-        dso.power_charge_sek_per_kw_month,
-        dso.power_charge_peaks,
-        dso.grid_benefit_ore_per_kwh,
-    ]
-    return {
-        "period": settled.period.code,
-        "ev_id": settled.ev_id,
-        "customer_id": settled.customer_id,
-        "dso_tariff": settled.dso_key,
-        "lines": [
-            {
-                "line": la.line.value,
-                "amount_sek": str(la.amount_sek),
-                "quantity": None if la.quantity is None else str(la.quantity),
-                "unit": la.unit,
-                "basis": la.basis,
-            }
-            for la in settled.lines
-        ],
-        "import_kwh": str(settled.import_kwh),
-        "export_kwh": str(settled.export_kwh),
-        "owner_net_sek": str(settled.owner_net_sek),
-        "reserve_net_sek": str(settled.reserve_net_sek),
-        "power_charge": {
-            "peaks": [[at.isoformat(), str(kwh)] for at, kwh in settled.power_charge.peaks],
-            "average_kw": str(settled.power_charge.average_kw),
-        },
-        "storage_refund_claim": {
-            "kwh": str(settled.storage_refund_claim_kwh),
-            "energy_tax_sek": str(settled.storage_refund_claim_sek),
-            "note": "energy tax on energy fed back after storage: the owner may claim it back; not credited",
-        },
-        "micro_production_credit_sek": str(settled.micro_production_credit_sek),
-        "quality": dict(settled.quality),
-        "contract": {
-            "owner_revenue_share": str(contract.owner_revenue_share),
-            "wear_allowance_ore_per_kwh": str(contract.wear_allowance_ore_per_kwh),
-            "source": contract.source,
-        },
-        "rules": [r for s in schedules for r in _rules_in_force(s, first, last)],
-    }

@@ -37,3 +37,19 @@ operating_plans = Table(
     Column("plan_json", Text, nullable=False),
     Index("ix_operating_plans_created_at", "created_at"),
 )
+
+vtn_reports = Table(
+    "vtn_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("body_json", Text, nullable=False),  # the report as the VTN gets it (OpenADR 3 JSON)
+    Column("status", String(16), nullable=False),  # pending | sent | rejected
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_attempt_at", UTCDateTime(), nullable=True),
+    Column("last_error", String(1000), nullable=True),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("answer", String(200), nullable=True),  # the id the VTN gave the report
+    CheckConstraint("status IN ('pending','sent','rejected')", name="vtn_report_status"),
+    Index("ix_vtn_reports_status_id", "status", "id"),
+)

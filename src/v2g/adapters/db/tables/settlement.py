@@ -35,7 +35,7 @@ ledger_transactions = Table(
     Column("description", String(400), nullable=False),
     Column("digest", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
-    CheckConstraint("kind IN ('settlement','correction','payout')", name="kind"),
+    CheckConstraint("kind IN ('settlement','correction','payout','invoice','payment')", name="kind"),
     Index("ix_ledger_transactions_settles_subject", "settles_period", "subject"),
     Index("ix_ledger_transactions_period", "period"),
 )
