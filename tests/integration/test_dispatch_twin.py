@@ -94,7 +94,11 @@ async def test_a_batch_is_answered_as_its_setpoints_one_by_one() -> None:
         await gateway.deactivate("cp3")
         acks = await gateway.send_setpoints(batch if as_batch else list(batch))
         assert isinstance(acks, AckBatch) is as_batch
-        answers[as_batch] = ([(a.charger_id, a.status, a.detail) for a in acks], fleet.target_p_kw.copy(), gateway.commands)
+        answers[as_batch] = (
+            [(a.charger_id, a.status, a.detail) for a in acks],
+            fleet.target_p_kw.copy(),
+            gateway.commands,
+        )
         fleet.advance(1.0)
         assert fleet.target_p_kw == pytest.approx([1.0, 0.0, 4.0, 0.0])  # the offline and deactivated units hold
     assert answers[True][0] == answers[False][0]

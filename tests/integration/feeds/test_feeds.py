@@ -112,8 +112,14 @@ def test_entsoe_csv_autumn_hour_twice() -> None:
         '"26/10/2025 02:00:00 (CET) - 26/10/2025 03:00:00 (CET)","BZN|SE3","","20"\n'
     )
     first, second = parse_entsoe_csv(text)
-    assert (first.start_at, first.end_at) == (datetime(2025, 10, 26, 0, tzinfo=UTC), datetime(2025, 10, 26, 1, tzinfo=UTC))
-    assert (second.start_at, second.end_at) == (datetime(2025, 10, 26, 1, tzinfo=UTC), datetime(2025, 10, 26, 2, tzinfo=UTC))
+    assert (first.start_at, first.end_at) == (
+        datetime(2025, 10, 26, 0, tzinfo=UTC),
+        datetime(2025, 10, 26, 1, tzinfo=UTC),
+    )
+    assert (second.start_at, second.end_at) == (
+        datetime(2025, 10, 26, 1, tzinfo=UTC),
+        datetime(2025, 10, 26, 2, tzinfo=UTC),
+    )
 
 
 def test_mimer_fcr_export_as_published() -> None:

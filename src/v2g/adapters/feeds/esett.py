@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -95,7 +96,7 @@ def parse_esett_prices(text: str | bytes) -> list[PricePoint]:
     step: dict[str, timedelta] = {}
     for area, times in starts.items():
         ordered = sorted(set(times))
-        gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(ordered)]
         step[area] = min(gaps) if gaps else QUARTER
     return [
         PricePoint(area, product, start, start + step[area], value)

@@ -5,7 +5,8 @@
 per hour with the market-wide marginal price and total volume of each product and the volume per
 zone::
 
-    Datum;FCR-N Pris (EUR/MW);Total;SE1 FCRN;...;FCR-D upp Pris (EUR/MW);Total FCRD upp;...;FCR-D ned Pris (EUR/MW);Total FCRD ned;...
+    Datum;FCR-N Pris (EUR/MW);Total;SE1 FCRN;...;FCR-D upp Pris (EUR/MW);Total FCRD upp;...
+    ...;FCR-D ned Pris (EUR/MW);Total FCRD ned;...
 
 Mimer exports one auction (``auctionTypeId``: the early or the late D-1 auction) or the
 volume-weighted total of both; the caller says which one a file holds (``auction``). The same
@@ -207,10 +208,12 @@ def parse_mimer_mfrr_cm_csv(text: str) -> list[AuctionResult]:
     time_col = header.index("Period")
     columns: dict[str, tuple[int, int | None]] = {}
     for label, product in MFRR_CM_PRODUCTS.items():
-        price = f"{label} Pris (EUR/MW)"
-        if price in header:
-            volume = f"{label} Volym (MW)"
-            columns[product] = (header.index(price), header.index(volume) if volume in header else None)
+        price_name, volume_name = f"{label} Pris (EUR/MW)", f"{label} Volym (MW)"
+        if price_name in header:
+            columns[product] = (
+                header.index(price_name),
+                header.index(volume_name) if volume_name in header else None,
+            )
     if not columns:
         msg = "line 1: no 'mFRR Upp/Ned Pris (EUR/MW)' column"
         raise FeedError(msg)
@@ -235,4 +238,3 @@ def parse_mimer_mfrr_cm_csv(text: str) -> list[AuctionResult]:
                 volume = parse_number(_cell(row, volume_col), f"line {line}", header[volume_col])
             out.append(AuctionResult(product, start, price, volume, "total", zone))
     return out
-
