@@ -5,7 +5,8 @@
 Each day a fleet is drawn from the home-charging statistics (a new draw per day), planned from
 12:00 UTC for 24 h with each strategy on that day's SE3 prices and FCR prices of the same
 hour (Svenska kraftnät Mimer results 2023: FCR-N, FCR-D up and FCR-D down). Prints one JSON
-line per strategy with the yearly figures per EV (EUR, costs positive, income negative in ``net_cost``), including what the 95 % bid confidence costs.
+line per strategy with the yearly figures per EV (EUR, costs positive, income negative in
+``net_cost``), including what the 95 % bid confidence costs.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def forecast_availability(
     mean_kw, firm_kw = [], []
     z = NormalDist().inv_cdf(confidence)
     residual_total = residual_independent = 0.0
-    per_hour: list[tuple[list[float], list[float], float]] = []
+    per_hour: list[tuple[list[float], list[float]]] = []
     used_weeks = 0
     for hour in hours:
         past = samples(hour)
@@ -168,17 +168,17 @@ def forecast_availability(
             for i in range(len(evs)):
                 m = sum(observed[i]) / len(observed[i])
                 residual_independent += kw[i] ** 2 * sum((x - m) ** 2 for x in observed[i]) / (len(observed[i]) - 1)
-        per_hour.append((p, kw, 0.0))
+        per_hour.append((p, kw))
     # one correlation for the fleet: excess variance over the sum of individual variances, as a share
     # of what perfectly correlated EVs would add
     pair_total = 0.0
-    for p, kw, _ in per_hour:
+    for p, kw in per_hour:
         sd = [math.sqrt(pi * (1 - pi)) * k for pi, k in zip(p, kw, strict=True)]
         pair_total += sum(sd) ** 2 - sum(s * s for s in sd)
     correlation = 0.0
     if pair_total > 0 and residual_total > residual_independent:
         correlation = min(1.0, (residual_total - residual_independent) / pair_total)
-    for p, kw, _ in per_hour:
+    for p, kw in per_hour:
         sd = [math.sqrt(pi * (1 - pi)) * k for pi, k in zip(p, kw, strict=True)]
         variance = sum(s * s for s in sd) + correlation * (sum(sd) ** 2 - sum(s * s for s in sd))
         mean = sum(pi * k for pi, k in zip(p, kw, strict=True))
