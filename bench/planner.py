@@ -4,7 +4,7 @@
 
 Fleets are generated from the reference data beside the repository (``../shared/data``, or
 ``V2G_SHARED_DATA``): ElaadNL home-charging statistics, V2G-capable EV specs, SE3 day-ahead prices
-and DK2 FCR prices (FCR-D down proxy = FCR-D up). Wall time includes the model build.
+and Svk Mimer FCR prices of the same hour. Wall time includes the model build.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from v2g.adapters.feeds.energinet import read_fcr_hourly
+from v2g.adapters.feeds.mimer import read_fcr_hourly
 from v2g.adapters.feeds.prices import read_day_ahead_hourly
 from v2g.planning import PlannerOptions, Strategy, check_schedule, plan
 from v2g.planning.planner import solve_monolithic
@@ -44,7 +44,7 @@ def main() -> None:
     behaviour, day_ahead, fcr = (
         load_behaviour(DATA),
         read_day_ahead_hourly(DATA / "prices" / "se_dayahead_hourly_2016_2023.csv"),
-        read_fcr_hourly(DATA / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"),
+        read_fcr_hourly(DATA / "ancillary" / "svk_mimer_fcr_hourly_2022-01_2025-06.csv"),
     )
     day = datetime.fromisoformat(args.day).replace(tzinfo=UTC)
     for n in args.evs:

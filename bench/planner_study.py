@@ -3,10 +3,10 @@
     python bench/planner_study.py [--evs 50] [--days 365] [--every 1]
 
 Each day a fleet is drawn from the home-charging statistics (a new draw per day), planned from
-12:00 UTC for 24 h with each strategy on that day's SE3 prices and FCR prices (DK2 2021 as the
-Nordic FCR proxy, same calendar hour; October-December reuse the hour 13 weeks earlier; FCR-D
-down = FCR-D up). Prints one JSON line per strategy with the yearly figures per EV (EUR, costs
-positive, income negative in ``net_cost``), including what the 95 % bid confidence costs.
+12:00 UTC for 24 h with each strategy on that day's SE3 prices and FCR prices of the same
+hour (Svenska kraftnät Mimer results 2023: FCR-N, FCR-D up and FCR-D down). Prints one JSON
+line per strategy with the yearly figures per EV (EUR, costs positive, income negative in
+``net_cost``), including what the 95 % bid confidence costs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from v2g.adapters.feeds.energinet import read_fcr_hourly
+from v2g.adapters.feeds.mimer import read_fcr_hourly
 from v2g.adapters.feeds.prices import read_day_ahead_hourly
 from v2g.planning import PlannerOptions, Strategy, check_schedule, plan
 from v2g.planning.synthetic import generate_problem, load_behaviour
@@ -36,7 +36,7 @@ def main() -> None:
     behaviour, day_ahead, fcr = (
         load_behaviour(DATA),
         read_day_ahead_hourly(DATA / "prices" / "se_dayahead_hourly_2016_2023.csv"),
-        read_fcr_hourly(DATA / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"),
+        read_fcr_hourly(DATA / "ancillary" / "svk_mimer_fcr_hourly_2022-01_2025-06.csv"),
     )
     totals = {
         s: {"energy": 0.0, "reserve": 0.0, "wear": 0.0, "confidence": 0.0, "rounding": 0.0, "violations": 0}

@@ -46,8 +46,10 @@ from v2g.config import Settings
 from v2g.devices.commands import Ack, FrequencyCurvePoint, Setpoint
 from v2g.dispatch.pool import ReservePool
 from v2g.dispatch.response import required_response_kw
+from v2g.fleet.model import PriceArea
 from v2g.fleet.schedule import PowerSchedule
 from v2g.markets.bids import Bid
+from v2g.markets.offer_price import offer_price_eur_per_mw_h
 from v2g.markets.prices import PriceSeries
 from v2g.markets.rules import MarketRules, Product, default_rules
 from v2g.markets.simulator import ClearingResult, TsoMarketSimulator
@@ -381,7 +383,9 @@ def bootstrap(
             bsp_org_id=settings.bsp_org_id,
             clock=clock,
             lead=timedelta(minutes=settings.market_lead_min),
-            offer_price_factor=settings.market_offer_price_factor,
+            offer_price=lambda product, hour: offer_price_eur_per_mw_h(
+                market_rules.offer_cost, product, sum(data.day_ahead_eur_per_mwh(PriceArea.SE3, hour, 4)) / 4
+            ),
         )
         calendar.on_commitments.append(cycle.commitments_changed)
 

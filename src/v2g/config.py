@@ -88,15 +88,6 @@ class Settings(BaseSettings):
     tso_market: str = Field(
         default="simulator", pattern=r"^(simulator|none)$", description="who clears the bids: the TSO market simulator"
     )
-    market_offer_price_factor: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description=(
-            "offer FCR capacity at this share of the price the plan assumed (pay-as-cleared auctions pay "
-            "the marginal price, so a lower offer clears more often and earns the same when it clears)"
-        ),
-    )
     bsp_org_id: str = Field(default="bsp", description="the organisation acting as balancing service provider")
     prices_file: Path | None = Field(
         default=None, description="day-ahead prices CSV (default: the shipped recorded SE3 excerpt, replayed)"

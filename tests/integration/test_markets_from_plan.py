@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from v2g.adapters.feeds.energinet import read_fcr_hourly
+from v2g.adapters.feeds.mimer import read_fcr_hourly
 from v2g.adapters.feeds.prices import read_day_ahead_hourly
 from v2g.markets.bids import BiddingGroup, ControlMode, bids_from_offers, submit_bids
 from v2g.markets.commitments import CommitmentBook
@@ -20,12 +20,12 @@ RULES = default_rules()
 
 
 def test_planner_bids_clear_and_the_plan_holds_the_commitments(shared_data: Path) -> None:
-    day = datetime(2021, 3, 2, tzinfo=UTC)
+    day = datetime(2023, 3, 2, tzinfo=UTC)
     problem = generate_problem(
         60,
         load_behaviour(shared_data),
         read_day_ahead_hourly(shared_data / "prices" / "se_dayahead_hourly_2016_2023.csv"),
-        read_fcr_hourly(shared_data / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"),
+        read_fcr_hourly(shared_data / "ancillary" / "svk_mimer_fcr_hourly_2022-01_2025-06.csv"),
         day=day,
         seed=3,
     )
@@ -47,7 +47,9 @@ def test_planner_bids_clear_and_the_plan_holds_the_commitments(shared_data: Path
     result = submit_bids(bids, RULES, now=now, groups={"grp": group})
     assert not result.refused, [str(e) for _, e in result.refused]
     # clear at a price every bid meets, so all are accepted
-    prices = PriceSeries({p: {b.delivery_start_at: b.price_eur_per_mw_h for b in bids} for p in Product}, "test")
+    prices = PriceSeries(
+        {p: {b.delivery_start_at: b.price_eur_per_mw_h for b in bids if b.product is p} for p in Product}, "test"
+    )
     by_auction: dict[str, list] = {}
     for b in result.submitted:
         by_auction.setdefault(b.auction or "", []).append(b)

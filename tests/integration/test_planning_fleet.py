@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from v2g.adapters.feeds.energinet import read_fcr_hourly
+from v2g.adapters.feeds.mimer import read_fcr_hourly
 from v2g.adapters.feeds.prices import read_day_ahead_hourly
 from v2g.planning import PlannerOptions, PlanningProblem, Strategy, check_schedule, plan
 from v2g.planning.planner import solve_monolithic
@@ -20,7 +20,7 @@ def fleet(shared_data: Path) -> PlanningProblem:
         150,
         load_behaviour(shared_data),
         read_day_ahead_hourly(shared_data / "prices" / "se_dayahead_hourly_2016_2023.csv"),
-        read_fcr_hourly(shared_data / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"),
+        read_fcr_hourly(shared_data / "ancillary" / "svk_mimer_fcr_hourly_2022-01_2025-06.csv"),
         day=datetime(2023, 3, 15, tzinfo=UTC),
         grid="congested",
         seed=1,

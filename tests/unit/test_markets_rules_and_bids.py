@@ -301,7 +301,6 @@ def test_brp_schedule_includes_v2g_energy_and_reserves() -> None:
 
 def test_season_replay_on_recorded_dk2_prices(shared_data: Path) -> None:
     prices = load_price_series(
-        RULES,
         shared_data / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv",
         shared_data / "ancillary" / "energinet_mfrr_dk2_2021_jan-sep.csv",
     )

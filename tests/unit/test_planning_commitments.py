@@ -181,7 +181,7 @@ def test_replan_keeps_honouring_the_commitment() -> None:
 
 
 def test_a_fleet_commitment_leaves_only_the_remainder_to_bid(shared_data: Path) -> None:
-    from v2g.adapters.feeds.energinet import read_fcr_hourly
+    from v2g.adapters.feeds.mimer import read_fcr_hourly
     from v2g.adapters.feeds.prices import read_day_ahead_hourly
     from v2g.planning.synthetic import generate_problem, load_behaviour
 
@@ -189,7 +189,7 @@ def test_a_fleet_commitment_leaves_only_the_remainder_to_bid(shared_data: Path) 
         150,
         load_behaviour(shared_data),
         read_day_ahead_hourly(shared_data / "prices" / "se_dayahead_hourly_2016_2023.csv"),
-        read_fcr_hourly(shared_data / "ancillary" / "energinet_fcr_dk2_2021_jan-sep.csv"),
+        read_fcr_hourly(shared_data / "ancillary" / "svk_mimer_fcr_hourly_2022-01_2025-06.csv"),
         day=datetime(2023, 3, 15, tzinfo=UTC),
         grid="congested",
         seed=1,
@@ -197,7 +197,9 @@ def test_a_fleet_commitment_leaves_only_the_remainder_to_bid(shared_data: Path) 
     )
     options = PlannerOptions(workers=1, keep_state=False)
     free = plan(fleet, Strategy.V2G_RESERVES, options)
-    assert free.lp_objective_eur == pytest.approx(-40.910767726402725, abs=1e-9)  # as before commitments
+    assert free.lp_objective_eur == pytest.approx(
+        -114.7133958743731, abs=1e-9
+    )  # as before commitments (Mimer 2023 prices)
     bid = max(free.bids, key=lambda b: b.mw)
     sold = ReserveCommitment(bid.price_area, bid.product, bid.hour_start_at, bid.mw * 1000.0)
     result = plan(replace(fleet, commitments=(sold,)), Strategy.V2G_RESERVES, options)

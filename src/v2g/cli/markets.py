@@ -22,7 +22,10 @@ app = typer.Typer(help="Market operations: auctions and season replays.", no_arg
 @app.command("season")
 def season(
     fcr_prices: Annotated[
-        Path, typer.Option(exists=True, dir_okay=False, help="Energinet FcrReservesDK2 export (CSV).")
+        Path,
+        typer.Option(
+            exists=True, dir_okay=False, help="Energinet FcrReservesDK2 export (CSV): the DK2 2021 historical scenario."
+        ),
     ],
     first_day: Annotated[str, typer.Option(help="First delivery day, YYYY-MM-DD.")],
     days: Annotated[int, typer.Option(min=1, max=400, help="Number of delivery days.")] = 30,
@@ -36,7 +39,7 @@ def season(
         chosen = [Product.parse(p) for p in products.split(",") if p.strip()]
         start = date.fromisoformat(first_day)
         bid_price = Decimal(price)
-        prices = load_price_series(rules, fcr_prices)
+        prices = load_price_series(fcr_prices)
     except (ValueError, PriceFileError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     if any(p not in FCR_PRODUCTS for p in chosen):

@@ -304,6 +304,26 @@ class VerificationRules:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferencePrices:
+    """Mean capacity prices (EUR/MW per hour) of one period; None: no mean stands for it."""
+
+    name: str
+    eur_per_mw_h: dict[Product, float | None]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCostRules:
+    """The numbers of the provider's cost of holding reserve (``offer_cost`` in the rules file)."""
+
+    throughput_mwh_per_mw_h: dict[Product, float]
+    wear_eur_per_mwh: float
+    round_trip_loss: float
+    min_offer_eur_per_mw_h: dict[Product, float]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class MarketRules:
     """All market rules of one jurisdiction."""
 
@@ -315,8 +335,24 @@ class MarketRules:
     ler_classification: LerClassRules
     prequal: PrequalRules
     verification: VerificationRules
-    fcr_d_down_from_fcr_d_up_factor: float
-    fcr_d_down_source: str
+    reference_prices: dict[str, ReferencePrices]
+    default_reference: str
+    fcr_d_down_first_delivery: date
+    offer_cost: OfferCostRules
+
+    def reference(self, name: str | None = None) -> ReferencePrices:
+        """A named set of reference capacity prices (default: the current Swedish level)."""
+        key = name or self.default_reference
+        if key not in self.reference_prices:
+            msg = f"reference_prices: {key!r} is not one of {', '.join(sorted(self.reference_prices))}"
+            raise RulesError(msg)
+        return self.reference_prices[key]
+
+    def product_exists(self, product: Product, at: datetime) -> bool:
+        """Whether the TSO bought ``product`` at ``at`` (FCR-D down only from its first delivery day)."""
+        if product is Product.FCR_D_DOWN:
+            return ensure_utc(at, field="at").astimezone(self.tz).date() >= self.fcr_d_down_first_delivery
+        return True
 
     def __getitem__(self, product: Product) -> ProductRules:
         return self.products[product]
@@ -412,7 +448,6 @@ def parse_rules(data: dict[str, Any]) -> MarketRules:
         products[product] = _product(product, _req(products_data, product.value, "products"))
     agg = _req(data, "aggregation", "rules")
     ver = _req(data, "verification", "rules")
-    series = _req(data, "price_series", "rules")
     spof = _req(data, "single_point_of_failure", "rules")
     central = _req(data, "central_control", "rules")
     ler_class = _req(data, "ler_classification", "rules")
@@ -420,6 +455,21 @@ def parse_rules(data: dict[str, Any]) -> MarketRules:
     def per_product(values: dict[str, Any], where: str) -> dict[Product, float]:
         return {Product.parse(str(k)): float(v) for k, v in values.items()} if values else {}
 
+    refs = _req(data, "reference_prices", "rules")
+    cost = _req(data, "offer_cost", "rules")
+    reference_prices = {
+        str(name): ReferencePrices(
+            name=str(name),
+            eur_per_mw_h={
+                p: (None if body.get(p.value) is None else float(body[p.value]))
+                for p in FCR_PRODUCTS
+                if p.value in body
+            },
+            source=str(_req(body, "source", f"reference_prices.{name}")),
+        )
+        for name, body in refs.items()
+        if isinstance(body, dict)
+    }
     return MarketRules(
         tz=ZoneInfo(str(_req(data, "timezone", "rules"))),
         products=products,
@@ -455,8 +505,20 @@ def parse_rules(data: dict[str, Any]) -> MarketRules:
             sanction_fraction=float(_req(ver, "sanction_fraction", "verification")),
             consequence_source=str(_req(ver, "consequence_source", "verification")),
         ),
-        fcr_d_down_from_fcr_d_up_factor=float(_req(series, "fcr_d_down_from_fcr_d_up_factor", "price_series")),
-        fcr_d_down_source=str(_req(series, "fcr_d_down_source", "price_series")),
+        reference_prices=reference_prices,
+        default_reference=str(_req(refs, "default", "reference_prices")),
+        fcr_d_down_first_delivery=date.fromisoformat(str(_req(data, "fcr_d_down_first_delivery", "rules"))),
+        offer_cost=OfferCostRules(
+            throughput_mwh_per_mw_h={
+                Product(k): float(v) for k, v in _req(cost, "throughput_mwh_per_mw_h", "offer_cost").items()
+            },
+            wear_eur_per_mwh=float(_req(cost, "wear_eur_per_mwh", "offer_cost")),
+            round_trip_loss=float(_req(cost, "round_trip_loss", "offer_cost")),
+            min_offer_eur_per_mw_h={
+                Product(k): float(v) for k, v in _req(cost, "min_offer_eur_per_mw_h", "offer_cost").items()
+            },
+            source="; ".join(str(v) for k, v in cost.items() if k.endswith("_source")),
+        ),
     )
 
 

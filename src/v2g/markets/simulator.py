@@ -1,9 +1,12 @@
 """A TSO market simulator: clears submitted bids against recorded marginal prices.
 
 The fleet is a price taker: a bid is accepted when its price is at or below the recorded marginal
-price of its product and period (for the TSO's volume need, cheapest first), and every accepted bid
-is paid that marginal price (pay-as-cleared). Bids whose period has no recorded price are rejected
-with that reason. :func:`replay_season` runs the whole D-1 cycle day after day over a season.
+price of its product, period and auction (for the TSO's volume need, cheapest first), and every
+accepted bid is paid that marginal price (pay-as-cleared). Bids whose period has no recorded price
+are rejected with that reason. Svk clears each FCR hour in two auctions (gates 00:30 and 18:00 the
+day before); a recording per auction is used when given, else the recorded total of both.
+:func:`replay_season` runs the cycle day after day: the day's bids go to the first auction, what it
+did not buy goes to the second.
 """
 
 from __future__ import annotations
@@ -62,9 +65,11 @@ class TsoMarketSimulator:
         rules: MarketRules,
         prices: PriceSeries,
         demand_mw: dict[Product, float] | None = None,
+        auction_prices: dict[str, PriceSeries] | None = None,
     ) -> None:
         self.rules = rules
         self.prices = prices
+        self.auction_prices = dict(auction_prices or {})
         self.demand_mw = dict(DEFAULT_DEMAND_MW if demand_mw is None else demand_mw)
 
     def clear(self, bids: Sequence[Bid], auction: str) -> ClearingResult:
@@ -77,8 +82,9 @@ class TsoMarketSimulator:
                 raise ValueError(msg)
             books[(bid.product, bid.delivery_start_at, bid.price_area)].append(bid)
         commitments: list[Commitment] = []
+        prices = self.auction_prices.get(auction, self.prices)
         for (product, start, _area), book in sorted(books.items(), key=lambda kv: (kv[0][1], kv[0][0].value)):
-            price = self.prices.price(product, start)
+            price = prices.price(product, start)
             if price is None:
                 outcomes.extend(
                     BidOutcome(replace(b, status=BidStatus.REJECTED), None, "no clearing price recorded for the period")
@@ -145,32 +151,53 @@ def replay_season(
     *,
     submit_minutes_before_gate: int = 30,
 ) -> SeasonSummary:
-    """For each delivery day: submit the day's bids before the first gate closure, clear, record commitments."""
+    """For each delivery day: bid before the first gate closure and clear; bids the first auction did not
+    buy go again (same volume and price, id suffixed with the auction) to the next auction."""
     rules = simulator.rules
     summary = SeasonSummary()
     for offset in range(days):
         day = first_day + timedelta(days=offset)
-        bids = list(bids_for_day(day))
+        pending = list(bids_for_day(day))
         summary.days += 1
-        summary.bids += len(bids)
-        if not bids:
+        summary.bids += len(pending)
+        if not pending:
             continue
         midnight = ensure_utc(datetime.combine(day, time(0, 0), tzinfo=rules.tz))
-        first_gate = min(gct for b in bids for _, gct in rules[b.product].gate_closures(b.delivery_start_at, rules.tz))
-        now = min(first_gate, midnight) - timedelta(minutes=submit_minutes_before_gate)
-        result = submit_bids(bids, rules, now=now, groups={group.id: group})
-        summary.refused += len(result.refused)
-        by_auction: dict[str, list[Bid]] = defaultdict(list)
-        for b in result.submitted:
-            by_auction[b.auction or ""].append(b)
-        for auction, auction_bids in by_auction.items():
-            cleared = simulator.clear(auction_bids, auction)
-            summary.accepted += len(cleared.accepted)
-            summary.rejected += len(cleared.outcomes) - len(cleared.accepted)
-            for c in cleared.commitments:
-                summary.commitments.append(c)
-                summary.committed_mwh_by_product[c.product] += c.mw * c.hours
-                summary.revenue_eur_by_product[c.product] += c.payment_eur
+        gates = sorted(
+            {gct for b in pending for _, gct in rules[b.product].gate_closures(b.delivery_start_at, rules.tz)}
+        )
+        held: list[Bid] = []
+        for round_, gate in enumerate(gates):
+            if not pending:
+                break
+            now = min(gate, midnight) - timedelta(minutes=submit_minutes_before_gate)
+            result = submit_bids(pending, rules, now=now, groups={group.id: group}, existing=held)
+            if round_ == 0:
+                summary.refused += len(result.refused)
+            else:  # rejected in the previous auction and not accepted for this one
+                summary.rejected += len(result.refused)
+            by_auction: dict[str, list[Bid]] = defaultdict(list)
+            for b in result.submitted:
+                by_auction[b.auction or ""].append(b)
+            unsold: list[Bid] = []
+            for auction, auction_bids in by_auction.items():
+                cleared = simulator.clear(auction_bids, auction)
+                summary.accepted += len(cleared.accepted)
+                held.extend(cleared.accepted)
+                for outcome in cleared.outcomes:
+                    if outcome.bid.status is BidStatus.REJECTED:
+                        unsold.append(outcome.bid)
+                for c in cleared.commitments:
+                    summary.commitments.append(c)
+                    summary.committed_mwh_by_product[c.product] += c.mw * c.hours
+                    summary.revenue_eur_by_product[c.product] += c.payment_eur
+            last = round_ == len(gates) - 1
+            if last:
+                summary.rejected += len(unsold)
+            pending = [
+                replace(b, id=f"{b.id}-{round_ + 2}", status=BidStatus.DRAFT, auction=None, submitted_at=None)
+                for b in unsold
+            ]
     return summary
 
 

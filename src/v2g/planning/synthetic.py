@@ -3,11 +3,12 @@
 The data files are given by the caller (the reference data set: ElaadNL arrival, connection-time
 and energy-demand statistics and V2G-capable EV specs as packaged by ev2gym; SimBench H0 household
 profiles). The day-ahead and FCR price series are read by the price feeds
-(:func:`v2g.adapters.feeds.prices.read_day_ahead_hourly`, :func:`v2g.adapters.feeds.energinet.read_fcr_hourly`)
+(:func:`v2g.adapters.feeds.prices.read_day_ahead_hourly`,
+:func:`v2g.adapters.feeds.mimer.read_fcr_hourly`, Svk Mimer results)
 and passed in. Nothing here is needed to run the planner itself.
 
-FCR-D down has no price series in the reference data: the proxy used here is the FCR-D up price
-of the same hour (the two products are bought in the same auctions).
+FCR prices are those of the same hour; an hour outside the series takes the same hour whole weeks
+earlier (so weekdays match) within the series, never a price of another product or period.
 """
 
 from __future__ import annotations
@@ -75,14 +76,13 @@ def load_behaviour(data_dir: Path) -> Behaviour:
 
 
 def fcr_for(fcr: dict[datetime, tuple[float, float, float]], at: datetime) -> tuple[float, float, float]:
-    """FCR prices for an hour: the same calendar hour of 2021 (Jan-Sep available), else the same hour in 2021 a
-    quarter-year earlier."""
-    probe = at.replace(year=2021) if not (at.month == 2 and at.day == 29) else at.replace(year=2021, day=28)
-    while probe not in fcr:
-        probe -= timedelta(days=91)
-        if probe.year < 2021:
-            return (0.0, 0.0, 0.0)
-    return fcr[probe]
+    """FCR prices for an hour: the recorded hour, else the same hour whole weeks earlier (up to a year),
+    else none (0)."""
+    for weeks in range(53):
+        probe = at - timedelta(weeks=weeks)
+        if probe in fcr:
+            return fcr[probe]
+    return (0.0, 0.0, 0.0)
 
 
 def generate_problem(

@@ -1,9 +1,10 @@
 """Energinet reserve price exports: "FcrReservesDK2" and the mFRR capacity market (hourly, newest row
 first, UTF-8 with a byte-order mark).
 
-DK2 buys FCR in the same Nordic market as SE1-SE4, so its hourly marginal prices stand in for the
-Swedish ones. FCR-D down has no 2021 series; for the market simulator it is derived from FCR-D up
-with the factor in the market rules (and its source).
+The DK2 2021 series is a named historical scenario (``dk2_2021``): DK2 bought FCR-N and FCR-D up in
+the Nordic market then, at 2021 prices. FCR-D down did not exist in 2021, so the scenario has no
+FCR-D down price at all (a bid for it finds no clearing price and is rejected). Current Swedish
+prices come from Svk's Mimer exports (:mod:`~v2g.adapters.feeds.mimer`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from v2g.adapters.feeds.prices import FeedError
 from v2g.markets.prices import PriceSeries
-from v2g.markets.rules import MarketRules, Product
+from v2g.markets.rules import Product
 from v2g.units import money
 
 
@@ -55,21 +56,14 @@ def _rows(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
         return list(reader)
 
 
-def read_energinet_fcr(path: Path, rules: MarketRules) -> dict[Product, dict[datetime, Decimal]]:
-    """FCR-N and FCR-D up from the FcrReservesDK2 export; FCR-D down derived from FCR-D up."""
-    return _read_fcr(path, Decimal(repr(rules.fcr_d_down_from_fcr_d_up_factor)))
-
-
-def _read_fcr(path: Path, factor: Decimal) -> dict[Product, dict[datetime, Decimal]]:
-    products = (Product.FCR_N, Product.FCR_D_UP, Product.FCR_D_DOWN)
-    out: dict[Product, dict[datetime, Decimal]] = {p: {} for p in products}
+def read_energinet_fcr(path: Path) -> dict[Product, dict[datetime, Decimal]]:
+    """FCR-N and FCR-D up from the FcrReservesDK2 export (FCR-D down did not exist: none)."""
+    out: dict[Product, dict[datetime, Decimal]] = {Product.FCR_N: {}, Product.FCR_D_UP: {}}
     for line, row in enumerate(_rows(path, ("HourUTC", "FCR_N_PriceEUR", "FCR_D_UpPriceEUR")), start=2):
         where = f"{path.name} row {line}"
         at = _hour_utc(row["HourUTC"], f"{where} HourUTC")
         out[Product.FCR_N][at] = _decimal(row["FCR_N_PriceEUR"], f"{where} FCR_N_PriceEUR")
-        up = _decimal(row["FCR_D_UpPriceEUR"], f"{where} FCR_D_UpPriceEUR")
-        out[Product.FCR_D_UP][at] = up
-        out[Product.FCR_D_DOWN][at] = money(up * factor)
+        out[Product.FCR_D_UP][at] = _decimal(row["FCR_D_UpPriceEUR"], f"{where} FCR_D_UpPriceEUR")
     return out
 
 
@@ -84,22 +78,11 @@ def read_energinet_mfrr(path: Path) -> dict[Product, dict[datetime, Decimal]]:
     return {Product.MFRR: series}
 
 
-def load_price_series(rules: MarketRules, fcr_csv: Path, mfrr_csv: Path | None = None) -> PriceSeries:
-    """Price series for the simulator from the Energinet exports."""
-    prices = read_energinet_fcr(fcr_csv, rules)
-    source = f"Energinet FcrReservesDK2 ({fcr_csv.name}); FCR-D down: {rules.fcr_d_down_source}"
+def load_price_series(fcr_csv: Path, mfrr_csv: Path | None = None) -> PriceSeries:
+    """Price series for the simulator from the Energinet exports (the DK2 2021 historical scenario)."""
+    prices: dict[Product, dict[datetime, Decimal]] = dict(read_energinet_fcr(fcr_csv))
+    source = f"historical scenario dk2_2021: Energinet FcrReservesDK2 ({fcr_csv.name}); FCR-D down did not exist"
     if mfrr_csv is not None:
         prices.update(read_energinet_mfrr(mfrr_csv))
         source += f"; Energinet mFRR ({mfrr_csv.name})"
     return PriceSeries(prices=prices, source=source)
-
-
-def read_fcr_hourly(path: Path) -> dict[datetime, tuple[float, float, float]]:
-    """Hourly FCR-N, FCR-D up and FCR-D down prices (EUR/MW/h) from the FcrReservesDK2 export, for
-    generated fleets; FCR-D down uses the FCR-D up price of the same hour as its proxy (the two
-    products are bought in the same auctions)."""
-    prices = _read_fcr(path, Decimal(1))
-    return {
-        at: (float(n), float(prices[Product.FCR_D_UP][at]), float(prices[Product.FCR_D_UP][at]))
-        for at, n in prices[Product.FCR_N].items()
-    }

@@ -1,10 +1,14 @@
-"""ENTSO-E Transparency Platform day-ahead prices: a ``Publication_MarketDocument`` (A44), PT60M,
-PT30M or PT15M periods, curve type A01 or A03 (repeated points omitted)."""
+"""ENTSO-E Transparency Platform day-ahead prices: the API's ``Publication_MarketDocument`` (A44),
+PT60M, PT30M or PT15M periods, curve type A01 or A03 (repeated points omitted), and the platform's
+CSV export (:func:`parse_entsoe_csv`)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import xml.etree.ElementTree as ET
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from v2g.adapters.feeds.prices import FeedError, PricePoint, parse_number
 from v2g.units import parse_utc
@@ -77,4 +81,109 @@ def parse_entsoe_xml(text: str) -> list[PricePoint]:
                     continue
                 at = start + step * (position - 1)
                 out.append(PricePoint(area, "day_ahead", at, at + step, last))
+    return out
+
+
+_LOCAL = ZoneInfo("Europe/Brussels")  # the platform's "CET/CEST"
+
+
+def _mtu_time(text: str, utc: bool, where: str, previous: datetime | None) -> datetime:
+    stamp = text.strip()
+    offset = None
+    for suffix, hours in (("(CEST)", 2), ("(CET)", 1)):
+        if stamp.endswith(suffix):
+            stamp, offset = stamp[: -len(suffix)].strip(), hours
+    try:
+        naive = datetime.strptime(stamp, "%d/%m/%Y %H:%M:%S" if stamp.count(":") == 2 else "%d/%m/%Y %H:%M")
+    except ValueError as exc:
+        msg = f"{where}: {text.strip()!r} is not 'DD/MM/YYYY HH:MM:SS'"
+        raise FeedError(msg) from exc
+    if utc:
+        return naive.replace(tzinfo=UTC)
+    if offset is not None:
+        return (naive - timedelta(hours=offset)).replace(tzinfo=UTC)
+    at = naive.replace(tzinfo=_LOCAL).astimezone(UTC)
+    if previous is not None and at <= previous:  # the repeated autumn hour: its second pass
+        at = naive.replace(tzinfo=_LOCAL, fold=1).astimezone(UTC)
+    return at
+
+
+def parse_entsoe_csv(text: str, area: str | None = None) -> list[PricePoint]:
+    """Day-ahead prices from a Transparency Platform CSV export (EUR/MWh).
+
+    The export has an ``MTU (CET/CEST)`` or ``MTU (UTC)`` column (``"DD/MM/YYYY HH:MM:SS - DD/MM/YYYY
+    HH:MM:SS"``, the end time names the period length: 15 or 60 minutes), the price column
+    ``Day-ahead Price (EUR/MWh)`` (``[EUR/MWh]`` in older exports) and the bidding zone as an
+    ``Area`` column (``BZN|SE3``) or, in older exports, a ``BZN|SE3`` column. The reference series'
+    UTC re-shaping (``utc,resolution,se3_eur_per_mwh,...``) is read too. Empty or ``n/e`` prices
+    are skipped.
+    """
+    body = text.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(body))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration as exc:
+        msg = "line 1: empty file"
+        raise FeedError(msg) from exc
+    rows = [(line, row) for line, row in enumerate(reader, start=2) if any(c.strip() for c in row)]
+    if header and header[0] == "utc":
+        return _reshaped(header, rows)
+    mtu = next((i for i, h in enumerate(header) if h.startswith("MTU")), None)
+    price = next((i for i, h in enumerate(header) if h.startswith("Day-ahead Price")), None)
+    if mtu is None or price is None:
+        msg = "line 1: needs an 'MTU (...)' and a 'Day-ahead Price (EUR/MWh)' column"
+        raise FeedError(msg)
+    utc = "UTC" in header[mtu]
+    area_col = header.index("Area") if "Area" in header else None
+    fixed = next((h.split("|", 1)[1] for h in header if h.startswith("BZN|")), area)
+    out: list[PricePoint] = []
+    previous: dict[str, datetime] = {}
+    for line, row in rows:
+        where = f"line {line}"
+        cell = row[mtu].strip() if mtu < len(row) else ""
+        if " - " not in cell:
+            msg = f"{where}: {header[mtu]} {cell!r} is not 'start - end'"
+            raise FeedError(msg)
+        zone = (row[area_col].strip().split("|")[-1] if area_col is not None and area_col < len(row) else fixed) or ""
+        if not zone:
+            msg = f"{where}: no bidding zone (no Area column, and none given)"
+            raise FeedError(msg)
+        if area is not None and zone != area:
+            continue
+        value = row[price].strip() if price < len(row) else ""
+        if not value or value.lower() == "n/e":
+            continue
+        first, last = cell.split(" - ", 1)
+        start = _mtu_time(first, utc, f"{where}: {header[mtu]}", previous.get(zone))
+        end = _mtu_time(last, utc, f"{where}: {header[mtu]}", start)
+        if end <= start:
+            msg = f"{where}: {header[mtu]} ends before it starts"
+            raise FeedError(msg)
+        previous[zone] = start
+        out.append(PricePoint(zone, "day_ahead", start, end, parse_number(value, where, header[price])))
+    return out
+
+
+def _reshaped(header: list[str], rows: list[tuple[int, list[str]]]) -> list[PricePoint]:
+    columns = [(i, h.removesuffix("_eur_per_mwh").upper()) for i, h in enumerate(header) if h.endswith("_eur_per_mwh")]
+    if not columns:
+        msg = "line 1: no '<area>_eur_per_mwh' column"
+        raise FeedError(msg)
+    res_col = header.index("resolution") if "resolution" in header else None
+    out: list[PricePoint] = []
+    for line, row in rows:
+        where = f"line {line}"
+        try:
+            start = parse_utc(row[0], field=f"{where}: utc")
+        except ValueError as exc:
+            raise FeedError(str(exc)) from exc
+        resolution = row[res_col].strip() if res_col is not None and res_col < len(row) else "PT60M"
+        step = _RESOLUTION.get(resolution)
+        if step is None:
+            msg = f"{where}: resolution {resolution!r} is not one of {', '.join(_RESOLUTION)}"
+            raise FeedError(msg)
+        for i, zone in columns:
+            value = row[i].strip() if i < len(row) else ""
+            if value:
+                out.append(PricePoint(zone, "day_ahead", start, start + step, parse_number(value, where, header[i])))
     return out

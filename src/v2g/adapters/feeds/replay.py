@@ -13,18 +13,19 @@ delivery hour itself.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from v2g.adapters.feeds.prices import FeedError, parse_number, shipped
+from v2g.adapters.feeds.entsoe import parse_entsoe_csv
+from v2g.adapters.feeds.mimer import fcr_prices_by_hour, read_mimer_fcr
+from v2g.adapters.feeds.prices import FeedError, shipped
 from v2g.fleet.model import PriceArea
 from v2g.markets.prices import PriceSeries
 from v2g.markets.rules import Product as MarketProduct
 from v2g.planning.model import Product
-from v2g.units import HOUR, QUARTER, ensure_utc, floor_hour, floor_quarter, parse_utc
+from v2g.units import HOUR, QUARTER, ensure_utc, floor_hour, floor_quarter
 
 WEEK = timedelta(days=7)
 RESERVE_FORECAST_LAG = WEEK  # the planner's reserve price forecast: the same hour a week before
@@ -37,23 +38,25 @@ FCR_COLUMNS = {
 }
 
 
-def _read(path: Path, time_column: str, columns: dict[str, str]) -> dict[str, dict[datetime, float]]:
-    out: dict[str, dict[datetime, float]] = {key: {} for key in columns}
-    with path.open(encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in (time_column, *columns.values()) if c not in (reader.fieldnames or [])]
-        if missing:
-            msg = f"{path.name} line 1: missing column(s) {', '.join(missing)}"
-            raise FeedError(msg)
-        for line, row in enumerate(reader, start=2):
-            at = parse_utc(row[time_column], field=f"{path.name} line {line} {time_column}")
-            for key, column in columns.items():
-                text = (row[column] or "").strip()
-                if text:
-                    out[key][at] = parse_number(text, f"{path.name} line {line}", column)
-    for key, series in out.items():
+def _day_ahead(path: Path) -> dict[datetime, float]:
+    try:
+        points = parse_entsoe_csv(path.read_text(encoding="utf-8-sig"))
+    except FeedError as exc:
+        msg = f"{path.name}: {exc}"
+        raise FeedError(msg) from exc
+    areas = sorted({p.area for p in points})
+    if not points:
+        msg = f"{path.name}: no day-ahead prices"
+        raise FeedError(msg)
+    return {p.start_at: p.price for p in points if p.area == ("SE3" if "SE3" in areas else areas[0])}
+
+
+def _fcr(path: Path) -> dict[Product, dict[datetime, float]]:
+    by_product = fcr_prices_by_hour(read_mimer_fcr(path))
+    out = {p: by_product[p.value] for p in FCR_COLUMNS}
+    for product, series in out.items():
         if not series:
-            msg = f"{path.name}: no values in column {columns[key]}"
+            msg = f"{path.name}: no {product.value} prices"
             raise FeedError(msg)
     return out
 
@@ -96,11 +99,11 @@ class RecordedMarketData:
     def __init__(self, day_ahead_csv: Path | None = None, fcr_csv: Path | None = None) -> None:
         self.day_ahead_path = day_ahead_csv or shipped(SHIPPED_DAY_AHEAD)
         self.fcr_path = fcr_csv or shipped(SHIPPED_FCR)
-        day_ahead = _read(self.day_ahead_path, "utc", {"se3": "se3_eur_per_mwh"})["se3"]
+        day_ahead = _day_ahead(self.day_ahead_path)
         step = QUARTER if any(at.minute for at in list(day_ahead)[:8]) else HOUR
         self._day_ahead = _Recording.of(day_ahead, step, self.day_ahead_path.name)
-        fcr = _read(self.fcr_path, "utc", {p.value: c for p, c in FCR_COLUMNS.items()})
-        self._fcr = {p: _Recording.of(fcr[p.value], HOUR, self.fcr_path.name) for p in FCR_COLUMNS}
+        fcr = _fcr(self.fcr_path)
+        self._fcr = {p: _Recording.of(fcr[p], HOUR, self.fcr_path.name) for p in FCR_COLUMNS}
 
     # ------------------------------------------------------------------ PriceProvider
     def day_ahead_eur_per_mwh(self, area: PriceArea, start_at: datetime, n_quarters: int) -> tuple[float, ...]:

@@ -12,9 +12,13 @@ delivery days:
   simulator by default, a real TSO interface behind the same port) and the answer is stored;
   accepted bids become commitments, which the next plans honour.
 
-Bids for the first auction of a day (00:30 the day before, earlier than the day-ahead prices are
-published) are only made when the plan already covers the day; otherwise the day is offered in
-the next auction.
+What is offered: with a ``forecaster`` (the availability forecast over the plug-in history, see
+:mod:`v2g.services.markets.forecast`) every hour of the day is offered at the first gate, before
+the EVs arrive, and what that auction did not buy is offered again at the second. Without one, the
+plan's reserve bids are offered, and only when the plan already covers the day (the first auction
+of a day closes at 00:30 the day before, earlier than the day-ahead prices are published).
+Either way a bid asks the provider's cost of holding the capacity (``offer_price``), not a
+forecast of the clearing price.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from v2g.fleet.model import PriceArea
-from v2g.markets.bids import BidStatus, ReserveOffer, bids_from_offers
+from v2g.markets.bids import Bid, BidStatus, ReserveOffer, bids_from_offers
+from v2g.markets.offer_price import offer_price_eur_per_mw_h
 from v2g.markets.rules import MarketRules, Product
 from v2g.planning.model import FleetPlan
 from v2g.services.clock import Clock
@@ -37,6 +43,13 @@ from v2g.services.markets.bidding import run_auction, submit
 from v2g.services.markets.groups import group_id_for
 from v2g.services.markets.ports import MarketStore, TsoMarket
 from v2g.units import ensure_utc
+
+
+class ReserveForecaster(Protocol):
+    """Offers for a product and local delivery day, made at ``made_at`` from what is known then."""
+
+    def offers(self, product: Product, day: date, made_at: datetime) -> list[ReserveOffer]: ...
+
 
 log = logging.getLogger("v2g.markets")
 
@@ -75,7 +88,8 @@ class MarketCalendar:
         clock: Clock,
         lead: timedelta = timedelta(minutes=30),
         products: Sequence[Product] = FCR_PRODUCTS,
-        offer_price_factor: float = 1.0,
+        forecaster: ReserveForecaster | None = None,
+        offer_price: Callable[[Product, datetime], Decimal] | None = None,
     ) -> None:
         self.rules = rules
         self.market_tx = market_tx
@@ -85,9 +99,9 @@ class MarketCalendar:
         self.clock = clock
         self.lead = lead
         self.products = tuple(products)
-        # the offer price as a share of the capacity price the plan assumed: FCR auctions pay the
-        # marginal price to every accepted bid, so offering below the forecast loses nothing when it clears
-        self.offer_price_factor = offer_price_factor
+        self.forecaster = forecaster
+        # the provider's cost of holding one MW for the hour (pay-as-cleared: bid the cost, earn the marginal price)
+        self.offer_price = offer_price or (lambda p, _h: offer_price_eur_per_mw_h(rules.offer_cost, p, 0.0))
         self.last: CalendarRun | None = None
         self.on_commitments: list[Callable[[int], None]] = []  # told how many bids were accepted in a run
 
@@ -127,11 +141,14 @@ class MarketCalendar:
         if not due:
             return
         plan = self.latest_plan()
-        if plan is None:
+        if plan is None and self.forecaster is None:
             result.skipped.append("no plan to offer from")
             return
         for product, auction, day, _gate in due:
-            offers = self._offers_for_day(plan, product, day)
+            if self.forecaster is not None:
+                offers: list[ReserveOffer] | None = self.forecaster.offers(product, day, now)
+            else:
+                offers = self._offers_for_day(plan, product, day) if plan is not None else None
             if offers is None:
                 result.skipped.append(f"{product.value} {day}: the plan does not cover the day")
                 continue
@@ -150,6 +167,8 @@ class MarketCalendar:
                     existing = store.bids(gid)
                     if any(b.id.startswith(prefix) for b in existing):
                         continue  # already offered in this auction (a restart, or an earlier run)
+                    if self.forecaster is not None:  # the forecast is the whole fleet: offer what is not sold yet
+                        area_offers = _less_held(area_offers, [b for b in existing if b.group_id == gid])
                     # what the group already holds for these hours (an earlier auction) counts against its limits
                     bids = bids_from_offers(area_offers, group, self.rules, id_prefix=prefix, existing=existing)
                     if not bids:
@@ -177,7 +196,7 @@ class MarketCalendar:
                     delivery_start_at=bid.hour_start_at,
                     price_area=bid.price_area,
                     mw=bid.mw,
-                    price_eur_per_mw_h=Decimal(str(round(bid.price_eur_per_mw_h * self.offer_price_factor, 2))),
+                    price_eur_per_mw_h=self.offer_price(product, bid.hour_start_at),
                 )
             )
         return offers
@@ -206,3 +225,16 @@ class MarketCalendar:
             rejected = len(clearing.outcomes) - accepted
             a0, r0 = result.cleared.get(auction, (0, 0))
             result.cleared[auction] = (a0 + accepted, r0 + rejected)
+
+
+def _less_held(offers: Sequence[ReserveOffer], bids: Sequence[Bid]) -> list[ReserveOffer]:
+    """The offers less what the group's submitted or accepted bids already hold in the same hour."""
+    held: dict[tuple[Product, datetime], float] = defaultdict(float)
+    for b in bids:
+        if b.status in (BidStatus.SUBMITTED, BidStatus.ACCEPTED):
+            held[(b.product, b.delivery_start_at)] += abs(b.volume_mw)
+    return [
+        replace(o, mw=o.mw - held[(o.product, o.delivery_start_at)])
+        for o in offers
+        if o.mw - held[(o.product, o.delivery_start_at)] > 0
+    ]
