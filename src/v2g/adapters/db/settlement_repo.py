@@ -706,9 +706,11 @@ class SqlSettlementSources:
             try:
                 marks = ",".join([m] * len(row_of))
                 cursor.execute(
-                    f"SELECT charger_id, evse_id, measurand = {m}, {_epoch_us_sql(dialect, 'measured_at')},"
-                    f" value, unit FROM telemetry WHERE charger_id IN ({marks}) AND measurand IN ({m}, {m})"
-                    f" AND measured_at >= {m} AND measured_at < {m}",
+                    f"SELECT charger_id, evse_id, measurand = {m}, lower(unit) = 'kwh', count(*),"
+                    f" {_concat_times(dialect)}, {_concat_values(dialect)}"
+                    f" FROM telemetry WHERE charger_id IN ({marks}) AND measurand IN ({m}, {m})"
+                    f" AND measured_at >= {m} AND measured_at < {m}"
+                    " GROUP BY charger_id, evse_id, measurand, lower(unit) = 'kwh'",
                     [EXPORT_REGISTER, *row_of, IMPORT_REGISTER, EXPORT_REGISTER, _at(dialect, lo), _at(dialect, hi)],
                 )
                 telemetry_rows = cursor.fetchall()
@@ -721,7 +723,7 @@ class SqlSettlementSources:
                 tx_rows = cursor.fetchall()
             finally:
                 cursor.close()
-        return _readings(row_of, telemetry_rows, tx_rows)
+        return _readings(row_of, [_group(dialect, *r) for r in telemetry_rows], tx_rows)
 
     def reserve_hours(self, start_at: datetime, end_at: datetime) -> list[MarketReserveHour]:
         """Each delivery record with each EV's part: capacity-hours held = the reserve the plan in force
@@ -890,23 +892,74 @@ def _e4_of(values: npt.NDArray[np.float64], per_unit: npt.NDArray[np.float64]) -
     return out, ~finite
 
 
-def _readings(row_of: Mapping[str, int], telemetry_rows: Sequence[Any], tx_rows: Sequence[Any]) -> RegisterReadings:
-    if telemetry_rows:
-        charger, evse, is_export, at_us, value, unit = zip(*telemetry_rows, strict=True)
-        rows = np.fromiter((row_of[c] for c in charger), dtype=np.int64, count=len(charger))
-        evse_a = np.asarray(evse, dtype=np.int64)
-        lowest = np.full(len(row_of), np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(lowest, rows, evse_a)
-        keep = evse_a == lowest[rows]
-        per_unit = np.asarray([10_000.0 if str(u).lower() == "kwh" else 10.0 for u in unit])
-        values, bad = _e4_of(np.asarray(value, dtype=np.float64), per_unit)
-        t_rows, t_export, t_at, t_values, t_bad = (
-            rows[keep],
-            np.asarray(is_export, dtype=np.bool_)[keep],
-            np.asarray(at_us, dtype=np.int64)[keep],
-            values[keep],
-            bad[keep],
+def _concat_times(dialect: str) -> str:
+    """A group's timestamps as one string (SQLite: the stored fixed-width text; PostgreSQL: µs)."""
+    if dialect == "sqlite":
+        return "group_concat(measured_at, '')"
+    return "string_agg(CAST(EXTRACT(EPOCH FROM measured_at) * 1000000 AS BIGINT)::text, ',')"
+
+
+def _concat_values(dialect: str) -> str:
+    """A group's values as one string, each exact (17 significant digits; PostgreSQL's shortest)."""
+    if dialect == "sqlite":
+        return "group_concat(printf('%!.17g', value), ',')"
+    return "string_agg(value::text, ',')"
+
+
+_DIGIT_WEIGHTS = {"year": (0, 4), "month": (5, 2), "day": (8, 2), "hour": (11, 2), "minute": (14, 2)}
+
+
+def _epoch_us_of_text(text_: str, n: int) -> IntArray:
+    """n timestamps 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC, concatenated) as µs since the epoch."""
+    if len(text_) != 26 * n:
+        return np.asarray(
+            [_epoch_us_of(datetime.fromisoformat(text_[k : k + 26])) for k in range(0, len(text_), 26)], dtype=np.int64
         )
+    d = (np.frombuffer(text_.encode("ascii"), dtype=np.uint8).reshape(n, 26) - 48).astype(np.int64)
+
+    def num(at: int, width: int) -> IntArray:
+        out = np.zeros(n, dtype=np.int64)
+        for k in range(width):
+            out = out * 10 + d[:, at + k]
+        return out
+
+    y, m, day = num(0, 4), num(5, 2), num(8, 2)
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    seconds = ((days * 24 + num(11, 2)) * 60 + num(14, 2)) * 60 + num(17, 2)
+    return seconds * 1_000_000 + num(20, 6)
+
+
+def _epoch_us_of(at: datetime) -> int:
+    return (at.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _group(
+    dialect: str, charger: str, evse: int, is_export: Any, is_kwh: Any, n: int, times: str, values: str
+) -> tuple[str, int, bool, bool, IntArray, npt.NDArray[np.float64]]:
+    at = _epoch_us_of_text(times, int(n)) if dialect == "sqlite" else np.asarray(times.split(","), dtype=np.int64)
+    return str(charger), int(evse), bool(is_export), bool(is_kwh), at, np.asarray(values.split(","), dtype=np.float64)
+
+
+def _readings(
+    row_of: Mapping[str, int],
+    groups: Sequence[tuple[str, int, bool, bool, IntArray, npt.NDArray[np.float64]]],
+    tx_rows: Sequence[Any],
+) -> RegisterReadings:
+    lowest: dict[str, int] = {}
+    for charger, evse, *_ in groups:
+        lowest[charger] = min(evse, lowest.get(charger, evse))
+    kept = [g for g in groups if g[1] == lowest[g[0]]]
+    if kept:
+        sizes = [g[4].size for g in kept]
+        t_rows = np.repeat(np.asarray([row_of[g[0]] for g in kept], dtype=np.int64), sizes)
+        t_export = np.repeat(np.asarray([g[2] for g in kept], dtype=np.bool_), sizes)
+        per_unit = np.repeat(np.asarray([10_000.0 if g[3] else 10.0 for g in kept]), sizes)
+        t_at = np.concatenate([g[4] for g in kept])
+        t_values, t_bad = _e4_of(np.concatenate([g[5] for g in kept]), per_unit)
     else:
         t_rows = t_at = t_values = np.zeros(0, dtype=np.int64)
         t_export = t_bad = np.zeros(0, dtype=np.bool_)
