@@ -930,7 +930,8 @@ def _epoch_us_of_text(text_: str, n: int) -> IntArray:
     doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + day - 1
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
     seconds = ((days * 24 + num(11, 2)) * 60 + num(14, 2)) * 60 + num(17, 2)
-    return seconds * 1_000_000 + num(20, 6)
+    out: IntArray = (seconds * 1_000_000 + num(20, 6)).astype(np.int64)
+    return out
 
 
 def _epoch_us_of(at: datetime) -> int:
