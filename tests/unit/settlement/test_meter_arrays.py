@@ -43,7 +43,8 @@ def test_a_snapshot_row_reads_back_exactly_and_its_digest_follows_the_content() 
 def test_a_fresh_day_replaces_the_stored_day_unless_it_loses_quality() -> None:
     n_q = 2972
     bounds = day_bounds(MARCH)
-    assert len(bounds) == 31 and bounds[29] - bounds[28] == 92  # 29 March: 23 hours
+    assert len(bounds) == 31
+    assert bounds[29] - bounds[28] == 92  # 29 March: 23 hours
     stored = MeterArrays.empty(1, n_q)
     stored.import_e4[0, :200] = 7
     stored.import_quality[0, :200] = MEASURED
