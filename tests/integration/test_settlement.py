@@ -140,7 +140,7 @@ def test_snapshots_keep_the_period_when_retention_removes_the_telemetry(engine: 
     assert lines(engine, "ev-1") == before
 
 
-def test_a_failure_inside_an_evs_transaction_leaves_nothing_of_it(engine: Engine) -> None:
+def test_a_failure_inside_a_chunks_transaction_leaves_nothing_of_it(engine: Engine) -> None:
     seed(engine)
     real = sql_settlement_tx(engine)
     failed: list[str] = []
@@ -149,11 +149,11 @@ def test_a_failure_inside_an_evs_transaction_leaves_nothing_of_it(engine: Engine
         pass
 
     class FailingStore(SqlSettlementStore):
-        def save_statement(self, period, ev_id, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if ev_id == "ev-2" and not failed:
-                failed.append(ev_id)
-                raise CrashError  # after the ledger insert, before the commit
-            super().save_statement(period, ev_id, *args, **kwargs)
+        def save_statements(self, period, rows, at):  # type: ignore[no-untyped-def]
+            if any(r.ev_id == "ev-2" for r in rows) and not failed:
+                failed.append("ev-2")
+                raise CrashError  # after the snapshot and ledger inserts, before the commit
+            super().save_statements(period, rows, at)
 
     from contextlib import contextmanager
 
@@ -164,11 +164,12 @@ def test_a_failure_inside_an_evs_transaction_leaves_nothing_of_it(engine: Engine
 
     svc = service(engine)
     svc.tx = failing_tx
+    svc.batch_size = 1  # one EV per transaction
     with pytest.raises(CrashError):
         svc.run_period(JAN, ["ev-1", "ev-2"])
     with real() as store:
         assert [t.subject for t in store.transactions_in(JAN)] == ["ev-1"]
-        assert store.meter_days("ev-2", [date(2026, 1, 10)]) == {}
+        assert store.meter_months(JAN, ["ev-2"]) == {}
     report = svc.run_period(JAN, ["ev-1", "ev-2"])
     assert [(r.subject, r.status) for r in report.results] == [("ev-1", "unchanged"), ("ev-2", "posted")]
 
@@ -184,7 +185,9 @@ def test_a_run_killed_mid_way_resumes_without_loss_or_double_posting(engine: Eng
         "def done(result):\n"
         "    print(result.subject, result.status, flush=True)\n"
         "    time.sleep(60)\n"
-        "service(make_engine(sys.argv[1]), on_done=done).run_period(SettlementPeriod(2026, 1), ['ev-1', 'ev-2'])\n"
+        "svc = service(make_engine(sys.argv[1]), on_done=done)\n"
+        "svc.batch_size = 1\n"
+        "svc.run_period(SettlementPeriod(2026, 1), ['ev-1', 'ev-2'])\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
     with subprocess.Popen(

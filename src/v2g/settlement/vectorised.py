@@ -12,7 +12,7 @@ EV. A product that could overflow int64 is summed in Python integers instead (sl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,11 +20,18 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from v2g.settlement.economics import ContractTerms, Line, LineAmount, spot_ore_per_kwh
+from v2g.settlement.economics import (
+    ContractTerms,
+    EvPeriodSettlement,
+    Line,
+    LineAmount,
+    PowerCharge,
+    spot_ore_per_kwh,
+)
 from v2g.settlement.money import KWH_QUANTUM, ORE, ZERO, SettlementInputError, round_ore
 from v2g.settlement.periods import SettlementPeriod, local_date
 from v2g.settlement.tariffs import Schedule, TariffBook
-from v2g.units import QUARTER
+from v2g.units import HOUR, QUARTER
 
 _HUNDRED = Decimal(100)
 _INT64_MAX = 2**63 - 1
@@ -94,12 +101,13 @@ def _totals(energy: IntArray, price: IntArray) -> list[int]:
 
 
 def _round_ore(total: int, places: int) -> Decimal:
-    """``total`` units of ``10^-places`` öre to SEK, rounded half away from zero to the öre."""
+    """``total`` units of ``10^-places`` öre to SEK, rounded half away from zero to the öre (two places)."""
     unit = 10**places
     q, r = divmod(abs(total), unit)
     if 2 * r >= unit:
         q += 1
-    return Decimal(q if total >= 0 else -q) / _HUNDRED
+    # the sign stays on a total that rounds to zero ("-0.00"), as Decimal's quantize keeps it
+    return Decimal((1 if total < 0 else 0, tuple(int(c) for c in str(q)), -2))
 
 
 def _per_quarter(schedule: Schedule, days: Sequence[date]) -> list[Decimal]:
@@ -116,6 +124,20 @@ def settle_month_vectorised(
 ) -> list[tuple[LineAmount, ...]]:
     """Each EV's lines, as :func:`~v2g.settlement.economics.settle_ev_period` gives them (same order,
     amounts, quantities and bases), from the spot price of every quarter in EUR/MWh."""
+    return [s.lines for s in settle_month_details(month, spot_eur_per_mwh, tariffs, contracts, reserve_net_sek)]
+
+
+def settle_month_details(
+    month: MeteredMonth,
+    spot_eur_per_mwh: Sequence[Decimal],
+    tariffs: TariffBook,
+    contracts: Sequence[ContractTerms],
+    reserve_net_sek: Sequence[Decimal],
+    quality: Sequence[Mapping[str, int]] | None = None,
+) -> list[EvPeriodSettlement]:
+    """Each EV's :class:`~v2g.settlement.economics.EvPeriodSettlement` as ``settle_ev_period`` gives it
+    for the same quarters (lines, the power charge's peaks, the storage refund claim, the totals),
+    without the per-interval rows (``intervals`` is empty); ``quality`` is each EV's quality count."""
     period = month.period
     first = period.first_day
     n_q = quarters_of(period)
@@ -145,6 +167,12 @@ def settle_month_vectorised(
     margin = line(("", "margin"), imp, _per_quarter(tariffs.import_margin_ore_per_kwh, days))
     tax = line(("", "tax"), imp, _per_quarter(tariffs.energy_tax_ore_per_kwh, days))
     export_fee = line(("", "export_fee"), exp, _per_quarter(tariffs.export_fee_ore_per_kwh, days))
+    refund_on = [tariffs.storage_refund.at(d) == 1 for d in days]
+    tax_by_quarter = _per_quarter(tariffs.energy_tax_ore_per_kwh, days)
+    refund_tax = [t if on else ZERO for t, on in zip(tax_by_quarter, refund_on, strict=True)]
+    refund_sek = line(("", "refund"), exp, refund_tax)
+    refund_mask = np.asarray(refund_on, dtype=np.bool_)
+    refund_kwh = [Decimal(int(x)).scaleb(-4) for x in exp[:, refund_mask].sum(axis=1).tolist()]
     by_dso: dict[str, list[int]] = {}
     for i, key in enumerate(month.dso_keys):
         by_dso.setdefault(key, []).append(i)
@@ -157,7 +185,7 @@ def settle_month_vectorised(
         b = line((key, "benefit"), exp[idx], _per_quarter(dso.grid_benefit_ore_per_kwh, days))
         for j, i in enumerate(rows):
             fee[i], benefit[i] = f[j], b[j]
-    peaks = _peak_sums(month, days)
+    top = _peaks(month, days)
     import_kwh = [Decimal(int(x)).scaleb(-4) for x in imp.sum(axis=1).tolist()]
     export_kwh = [Decimal(int(x)).scaleb(-4) for x in exp.sum(axis=1).tolist()]
     vat_rate = tariffs.vat_rate.at(first)
@@ -166,7 +194,15 @@ def settle_month_vectorised(
         dso = tariffs.dso(month.dso_keys[i])
         n_peaks = dso.peaks(first)
         price_kw = dso.power_charge_sek_per_kw_month.at(first)
-        average = Decimal(peaks[i][n_peaks]).scaleb(-4) / Decimal(n_peaks)
+        chosen = top[i][:n_peaks]
+        average = sum((Decimal(kwh).scaleb(-4) for _, kwh in chosen), ZERO) / Decimal(n_peaks)
+        charge = PowerCharge(
+            tuple((period.start_at + h * HOUR, Decimal(kwh).scaleb(-4)) for h, kwh in chosen),
+            n_peaks,
+            average,
+            price_kw,
+            average * price_kw,
+        )
         imported, exported, contract = import_kwh[i], export_kwh[i], contracts[i]
         lines = [
             LineAmount(Line.ENERGY_SPOT, spot_imp[i], imported, "kWh", "imported energy by interval"),
@@ -213,24 +249,52 @@ def settle_month_vectorised(
                 f"{contract.wear_allowance_ore_per_kwh} öre per kWh discharged ({contract.source})",
             ),
         ]
-        out.append(tuple(lines))
+        out.append(
+            EvPeriodSettlement(
+                period=period,
+                ev_id=month.ev_ids[i],
+                customer_id=month.customer_ids[i],
+                dso_key=month.dso_keys[i],
+                lines=tuple(lines),
+                intervals=(),
+                power_charge=charge,
+                reserve_net_sek=reserve,
+                import_kwh=imported,
+                export_kwh=exported,
+                storage_refund_claim_kwh=refund_kwh[i] if refund_mask.any() else ZERO,
+                storage_refund_claim_sek=refund_sek[i],
+                micro_production_credit_sek=ZERO,
+                quality=dict(quality[i]) if quality is not None else {},
+            )
+        )
     return out
 
 
-def _peak_sums(month: MeteredMonth, days: Sequence[date]) -> list[dict[int, int]]:
-    """Per EV and peak count 1-5: the sum of the highest hourly net imports on different local days
-    (0.1 Wh units; a day without a positive hour adds 0)."""
+def _peaks(month: MeteredMonth, days: Sequence[date]) -> list[list[tuple[int, int]]]:
+    """Per EV: the highest hourly net imports on different local days (at most 5, only positive ones)
+    as (hour index, 0.1 Wh units), highest first, ties to the earlier hour; a day's peak is its first
+    highest hour."""
     n, q = month.import_e4.shape
     hours = q // 4
     net = (month.import_e4 - month.export_e4).reshape(n, hours, 4).sum(axis=2)
     hour_days = [days[4 * h] for h in range(hours)]
-    bounds = [0] + [h for h in range(1, hours) if hour_days[h] != hour_days[h - 1]]
-    daily = np.maximum.reduceat(net, bounds, axis=1).clip(min=0) if hours else np.zeros((n, 0), dtype=np.int64)
-    ranked = -np.sort(-daily, axis=1)
-    k = min(5, ranked.shape[1])
-    cumulative = np.concatenate([np.zeros((n, 1), dtype=np.int64), np.cumsum(ranked[:, :k], axis=1)], axis=1)
-    rows = cumulative.tolist()
-    return [{c: int(row[min(c, k)]) for c in range(1, 6)} for row in rows]
+    bounds = [0] + [h for h in range(1, hours) if hour_days[h] != hour_days[h - 1]] + [hours]
+    best = np.zeros((n, len(bounds) - 1), dtype=np.int64)
+    at = np.zeros((n, len(bounds) - 1), dtype=np.int64)
+    for d in range(len(bounds) - 1):
+        part = net[:, bounds[d] : bounds[d + 1]]
+        at[:, d] = bounds[d] + part.argmax(axis=1)
+        best[:, d] = part.max(axis=1)
+    positive = best > 0
+    order = np.lexsort((at, -best), axis=1)
+    k = min(5, best.shape[1])
+    ranked_best = np.take_along_axis(np.where(positive, best, 0), order, axis=1)[:, :k]
+    ranked_at = np.take_along_axis(at, order, axis=1)[:, :k]
+    ranked_pos = np.take_along_axis(positive, order, axis=1)[:, :k]
+    return [
+        [(h, b) for h, b, p in zip(hs, bs, ps, strict=True) if p]
+        for hs, bs, ps in zip(ranked_at.tolist(), ranked_best.tolist(), ranked_pos.tolist(), strict=True)
+    ]
 
 
 def intervals_as_arrays(

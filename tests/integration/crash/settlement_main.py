@@ -1,15 +1,16 @@
 """A settlement run as its own process, for the crash test: ``settlement_main.py URL PAUSE_EV``.
 
-It settles January 2026 for every EV of the crash fleet with the real service and SQL store. Right
-after the ledger rows of ``PAUSE_EV`` are inserted, inside that EV's database transaction and
-before its commit, it prints ``inside <ev>`` and waits, so the test can kill it exactly there.
+It settles January 2026 for every EV of the crash fleet with the real service and SQL store, two EVs
+per database transaction (a chunk of the batch run). Right after the ledger rows of the chunk
+holding ``PAUSE_EV`` are inserted, inside that chunk's transaction and before its commit, it prints
+``inside <ev>`` and waits, so the test can kill it exactly there.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -25,10 +26,10 @@ def main(url: str, pause_ev: str) -> None:
     engine = make_engine(url)
 
     class PausingStore(SqlSettlementStore):
-        def append(self, tx: LedgerTransaction, at: datetime) -> None:
-            super().append(tx, at)
-            if tx.subject == pause_ev:
-                print(f"inside {tx.subject}", flush=True)
+        def append_many(self, txs: Sequence[LedgerTransaction], at: datetime) -> None:
+            super().append_many(txs, at)
+            if any(tx.subject == pause_ev for tx in txs):
+                print(f"inside {pause_ev}", flush=True)
                 time.sleep(120)  # killed here, before the commit
 
     @contextmanager
@@ -41,6 +42,7 @@ def main(url: str, pause_ev: str) -> None:
 
     svc = service(engine, on_done=done)
     svc.tx = pausing_tx
+    svc.batch_size = 2
     ev_ids = svc.sources.ev_accounts([f"ev-{n}" for n in range(1, 100)])
     svc.run_period(SettlementPeriod(2026, 1), [a.ev_id for a in ev_ids])
 

@@ -3,11 +3,12 @@ the ledger is exactly the ledger of a run that was never interrupted (no loss, n
 
 The run is its own process (:mod:`settlement_main`) on the fleet of
 :mod:`tests.integration.settlement_support` plus four more EVs. It is killed after the ledger rows of
-the third EV were inserted and before that EV's transaction committed. Then: the two EVs committed
-before are in the ledger once, nothing of the third (its ledger rows, metering snapshots and
-statement were one transaction); a re-run posts the third EV onwards once and nothing for the
-first two; every transaction's key and content digest equal those of an uninterrupted run of the
-same data on a fresh database.
+the chunk holding the third EV (the third and fourth, two EVs per transaction) were inserted and
+before that transaction committed. Then: the two EVs committed before are in the ledger once,
+nothing of the third and fourth (their ledger rows, metering snapshots and statements were one
+transaction); a re-run posts the third EV onwards once and nothing for the first two; every
+transaction's key and content digest equal those of an uninterrupted run of the same data on a
+fresh database.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def ledger_of(engine: Engine) -> list[tuple[str, str]]:
         return [(t.key, t.digest) for t in store.transactions_in(JAN)]
 
 
-def test_sigkill_inside_an_evs_transaction_loses_and_doubles_nothing(engine: Engine, tmp_path: Path) -> None:
+def test_sigkill_inside_a_chunks_transaction_loses_and_doubles_nothing(engine: Engine, tmp_path: Path) -> None:
     crash_fleet(engine)
     url = engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
@@ -82,7 +83,7 @@ def test_sigkill_inside_an_evs_transaction_loses_and_doubles_nothing(engine: Eng
                 if not line:
                     break
                 lines.append(line.strip())
-            os.kill(proc.pid, signal.SIGKILL)  # inside ev-3's transaction: its ledger rows are inserted, not committed
+            os.kill(proc.pid, signal.SIGKILL)  # inside the chunk of ev-3 and ev-4: ledger rows inserted, not committed
         finally:
             proc.kill()
             _, stderr = proc.communicate(timeout=30)
@@ -90,8 +91,8 @@ def test_sigkill_inside_an_evs_transaction_loses_and_doubles_nothing(engine: Eng
     assert proc.returncode == -signal.SIGKILL
     assert [key for key, _ in ledger_of(engine)] == ["settle/2026-01/ev-1/0", "settle/2026-01/ev-2/0"]
     with sql_settlement_tx(engine)() as store:
-        assert store.meter_days("ev-3", [date(2026, 1, 10)]) == {}
-        assert store.latest_statement_digest(JAN, "ev-3") is None
+        assert store.meter_months(JAN, ["ev-3", "ev-4"]) == {}
+        assert store.latest_statement_digests(JAN, ["ev-3", "ev-4"]) == {}
 
     report = service(engine).run_period(JAN, EVS)
     assert [(r.subject, r.status) for r in report.results] == [

@@ -12,10 +12,12 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Connection, Engine, and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -27,7 +29,7 @@ from v2g.adapters.db.tables.settlement import (
     ledger_period_closes,
     ledger_postings,
     ledger_transactions,
-    meter_day_snapshots,
+    meter_month_snapshots,
     owner_contracts,
     settlement_statements,
 )
@@ -37,14 +39,16 @@ from v2g.services.settlement.ports import (
     ConcurrentPostingError,
     EvAccount,
     MarketReserveHour,
-    StoredMeterDay,
+    NewMeterMonth,
+    NewStatement,
+    StoredMeterMonth,
 )
 from v2g.settlement.allocation import EvContribution
 from v2g.settlement.canonical import digest as content_digest
-from v2g.settlement.canonical import intervals_digest
 from v2g.settlement.economics import ContractTerms
 from v2g.settlement.ledger import Account, LedgerTransaction, PeriodClose, Posting, TxKind
-from v2g.settlement.metering import MeterData, MeterInterval, PluggedPeriod, Reading
+from v2g.settlement.meter_arrays import BoolArray, IntArray, RegisterReadings
+from v2g.settlement.metering import MeterData, PluggedPeriod, Reading
 from v2g.settlement.money import KWH_QUANTUM, ORE, SettlementInputError, decimal_of
 from v2g.settlement.periods import SettlementPeriod
 from v2g.units import HOUR, QUARTER
@@ -348,40 +352,48 @@ class SqlSettlementStore:
             raise SettlementInputError(msg) from exc
 
     # ------------------------------------------------------------------ metering snapshots
-    def meter_days(self, ev_id: str, days: Collection[date]) -> dict[date, StoredMeterDay]:
-        if not days:
+    def meter_months(self, period: SettlementPeriod, ev_ids: Sequence[str]) -> dict[str, StoredMeterMonth]:
+        """The latest stored snapshot of each EV for ``period`` (EVs without one are absent)."""
+        if not ev_ids:
             return {}
-        m = meter_day_snapshots.c
-        rows = self.conn.execute(
-            select(m.day, m.version, m.digest, m.intervals_json)
-            .where(m.ev_id == ev_id, m.day.in_([d.isoformat() for d in days]))
-            .order_by(m.day, m.version)
+        m = meter_month_snapshots.c
+        latest = (
+            select(m.ev_id, func.max(m.version).label("version"))
+            .where(m.period == period.code, m.ev_id.in_(list(ev_ids)))
+            .group_by(m.ev_id)
+            .subquery()
         )
-        latest: dict[date, StoredMeterDay] = {}
-        for r in rows:  # ascending versions: the last one per day stays
-            intervals = tuple(MeterInterval.from_record(x) for x in json.loads(r.intervals_json))
-            latest[date.fromisoformat(r.day)] = StoredMeterDay(
-                date.fromisoformat(r.day), r.version, r.digest, intervals
+        rows = self.conn.execute(
+            select(m.ev_id, m.version, m.digest, m.data).join(
+                latest,
+                and_(m.ev_id == latest.c.ev_id, m.version == latest.c.version, m.period == period.code),
             )
-        return latest
+        )
+        return {r.ev_id: StoredMeterMonth(r.ev_id, int(r.version), str(r.digest), bytes(r.data)) for r in rows}
 
-    def save_meter_day(
-        self, ev_id: str, charger_id: str, day: date, version: int, intervals: Sequence[MeterInterval], at: datetime
-    ) -> None:
+    def save_meter_months(self, period: SettlementPeriod, rows: Sequence[NewMeterMonth], at: datetime) -> None:
+        """Insert new snapshot versions in bulk; a version stored meanwhile raises ConcurrentPostingError."""
+        if not rows:
+            return
         try:
             self.conn.execute(
-                meter_day_snapshots.insert().values(
-                    ev_id=ev_id,
-                    day=day.isoformat(),
-                    version=version,
-                    charger_id=charger_id,
-                    digest=intervals_digest(intervals),
-                    intervals_json=json.dumps([iv.to_record() for iv in intervals], separators=(",", ":")),
-                    captured_at=at,
-                )
+                meter_month_snapshots.insert(),
+                [
+                    {
+                        "ev_id": r.ev_id,
+                        "period": period.code,
+                        "version": r.version,
+                        "charger_id": r.charger_id,
+                        "n_quarters": r.n_quarters,
+                        "digest": r.digest,
+                        "data": r.data,
+                        "captured_at": at,
+                    }
+                    for r in rows
+                ],
             )
         except IntegrityError as exc:
-            msg = f"meter day {ev_id} {day}: version {version} was stored by another run"
+            msg = f"meter snapshots of {period}: a version was stored by another run"
             raise ConcurrentPostingError(msg) from exc
 
     # ------------------------------------------------------------------ statements and contracts
@@ -394,6 +406,48 @@ class SqlSettlementStore:
             .limit(1)
         ).first()
         return None if row is None else (int(row.version), str(row.digest))
+
+    def latest_statement_digests(self, period: SettlementPeriod, ev_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """:meth:`latest_statement_digest` for many EVs in one query (EVs without one are absent)."""
+        if not ev_ids:
+            return {}
+        s = settlement_statements.c
+        latest = (
+            select(s.ev_id, func.max(s.version).label("version"))
+            .where(s.period == period.code, s.ev_id.in_(list(ev_ids)))
+            .group_by(s.ev_id)
+            .subquery()
+        )
+        rows = self.conn.execute(
+            select(s.ev_id, s.version, s.digest).join(
+                latest, and_(s.ev_id == latest.c.ev_id, s.version == latest.c.version, s.period == period.code)
+            )
+        )
+        return {r.ev_id: (int(r.version), str(r.digest)) for r in rows}
+
+    def save_statements(self, period: SettlementPeriod, rows: Sequence[NewStatement], at: datetime) -> None:
+        """Insert statement versions in bulk; a version stored meanwhile raises ConcurrentPostingError."""
+        if not rows:
+            return
+        try:
+            self.conn.execute(
+                settlement_statements.insert(),
+                [
+                    {
+                        "period": period.code,
+                        "ev_id": r.ev_id,
+                        "version": r.version,
+                        "customer_id": r.customer_id,
+                        "digest": r.digest,
+                        "summary_json": r.summary_json,
+                        "created_at": at,
+                    }
+                    for r in rows
+                ],
+            )
+        except IntegrityError as exc:
+            msg = f"statements of {period}: a version was stored by another run"
+            raise ConcurrentPostingError(msg) from exc
 
     def save_statement(
         self,
@@ -633,6 +687,44 @@ class SqlSettlementSources:
             plugged=plugged,
         )
 
+    def register_readings(
+        self, accounts: Sequence[EvAccount], start_at: datetime, end_at: datetime
+    ) -> RegisterReadings:
+        """The register readings :meth:`meter_data` reads, for many EVs in three set-based queries:
+        every register reading of their chargers in ``[start_at - 1 day, end_at + 1 day)`` at each
+        charger's lowest EVSE that reported one there, and their transactions' meter start and stop.
+        Row ``i`` of the result is ``accounts[i]``; the caller picks the last reading before the
+        window and the first after it (:func:`v2g.settlement.meter_arrays.meter_registers`)."""
+        row_of = {a.charger_id: i for i, a in enumerate(accounts)}
+        if not row_of:
+            return _no_readings()
+        lo, hi = start_at - timedelta(days=1), end_at + timedelta(days=1)
+        with self.engine.connect() as conn:
+            dialect = conn.dialect.name
+            m = _mark(dialect)
+            cursor = conn.connection.cursor()
+            try:
+                marks = ",".join([m] * len(row_of))
+                cursor.execute(
+                    f"SELECT charger_id, evse_id, measurand = {m}, lower(unit) = 'kwh', count(*),"
+                    f" {_concat_times(dialect)}, {_concat_values(dialect)}"
+                    f" FROM telemetry WHERE charger_id IN ({marks}) AND measurand IN ({m}, {m})"
+                    f" AND measured_at >= {m} AND measured_at < {m}"
+                    " GROUP BY charger_id, evse_id, measurand, lower(unit) = 'kwh'",
+                    [EXPORT_REGISTER, *row_of, IMPORT_REGISTER, EXPORT_REGISTER, _at(dialect, lo), _at(dialect, hi)],
+                )
+                telemetry_rows = cursor.fetchall()
+                cursor.execute(
+                    f"SELECT charger_id, {_epoch_us_sql(dialect, 'started_at')}, {_epoch_us_sql(dialect, 'ended_at')},"
+                    f" meter_start_wh, meter_stop_wh FROM charging_transactions WHERE charger_id IN ({marks})"
+                    f" AND started_at IS NOT NULL AND started_at < {m} AND (ended_at IS NULL OR ended_at > {m})",
+                    [*row_of, _at(dialect, end_at), _at(dialect, start_at)],
+                )
+                tx_rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        return _readings(row_of, [_group(dialect, *r) for r in telemetry_rows], tx_rows)
+
     def reserve_hours(self, start_at: datetime, end_at: datetime) -> list[MarketReserveHour]:
         """Each delivery record with each EV's part: capacity-hours held = the reserve the plan in force
         at the hour's start gave the EV x the share of the hour its charger had a transaction open (the
@@ -760,6 +852,139 @@ def _share_plugged(spans: Sequence[tuple[datetime, datetime | None]], hour: date
             covered += e - s
             cursor = e
     return Decimal(int(covered.total_seconds())) / Decimal(3600)
+
+
+# ---------------------------------------------------------------------------------------------- bulk reads
+def _mark(dialect: str) -> str:
+    return "?" if dialect == "sqlite" else "%s"
+
+
+def _epoch_us_sql(dialect: str, column: str) -> str:
+    """Microseconds since the epoch of a UTC timestamp column, as an integer, exactly."""
+    if dialect == "sqlite":  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC)
+        return f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
+    return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+
+
+def _at(dialect: str, at: datetime) -> Any:
+    utc = at.astimezone(UTC)
+    if dialect == "sqlite":
+        return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return utc
+
+
+def _no_readings() -> RegisterReadings:
+    empty = np.zeros(0, dtype=np.int64)
+    return RegisterReadings(empty, empty.astype(np.bool_), empty, empty, empty.astype(np.bool_))
+
+
+def _e4_of(values: npt.NDArray[np.float64], per_unit: npt.NDArray[np.float64]) -> tuple[IntArray, BoolArray]:
+    """Meter values (Wh or kWh floats) in whole 0.1 Wh, as :func:`_kwh` rounds them: exact where the
+    float's shortest repr has at most the places of 0.1 Wh (checked), else through Decimal."""
+    finite = np.isfinite(values) & (np.abs(values) < 1e12)
+    scaled = np.where(finite, values * per_unit, 0.0)
+    units = np.rint(scaled)
+    exact = finite & (units / per_unit == values)
+    out = units.astype(np.int64)
+    for k in np.flatnonzero(finite & ~exact).tolist():
+        unit = "kWh" if per_unit[k] == 10_000 else "Wh"
+        out[k] = int(_kwh(float(values[k]), unit, "meter value").scaleb(4))
+    return out, ~finite
+
+
+def _concat_times(dialect: str) -> str:
+    """A group's timestamps as one string (SQLite: the stored fixed-width text; PostgreSQL: µs)."""
+    if dialect == "sqlite":
+        return "group_concat(measured_at, '')"
+    return "string_agg(CAST(EXTRACT(EPOCH FROM measured_at) * 1000000 AS BIGINT)::text, ',')"
+
+
+def _concat_values(dialect: str) -> str:
+    """A group's values as one string, each exact (17 significant digits; PostgreSQL's shortest)."""
+    if dialect == "sqlite":
+        return "group_concat(printf('%!.17g', value), ',')"
+    return "string_agg(value::text, ',')"
+
+
+_DIGIT_WEIGHTS = {"year": (0, 4), "month": (5, 2), "day": (8, 2), "hour": (11, 2), "minute": (14, 2)}
+
+
+def _epoch_us_of_text(text_: str, n: int) -> IntArray:
+    """n timestamps 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC, concatenated) as µs since the epoch."""
+    if len(text_) != 26 * n:
+        return np.asarray(
+            [_epoch_us_of(datetime.fromisoformat(text_[k : k + 26])) for k in range(0, len(text_), 26)], dtype=np.int64
+        )
+    d = (np.frombuffer(text_.encode("ascii"), dtype=np.uint8).reshape(n, 26) - 48).astype(np.int64)
+
+    def num(at: int, width: int) -> IntArray:
+        out = np.zeros(n, dtype=np.int64)
+        for k in range(width):
+            out = out * 10 + d[:, at + k]
+        return out
+
+    y, m, day = num(0, 4), num(5, 2), num(8, 2)
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    seconds = ((days * 24 + num(11, 2)) * 60 + num(14, 2)) * 60 + num(17, 2)
+    out: IntArray = (seconds * 1_000_000 + num(20, 6)).astype(np.int64)
+    return out
+
+
+def _epoch_us_of(at: datetime) -> int:
+    return (at.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _group(
+    dialect: str, charger: str, evse: int, is_export: Any, is_kwh: Any, n: int, times: str, values: str
+) -> tuple[str, int, bool, bool, IntArray, npt.NDArray[np.float64]]:
+    at = _epoch_us_of_text(times, int(n)) if dialect == "sqlite" else np.asarray(times.split(","), dtype=np.int64)
+    return str(charger), int(evse), bool(is_export), bool(is_kwh), at, np.asarray(values.split(","), dtype=np.float64)
+
+
+def _readings(
+    row_of: Mapping[str, int],
+    groups: Sequence[tuple[str, int, bool, bool, IntArray, npt.NDArray[np.float64]]],
+    tx_rows: Sequence[Any],
+) -> RegisterReadings:
+    lowest: dict[str, int] = {}
+    for charger, evse, *_ in groups:
+        lowest[charger] = min(evse, lowest.get(charger, evse))
+    kept = [g for g in groups if g[1] == lowest[g[0]]]
+    if kept:
+        sizes = [g[4].size for g in kept]
+        t_rows = np.repeat(np.asarray([row_of[g[0]] for g in kept], dtype=np.int64), sizes)
+        t_export = np.repeat(np.asarray([g[2] for g in kept], dtype=np.bool_), sizes)
+        per_unit = np.repeat(np.asarray([10_000.0 if g[3] else 10.0 for g in kept]), sizes)
+        t_at = np.concatenate([g[4] for g in kept])
+        t_values, t_bad = _e4_of(np.concatenate([g[5] for g in kept]), per_unit)
+    else:
+        t_rows = t_at = t_values = np.zeros(0, dtype=np.int64)
+        t_export = t_bad = np.zeros(0, dtype=np.bool_)
+    x_rows, x_at, x_wh = [], [], []
+    for charger_id, started_us, ended_us, start_wh, stop_wh in tx_rows:
+        if start_wh is not None:
+            x_rows.append(row_of[charger_id])
+            x_at.append(started_us)
+            x_wh.append(start_wh)
+        if stop_wh is not None and ended_us is not None:
+            x_rows.append(row_of[charger_id])
+            x_at.append(ended_us)
+            x_wh.append(stop_wh)
+    x_values, x_bad = _e4_of(np.asarray(x_wh, dtype=np.float64), np.full(len(x_wh), 10.0))
+    n_x = len(x_rows)
+    unreadable = {int(r) for r in t_rows[t_bad].tolist()} | {x_rows[k] for k in np.flatnonzero(x_bad).tolist()}
+    return RegisterReadings(
+        ev_row=np.concatenate([t_rows, np.asarray(x_rows, dtype=np.int64)]),
+        export=np.concatenate([t_export, np.zeros(n_x, dtype=np.bool_)]),
+        at_us=np.concatenate([t_at, np.asarray(x_at, dtype=np.int64)]),
+        value_e4=np.concatenate([t_values, x_values]),
+        from_tx=np.concatenate([np.zeros(t_rows.size, dtype=np.bool_), np.ones(n_x, dtype=np.bool_)]),
+        unreadable=frozenset(unreadable),
+    )
 
 
 __all__ = ["SqlSettlementSources", "SqlSettlementStore", "sql_settlement_tx"]

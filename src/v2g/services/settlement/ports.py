@@ -3,7 +3,7 @@ market's reserve records, day-ahead prices, and a ledger store with one transact
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -14,7 +14,8 @@ from v2g.fleet.model import PriceArea
 from v2g.settlement.allocation import EvContribution
 from v2g.settlement.economics import ContractTerms
 from v2g.settlement.ledger import LedgerTransaction, PeriodClose, Posting
-from v2g.settlement.metering import MeterData, MeterInterval, PluggedPeriod
+from v2g.settlement.meter_arrays import RegisterReadings
+from v2g.settlement.metering import MeterData, PluggedPeriod
 from v2g.settlement.periods import SettlementPeriod
 
 
@@ -56,6 +57,13 @@ class SettlementSources(Protocol):
     def meter_data(self, ev: EvAccount, start_at: datetime, end_at: datetime) -> MeterData:
         """Registers (with the last reading before and the first after the window), power samples and
         charging transactions of the EV's charger around ``[start_at, end_at)``."""
+        ...
+
+    def register_readings(
+        self, accounts: Sequence[EvAccount], start_at: datetime, end_at: datetime
+    ) -> RegisterReadings:
+        """The register readings of many EVs in bulk (row ``i`` is ``accounts[i]``): what
+        :func:`~v2g.settlement.meter_arrays.meter_registers` meters."""
         ...
 
     def reserve_hours(self, start_at: datetime, end_at: datetime) -> list[MarketReserveHour]:
@@ -105,13 +113,36 @@ class ConcurrentPostingError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class StoredMeterDay:
-    """The latest stored metering snapshot of one EV and local day."""
+class StoredMeterMonth:
+    """The latest stored metering snapshot of one EV and period (``meter_arrays.encode_row``)."""
 
-    day: date
+    ev_id: str
     version: int
     digest: str
-    intervals: tuple[MeterInterval, ...]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewMeterMonth:
+    """A new snapshot version to store."""
+
+    ev_id: str
+    charger_id: str
+    version: int
+    n_quarters: int
+    digest: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewStatement:
+    """A new statement summary version to store (canonical JSON and its digest)."""
+
+    ev_id: str
+    customer_id: str
+    version: int
+    digest: str
+    summary_json: str
 
 
 class SettlementStore(Protocol):
@@ -141,11 +172,19 @@ class SettlementStore(Protocol):
 
     def record_close(self, close: PeriodClose) -> None: ...
 
-    def meter_days(self, ev_id: str, days: Collection[date]) -> dict[date, StoredMeterDay]: ...
+    def meter_months(self, period: SettlementPeriod, ev_ids: Sequence[str]) -> dict[str, StoredMeterMonth]:
+        """The latest snapshot of each EV for the period (EVs without one are absent)."""
+        ...
 
-    def save_meter_day(
-        self, ev_id: str, charger_id: str, day: date, version: int, intervals: Sequence[MeterInterval], at: datetime
-    ) -> None: ...
+    def save_meter_months(self, period: SettlementPeriod, rows: Sequence[NewMeterMonth], at: datetime) -> None:
+        """Insert new versions; one stored meanwhile raises :class:`ConcurrentPostingError`."""
+        ...
+
+    def latest_statement_digests(
+        self, period: SettlementPeriod, ev_ids: Sequence[str]
+    ) -> dict[str, tuple[int, str]]: ...
+
+    def save_statements(self, period: SettlementPeriod, rows: Sequence[NewStatement], at: datetime) -> None: ...
 
     def latest_statement_digest(self, period: SettlementPeriod, ev_id: str) -> tuple[int, str] | None: ...
 

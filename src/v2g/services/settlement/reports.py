@@ -17,6 +17,7 @@ from v2g.services.settlement.ports import AccountPosting, EvAccount, FleetDirect
 from v2g.services.settlement.service import SettlementService
 from v2g.settlement.allocation import ReserveAllocation
 from v2g.settlement.ledger import LedgerTransaction, TxKind, owner_account
+from v2g.settlement.meter_arrays import blob_intervals
 from v2g.settlement.money import ZERO, SettlementInputError
 from v2g.settlement.periods import SettlementPeriod
 from v2g.settlement.reports import GroupStatement, Reconciliation, group_statements, reconcile
@@ -71,8 +72,7 @@ class SettlementReports:
                 what = "no customer" if name is None else "no settled statement for customer"
                 msg = f"{what} {customer_id!r}" + ("" if name is None else f" in {period}")
                 raise SettlementNotFoundError(msg)
-            days = period.days()
-            meter = {str(s["ev_id"]): store.meter_days(str(s["ev_id"]), days) for s in summaries}
+            stored = store.meter_months(period, [str(s["ev_id"]) for s in summaries])
             postings = store.account_postings(owner)
         ev_ids = [str(s["ev_id"]) for s in summaries]
         accounts = {a.ev_id: a for a in self.service.sources.ev_accounts(ev_ids)}
@@ -87,7 +87,8 @@ class SettlementReports:
                 raise SettlementInputError(msg)
             if account.price_area.value not in spot_by_area:
                 spot_by_area[account.price_area.value] = self.service.spot_prices(account.price_area, period)
-            intervals = [iv for day in sorted(meter[ev_id]) for iv in meter[ev_id][day].intervals]
+            snapshot = stored.get(ev_id)
+            intervals = blob_intervals(None if snapshot is None else snapshot.data, period)
             data = EvStatementData(
                 summary=summary,
                 intervals=intervals,

@@ -1,13 +1,15 @@
 """Run a settlement period for a set of EVs from stored telemetry, exactly once.
 
-For each EV (in id order), in one database transaction: the period's metering intervals are
-computed from the charger's registers and merged into the stored day snapshots (a better-or-equal
-quality value replaces a stored one; telemetry removed by retention never degrades a snapshot), the
-owner's economics are computed, and only the difference between what that yields and what the
-ledger already holds for the EV and period is posted, under the key ``settle/<period>/<ev>/<n>``.
-So a re-run posts nothing, a run killed at any point resumes where it stopped (an EV is either
-fully posted or not at all), and late data becomes a correction in the next open period. Reserve
-revenue nobody earned is posted the same way per bidding group (subject ``group:<id>``).
+The EVs go in chunks of ``batch_size`` (in id order), each chunk one database transaction
+(:mod:`v2g.services.settlement.batch`): the period's metering intervals are computed from the
+chargers' registers in bulk and merged into the stored month snapshots day by day (a day that would
+lose quality keeps its stored version; telemetry removed by retention never degrades a snapshot),
+the owners' economics are computed in integers, and only the difference between what that yields
+and what the ledger already holds for each EV and period is posted, under the key
+``settle/<period>/<ev>/<n>``, with the statement summaries. So a re-run posts nothing, a run killed
+at any point resumes where it stopped (a chunk is either fully stored or not at all), and late data
+becomes a correction in the next open period. Reserve revenue nobody earned is posted per bidding
+group (subject ``group:<id>``), one transaction each.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
 from v2g.fleet.model import PriceArea
 from v2g.services.clock import Clock
+from v2g.services.settlement.batch import BatchRun
 from v2g.services.settlement.ports import (
     ConcurrentPostingError,
     DayAheadPrices,
@@ -30,27 +33,18 @@ from v2g.services.settlement.ports import (
     SettlementStore,
     SettlementTx,
 )
-from v2g.services.settlement.summary import statement_summary
 from v2g.settlement.allocation import ReserveAllocation, ReserveHour, allocate_reserve_hour
-from v2g.settlement.canonical import digest as content_digest
-from v2g.settlement.canonical import intervals_digest
 from v2g.settlement.economics import (
-    ContractTerms,
     eur_to_sek,
-    settle_ev_period,
     spot_ore_per_kwh,
 )
 from v2g.settlement.ledger import (
     LedgerTransaction,
     PeriodClose,
     close_period,
-    dso_account,
-    line_postings,
-    owner_account,
     settlement_transaction,
     unallocated_postings,
 )
-from v2g.settlement.metering import MeterInterval, merge_intervals, meter_intervals
 from v2g.settlement.money import ZERO, SettlementInputError, decimal_of
 from v2g.settlement.periods import SettlementPeriod, local_date
 from v2g.settlement.tariffs import TariffBook
@@ -99,6 +93,7 @@ class RunReport:
 
     period: SettlementPeriod
     results: list[SubjectResult] = field(default_factory=list)
+    fast_metered: int = 0  # EVs metered by the bulk register path (the rest one by one)
 
     def _with(self, status: str) -> list[SubjectResult]:
         return [r for r in self.results if r.status == status]
@@ -135,6 +130,7 @@ class SettlementService:
         clock: Clock,
         config: SettlementConfig | None = None,
         on_subject_done: Callable[[SubjectResult], None] | None = None,
+        batch_size: int = 1000,
     ) -> None:
         self.sources = sources
         self.prices = prices
@@ -143,47 +139,22 @@ class SettlementService:
         self.clock = clock
         self.config = config or SettlementConfig()
         self.on_subject_done = on_subject_done  # called after each committed subject (progress, tests)
+        self.batch_size = batch_size  # EVs per database transaction of a run
+        self.timings: defaultdict[str, float] = defaultdict(float)  # wall seconds per phase, summed
 
     # ------------------------------------------------------------------ metering
     def capture_metering(self, period: SettlementPeriod, ev_ids: Sequence[str]) -> int:
-        """Compute the period's intervals so far and store the days that changed (no posting).
+        """Compute the period's intervals so far and store the snapshots that changed (no posting).
 
         Run it at least daily: telemetry is kept for a limited time, the snapshots for good.
-        Returns how many EV-days got a new snapshot version.
+        Returns how many EV-days changed.
         """
         end_at = min(period.end_at, floor_quarter(self.clock.now()))
         if end_at <= period.start_at:
             return 0
-        changed = 0
-        for ev in self.sources.ev_accounts(ev_ids):
-            fresh = self._fresh_intervals(ev, period.start_at, end_at)
-            with self.tx() as store:
-                _, n = self._merge_days(store, ev, fresh)
-                changed += n
-        return changed
-
-    def _fresh_intervals(self, ev: EvAccount, start_at: datetime, end_at: datetime) -> list[MeterInterval]:
-        data = self.sources.meter_data(ev, start_at, end_at)
-        return meter_intervals(data, start_at, end_at, self.tariffs.metering)
-
-    def _merge_days(
-        self, store: SettlementStore, ev: EvAccount, fresh: Sequence[MeterInterval]
-    ) -> tuple[list[MeterInterval], int]:
-        by_day: dict[date, list[MeterInterval]] = defaultdict(list)
-        for iv in fresh:
-            by_day[local_date(iv.start_at)].append(iv)
-        stored = store.meter_days(ev.ev_id, by_day.keys())
-        merged_all: list[MeterInterval] = []
-        changed = 0
-        for day in sorted(by_day):
-            old = stored.get(day)
-            merged = merge_intervals(old.intervals if old is not None else (), by_day[day])
-            if old is None or intervals_digest(merged) != old.digest:
-                version = old.version + 1 if old is not None else 1
-                store.save_meter_day(ev.ev_id, ev.charger_id, day, version, merged, self.clock.now())
-                changed += 1
-            merged_all.extend(merged)
-        return merged_all, changed
+        run = BatchRun(self, period, end_at, post=False)
+        run.run(self.sources.ev_accounts(ev_ids))
+        return run.changed_days
 
     # ------------------------------------------------------------------ a period
     def run_period(self, period: SettlementPeriod, ev_ids: Sequence[str]) -> RunReport:
@@ -200,12 +171,9 @@ class SettlementService:
                 SubjectResult(ev_id, "failed", error=f"ev_id: {ev_id!r} has no vehicle with a charger")
             )
         reserve = self._reserve(period)
-        spot: dict[PriceArea, dict[datetime, Decimal]] = {}
-        for ev in accounts:
-            if ev.price_area not in spot:
-                spot[ev.price_area] = self.spot_prices(ev.price_area, period)
-            work = partial(self._settle_ev, period, ev, spot[ev.price_area], reserve)
-            report.results.append(self._once(work, ev.ev_id))
+        run = BatchRun(self, period, period.end_at, post=True, reserve=reserve.per_ev_sek)
+        report.results += run.run(accounts)
+        report.fast_metered = run.fast_evs
         for group_id in sorted(reserve.unallocated_by_group_sek):
             amount = reserve.unallocated_by_group_sek[group_id]
             subject = f"group:{group_id}"
@@ -224,40 +192,6 @@ class SettlementService:
         if self.on_subject_done is not None:
             self.on_subject_done(result)
         return result
-
-    def _settle_ev(
-        self, period: SettlementPeriod, ev: EvAccount, spot: Mapping[datetime, Decimal], reserve: _Reserve
-    ) -> SubjectResult:
-        dso_key = self.config.tariff_of(ev)
-        self.tariffs.dso(dso_key)  # an unknown tariff fails before any work
-        fresh = self._fresh_intervals(ev, period.start_at, period.end_at)
-        with self.tx() as store:
-            intervals, _ = self._merge_days(store, ev, fresh)
-            contract = store.contract_terms(ev.customer_id, period.first_day) or ContractTerms.default(
-                self.tariffs, period.first_day
-            )
-            settled = settle_ev_period(
-                period=period,
-                ev_id=ev.ev_id,
-                customer_id=ev.customer_id,
-                intervals=intervals,
-                spot_ore_per_kwh=spot,
-                tariffs=self.tariffs,
-                dso_key=dso_key,
-                contract=contract,
-                reserve_net_sek=reserve.per_ev_sek.get(ev.ev_id, ZERO),
-            )
-            target = line_postings(
-                settled.lines, owner=owner_account(ev.customer_id), dso=dso_account(dso_key), subject=ev.ev_id
-            )
-            tx = self._post(store, period, ev.ev_id, target)
-            summary = statement_summary(settled, contract, self.tariffs)
-            digest = content_digest(summary)
-            latest = store.latest_statement_digest(period, ev.ev_id)
-            if latest is None or latest[1] != digest:
-                version = latest[0] + 1 if latest is not None else 1
-                store.save_statement(period, ev.ev_id, ev.customer_id, version, summary, self.clock.now())
-        return _result(ev.ev_id, tx, settled.quality)
 
     def _post_group(self, period: SettlementPeriod, subject: str, amount_sek: Decimal) -> SubjectResult:
         with self.tx() as store:
@@ -312,17 +246,23 @@ class SettlementService:
             unallocated[alloc.hour.group_id] += alloc.unallocated_sek
         return _Reserve(dict(per_ev), {g: a for g, a in unallocated.items() if a != 0})
 
-    def spot_prices(self, area: PriceArea, period: SettlementPeriod) -> dict[datetime, Decimal]:
-        """The period's day-ahead price of every quarter in öre/kWh."""
+    def spot_eur_per_mwh(self, area: PriceArea, period: SettlementPeriod) -> list[Decimal]:
+        """The period's day-ahead price of every quarter in EUR/MWh, exact."""
         n = int((period.end_at - period.start_at) / QUARTER)
         values = self.prices.day_ahead_eur_per_mwh(area, period.start_at, n)
         if len(values) != n:
             msg = f"day_ahead_eur_per_mwh: {len(values)} prices for the {n} quarters of {period} in {area}"
             raise SettlementInputError(msg)
+        return [
+            decimal_of(value, field=f"day_ahead_eur_per_mwh[{area} {(period.start_at + k * QUARTER).isoformat()}]")
+            for k, value in enumerate(values)
+        ]
+
+    def spot_prices(self, area: PriceArea, period: SettlementPeriod) -> dict[datetime, Decimal]:
+        """The period's day-ahead price of every quarter in öre/kWh."""
         out = {}
-        for k, value in enumerate(values):
+        for k, eur in enumerate(self.spot_eur_per_mwh(area, period)):
             at = period.start_at + k * QUARTER
-            eur = decimal_of(value, field=f"day_ahead_eur_per_mwh[{area} {at.isoformat()}]")
             out[at] = spot_ore_per_kwh(eur, self.tariffs.sek_per_eur.at(local_date(at)))
         return out
 

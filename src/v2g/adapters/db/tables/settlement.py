@@ -1,8 +1,8 @@
-"""Settlement tables: the append-only ledger, period closes, metering snapshots, statements and
-the owners' contract terms.
+"""Settlement tables: the append-only ledger, period closes, metering snapshots (one compressed row
+per EV, month and version), statements and the owners' contract terms.
 
 Nothing here is ever updated or deleted: a ledger transaction and its postings are inserted once
-(its idempotency key is unique), a close is a row of its own, and a changed metering day or
+(its idempotency key is unique), a close is a row of its own, and a changed metering month or
 statement is a new version. The migration adds triggers that refuse UPDATE and DELETE on the ledger.
 """
 
@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     PrimaryKeyConstraint,
     String,
@@ -62,6 +63,22 @@ ledger_period_closes = Table(
     Column("trial_balance_json", Text, nullable=False),
 )
 
+meter_month_snapshots = Table(
+    "meter_month_snapshots",
+    metadata,
+    Column("ev_id", String(64), nullable=False),
+    Column("period", String(7), nullable=False),  # YYYY-MM, Swedish local month
+    Column("version", Integer, nullable=False),
+    Column("charger_id", String(64), nullable=False),
+    Column("n_quarters", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),  # v2g.settlement.meter_arrays.encode_row: zlib, ~1-3 kB
+    Column("captured_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("ev_id", "period", "version"),
+)
+
+# Before migration 0015 metering was kept as JSON per EV and local day; the migration copied the
+# latest version of every day into meter_month_snapshots. Nothing reads or writes it any more.
 meter_day_snapshots = Table(
     "meter_day_snapshots",
     metadata,
