@@ -4,7 +4,7 @@ instead of JSON per EV and day (about 150 bytes a quarter). The latest version o
 is copied into its month's first version; ``meter_day_snapshots`` stays as it was, unread.
 
 Revision ID: 0015_meter_month_snapshots
-Revises: 0012_settlement_billing
+Revises: 0014_ieee2030_5_reports
 Create Date: 2026-12-10
 """
 
@@ -24,7 +24,7 @@ from v2g.settlement.periods import SettlementPeriod
 from v2g.units import QUARTER
 
 revision = "0015_meter_month_snapshots"
-down_revision = "0012_settlement_billing"
+down_revision = "0014_ieee2030_5_reports"
 branch_labels = None
 depends_on = None
 
