@@ -112,8 +112,8 @@ def _form_values(view_json: dict[str, Any]) -> dict[str, Any]:
     local_until = datetime.fromisoformat(until).astimezone(STOCKHOLM).strftime("%Y-%m-%dT%H:%M") if until else ""
     values: dict[str, Any] = {f"dep_{day}": view_json["departures"][day] or "" for day in DAY_KEYS}
     values |= {
-        "target_soc_percent": view_json["target_soc_percent"],
-        "min_soc_percent": view_json["min_soc_percent"],
+        "target_soc_percent": f"{view_json['target_soc_percent']:g}",
+        "min_soc_percent": f"{view_json['min_soc_percent']:g}",
         "charge_now_until": local_until,
         "opt_out_today": bool(view_json["opt_out_today"]),
         "version": "" if view_json["version"] is None else str(view_json["version"]),
