@@ -24,8 +24,8 @@ class Portal:
     client: TestClient
 
 
-def build_portal(engine: Engine) -> Portal:
-    """c1 (served by the aggregator) and c2 (by aggregator2) signed up; October settled for both."""
+def build_portal(engine: Engine, *, settle: bool = False) -> Portal:
+    """c1 (served by the aggregator) and c2 (by aggregator2) signed up; with ``settle``, October settled for both."""
     world = seed_world(engine)
     settings = Settings(
         database_url=str(engine.url),
@@ -37,7 +37,8 @@ def build_portal(engine: Engine) -> Portal:
     client = TestClient(build_app(platform, demo_logins=[("owner-c1", PASSWORD, "owner")]))
     for cid, agg in (("c1", "aggregator"), ("c2", "aggregator2")):
         assert client.post("/api/v1/customers", headers=world.bearer(agg), json=signup_body(cid)).status_code == 201
-    _october(world, platform)
+    if settle:
+        _october(world, platform)
     return Portal(world, platform, client)
 
 

@@ -22,6 +22,12 @@ def portal(engine: Engine) -> Portal:
     return build_portal(engine)
 
 
+@pytest.fixture
+def settled(engine: Engine) -> Portal:
+    """The portal with October settled (statements and ledger lines on record)."""
+    return build_portal(engine, settle=True)
+
+
 def test_sign_in_sets_a_session_cookie_scripts_cannot_read_and_sign_out_ends_it(portal: Portal) -> None:
     client = portal.client
     landing = client.get("/")
@@ -98,7 +104,8 @@ def build_other_session(portal: Portal) -> str:
     return other.get("/owner").text
 
 
-def test_owners_see_only_their_own_and_other_roles_are_refused(portal: Portal) -> None:
+def test_owners_see_only_their_own_and_other_roles_are_refused(settled: Portal) -> None:
+    portal = settled
     client = portal.client
     sign_in(client, "owner-c2")
     assert client.get("/owner/schedule/veh-c1").status_code == 404  # another owner's EV: as if unknown
@@ -215,7 +222,8 @@ def test_schedule_settings_change_through_the_preferences_use_case_with_errors_b
     assert stale.status_code == 409
 
 
-def test_earnings_per_month_link_the_statements_the_settlement_service_renders(portal: Portal) -> None:
+def test_earnings_per_month_link_the_statements_the_settlement_service_renders(settled: Portal) -> None:
+    portal = settled
     client = portal.client
     sign_in(client, "owner-c1")
     page = client.get("/owner/earnings")

@@ -31,7 +31,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Portal, str]]:
     """The portal on a real socket (uvicorn on 127.0.0.1, a free port), over a fresh SQLite database."""
     engine = make_engine(f"sqlite:///{tmp_path / 'v2g.sqlite3'}")
     upgrade(engine)
-    portal = build_portal(engine)
+    portal = build_portal(engine, settle=True)
     server = uvicorn.Server(uvicorn.Config(portal.client.app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
