@@ -86,6 +86,7 @@ from v2g.services.planning.preferences import PreferencesService
 from v2g.services.planning.recording import RecordedInputs
 from v2g.services.planning.sessions import PreferencesLookup, needs_session_builder
 from v2g.services.planning.signal_book import GridSignalBook
+from v2g.services.planning.value import ValueIndicator
 from v2g.services.settlement.billing import SettlementBilling
 from v2g.services.settlement.journey_tasks import settlement_handlers
 from v2g.services.settlement.reports import SettlementReports
@@ -234,6 +235,7 @@ class Platform:
     operations: OperationsView | None = None
     ven: OpenAdrVen | OpenAdr3Ven | None = None  # by ``openadr_version``
     settlement: SettlementService | None = None  # metering capture, period runs and closes
+    value: ValueIndicator | None = None  # the owner's quick value indication (planner over sampled nights)
     settlement_reports: SettlementReports | None = None  # statements, reconciliation, BSP statements, export
     settlement_billing: SettlementBilling | None = None  # payouts, invoices, payments; the settlement day
     iec61850: DerAggregateServer | None = None
@@ -471,6 +473,9 @@ def bootstrap(
         config=settlement_config,
     )
     platform.settlement_reports = SettlementReports(platform.settlement, settlement_sources)
+    platform.value = ValueIndicator(
+        data, cycle.rules, owner_settings, clock, tariffs, price_sources=data.describe, planner=FleetPlanner()
+    )
     platform.settlement_billing = SettlementBilling(
         platform.settlement,
         settlement_sources,

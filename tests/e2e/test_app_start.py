@@ -13,6 +13,7 @@ from v2g.api.app import create_app
 from v2g.bootstrap import bootstrap
 from v2g.cli import app as cli_app
 from v2g.config import Settings
+from v2g.runtime.app import build_app
 
 
 def test_health_openapi_and_grid_areas(engine: Engine) -> None:
@@ -49,11 +50,12 @@ def test_db_upgrade_then_current(tmp_path: Path) -> None:
 
 def test_front_page_links_to_the_api_docs_and_the_blueprint(engine: Engine) -> None:
     platform = bootstrap(Settings(database_url=engine.url.render_as_string(hide_password=False)))
-    client = TestClient(create_app(platform))
+    client = TestClient(build_app(platform))
     page = client.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    for link in ('href="/docs"', 'href="/api/v1/blueprints/sweden_private_ev/render"', 'href="/api/v1/operations"'):
+    # the portal's sign-in page, with the links for developers
+    for link in ('action="/login"', 'href="/docs"', 'href="/api/v1/blueprints/sweden_private_ev/render"'):
         assert link in page.text
     blueprint = client.get("/api/v1/blueprints/sweden_private_ev/render")
     assert blueprint.status_code == 200

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse
 
 import v2g
 from v2g.api.errors import install_error_handlers
@@ -18,27 +16,10 @@ from v2g.bootstrap import Platform
 
 log = structlog.get_logger("v2g.api")
 
-LANDING_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>V2G service platform</title>
-<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
-a{color:#0b5cad}code{background:#f2f2f2;padding:0 .25rem}</style></head>
-<body><main>
-<h1>V2G service platform</h1>
-<p>Version {version}. Vehicle-to-grid services for private EV owners: the service blueprint as code, chargers over
-OCPP, fleet planning with Nordic reserves, market operations and the operating day.</p>
-<ul>
-<li><a href="/docs">API documentation</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>)</li>
-<li><a href="/api/v1/blueprints/sweden_private_ev/render">The V2G service blueprint</a> (swimlane)</li>
-<li><a href="/api/v1/operations">Operations</a> (sign in first: <code>POST /api/v1/auth/login</code>)</li>
-<li><a href="/health">Health</a></li>
-</ul>
-</main></body></html>
-"""
-
 
 def create_app(platform: Platform) -> FastAPI:
-    """Build the app around an already bootstrapped platform."""
+    """Build the API app around an already bootstrapped platform (the portal is added by
+    :func:`v2g.runtime.app.build_app`, which serves both)."""
     app = FastAPI(
         title="V2G service platform",
         version=v2g.__version__,
@@ -63,11 +44,6 @@ def create_app(platform: Platform) -> FastAPI:
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return response
-
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def landing() -> str:
-        """The platform's front page: where the API, its documentation and the blueprint are."""
-        return LANDING_HTML.replace("{version}", html.escape(v2g.__version__))
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:

@@ -22,8 +22,9 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from v2g.api.deps import MarketUnit, platform_of
 from v2g.api.inputs import CheckedJsonRoute
 from v2g.api.journeys import Who
-from v2g.services.actors.ports import Principal
+from v2g.services.actors.ports import ForbiddenError, NotFoundError, Principal
 from v2g.services.markets.access import AGGREGATOR_ROLE, READERS, MarketScope
+from v2g.services.settlement.access import OPERATOR_READERS, require_owner_data, require_role
 from v2g.services.settlement.reports import SettlementNotFoundError, SettlementReports
 from v2g.settlement.export import to_beancount, to_csv
 from v2g.settlement.money import SettlementInputError
@@ -31,8 +32,6 @@ from v2g.settlement.periods import SettlementPeriod
 from v2g.settlement.statement import render_statement_html
 
 router = APIRouter(prefix="/settlement", tags=["settlement"], route_class=CheckedJsonRoute)
-OWNER_DATA_READERS = ("owner", AGGREGATOR_ROLE)
-OPERATOR_READERS = (AGGREGATOR_ROLE,)
 
 
 def _reports(request: Request) -> SettlementReports:
@@ -53,24 +52,19 @@ def _period(code: str) -> SettlementPeriod:
 
 
 def _require(who: Principal, allowed: tuple[str, ...], what: str) -> None:
-    if who.role not in allowed:
-        raise HTTPException(403, f"role {who.role!r} may not read {what} (allowed: {', '.join(allowed)})")
-
-
-def _customer_visible(request: Request, who: Principal, customer_id: str) -> bool:
-    """The owner themselves; an aggregator operator for the customers its organisation serves."""
-    if who.role == "owner":
-        return who.customer_id == customer_id
-    journeys = platform_of(request).journeys
-    if journeys is None:
-        return False
-    return customer_id in {j.customer_id for j in journeys.list_journeys(who)}
+    try:
+        require_role(who, allowed, what)
+    except ForbiddenError as exc:
+        raise HTTPException(403, str(exc)) from exc
 
 
 def _owner_scope(request: Request, who: Principal, customer_id: str, what: str) -> None:
-    _require(who, OWNER_DATA_READERS, "owner statements and ledger lines")
-    if not _customer_visible(request, who, customer_id):
-        raise HTTPException(404, f"{what} of customer {customer_id!r} not found")
+    try:
+        require_owner_data(who, customer_id, platform_of(request).journeys, what)
+    except ForbiddenError as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
 
 
 @router.get("/statements/{customer_id}/{period}", response_model=None)

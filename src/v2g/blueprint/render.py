@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 
@@ -97,9 +98,10 @@ def _template() -> jinja2.Template:
     return env.from_string(resources.files("v2g.blueprint").joinpath("templates/swimlane.html.j2").read_text("utf-8"))
 
 
-def render_html(blueprint: Blueprint) -> str:
-    """The standalone swimlane page."""
+def render_html(blueprint: Blueprint, stage_counts: Mapping[str, int] | None = None) -> str:
+    """The standalone swimlane page; with ``stage_counts``, each stage header shows how many journeys are in it."""
     return _template().render(
+        counts=stage_counts,
         bp=blueprint,
         groups=_groups(blueprint),
         cells=_cell_map(blueprint),

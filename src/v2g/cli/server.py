@@ -13,13 +13,13 @@ from v2g.adapters.db.demo_seed import demo_batteries, seed_demo, seed_demo_house
 from v2g.adapters.db.engine import make_engine
 from v2g.adapters.db.journey_repo import sql_unit_of_work
 from v2g.adapters.db.migrate import SchemaNotCurrentError, upgrade
-from v2g.api.app import create_app
 from v2g.bootstrap import Platform, bootstrap
 from v2g.config import Settings
 from v2g.log import configure_logging
 from v2g.runtime import Runtime
+from v2g.runtime.app import build_app
 from v2g.runtime.demo import qualify_bidding_groups, start_demo_fleet
-from v2g.services.journey.demo import seed_demo_journeys
+from v2g.services.journey.demo import DEMO_ORGANISATIONS, seed_demo_journeys
 from v2g.units import to_local, utc_now
 
 
@@ -56,6 +56,7 @@ def demo(
     typer.echo(f"database {engine.url.render_as_string(hide_password=True)} migrated; {added} demo customers added")
     start_at = utc_now().replace(tzinfo=UTC)
     platform = bootstrap(settings, clock=AcceleratedClock(settings.demo_speed, start_at))
+    logins: list[tuple[str, str, str]] = []
     if platform.journeys is not None:
         with platform.engine.connect() as conn:
             customer_ids = list(
@@ -64,9 +65,17 @@ def demo(
         credentials = seed_demo_journeys(sql_unit_of_work(platform.engine), platform.journeys, customer_ids)
         typer.echo("demo logins (demo database only): " + ", ".join(f"{u} / {p}" for u, p in credentials[:11]))
         typer.echo(f"  ... and owner-<customer id> / {credentials[-1][1]} for each demo owner")
+        roles = {username: role for _, _, role, username in DEMO_ORGANISATIONS}
+        logins = [(u, p, roles.get(u, "owner")) for u, p in credentials]
     asyncio.run(
         serve_platform(
-            platform, host or settings.host, port or settings.port, demo=True, sites=sites, batteries=batteries
+            platform,
+            host or settings.host,
+            port or settings.port,
+            demo=True,
+            sites=sites,
+            batteries=batteries,
+            demo_logins=logins,
         )
     )
 
@@ -79,13 +88,14 @@ async def serve_platform(
     demo: bool,
     sites: dict[str, list[str]] | None = None,
     batteries: dict[str, float] | None = None,
+    demo_logins: list[tuple[str, str, str]] | None = None,
 ) -> None:
-    runtime = Runtime(platform, create_app(platform), echo=typer.echo)
+    runtime = Runtime(platform, build_app(platform, demo_logins=demo_logins or ()), echo=typer.echo)
     fleet = None
     try:
         ocpp_port = await runtime.start_csms(host)
         scheme = "wss" if platform.settings.ocpp_tls_cert else "ws"
-        typer.echo(f"V2G platform serving on http://{host}:{port}  (API docs: /docs)")
+        typer.echo(f"V2G platform serving on http://{host}:{port}  (portal: /, API docs: /docs)")
         typer.echo(f"CSMS (OCPP 1.6 / 2.0.1 / 2.1) on {scheme}://{host}:{ocpp_port}/ocpp/{{charger_id}}")
         if runtime.mtls_port is not None:
             typer.echo(

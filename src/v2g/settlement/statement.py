@@ -474,6 +474,16 @@ class OwnerStatement:
         return sum((ev.comparison.saving_sek for ev in self.evs), ZERO)
 
     @property
+    def earnings_sek(self) -> Decimal:
+        """What the owner is paid: the statement lines in the owner's favour."""
+        return sum((x.owner_sek for ev in self.evs for x in ev.lines if x.owner_sek > 0), ZERO)
+
+    @property
+    def costs_sek(self) -> Decimal:
+        """What the owner pays: the statement lines against the owner, as a positive amount."""
+        return -sum((x.owner_sek for ev in self.evs for x in ev.lines if x.owner_sek < 0), ZERO)
+
+    @property
     def uncontrolled_cost_sek(self) -> Decimal:
         return sum((ev.comparison.uncontrolled_cost_sek for ev in self.evs), ZERO)
 

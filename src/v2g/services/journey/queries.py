@@ -11,6 +11,7 @@ from v2g.journey.tracker import StatusTracker, status_tracker
 from v2g.services.actors.ports import AuditEntry, Notification, Principal
 from v2g.services.journey.base import STAFF_ROLE, JourneyCore
 from v2g.services.journey.export import build_export, owner_messages
+from v2g.services.journey.ports import CustomerFile
 from v2g.services.journey.values import JourneyView
 
 
@@ -31,6 +32,20 @@ class Queries(JourneyCore):
         with self.uow() as repo:
             journey = self._load(repo, who, journey_id)
             return status_tracker(self.blueprint, journey, repo.tasks(journey_id), self.clock.now(), self.rules)
+
+    def customer_files(self, who: Principal) -> list[CustomerFile]:
+        """The sites, vehicles and chargers of the customers ``who`` may see (an owner: their own)."""
+        with self.uow() as repo:
+            visible = self.visible_customers(repo, who)
+            customers = visible if visible is not None else {j.customer_id for j in repo.journeys()}
+            return [repo.customer_file(cid) for cid in sorted(customers)]
+
+    def stage_counts(self, who: Principal) -> dict[str, int]:
+        """How many of the journeys ``who`` may see are in each stage (every stage of the blueprint named)."""
+        counts = dict.fromkeys((s.id for s in self.blueprint.stages), 0)
+        for journey in self.list_journeys(who):
+            counts[journey.stage_id] = counts.get(journey.stage_id, 0) + 1
+        return counts
 
     def service_active_customers(self) -> set[str]:
         """Customers whose V2G service runs now (live and not paused or leaving): planning and dispatch

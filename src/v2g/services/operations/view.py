@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from v2g.dispatch.verification import DeliveryRecord
+from v2g.services.actors.ports import ForbiddenError, Principal
 from v2g.services.clock import Clock
 from v2g.services.markets.access import AGGREGATOR_ROLE, MarketScope
 from v2g.services.markets.ports import MarketTx
@@ -82,6 +83,13 @@ _KEYS: dict[Audience, tuple[str, ...]] = {
         "jobs",
     ),
 }
+
+
+class ServedLookup(Protocol):
+    """The part of the journey service that knows which EVs and chargers an organisation serves."""
+
+    def served_vehicle_ids(self, who: Principal) -> frozenset[str]: ...
+    def served_charger_ids(self, who: Principal) -> frozenset[str]: ...
 
 
 def audience_for_role(role: str) -> Audience | None:
@@ -169,3 +177,20 @@ class OperationsView:
             out["departures_at_risk"] = [d for d in out["departures_at_risk"] if d["ev_id"] in served.ev_ids]
             out["chargers_offline"] = [c for c in out["chargers_offline"] if c in served.charger_ids]
         return out
+
+    def for_caller(self, who: Principal, journeys: ServedLookup | None) -> dict[str, Any]:
+        """The status cut to what ``who``'s role and organisation may see; other roles are refused
+        (:class:`ForbiddenError` naming the roles allowed). An aggregator sees the EVs, chargers and
+        bidding groups of the customers its organisation serves (none without a journey service)."""
+        audience = audience_for_role(who.role)
+        if audience is None:
+            allowed = ", ".join(sorted(ROLE_AUDIENCE))
+            msg = f"role {who.role!r} may not read the operations view (allowed: {allowed})"
+            raise ForbiddenError(msg)
+        served = None
+        if audience is Audience.OPERATOR:
+            if journeys is None:
+                served = ServedFleet(frozenset(), frozenset())
+            else:
+                served = ServedFleet(journeys.served_vehicle_ids(who), journeys.served_charger_ids(who))
+        return self.for_audience(audience, organisation_id=who.organisation_id, served=served)

@@ -117,6 +117,11 @@ class SettlementReports:
             return postings
         return [p for p in postings if period.code in (p.period, p.settles)]
 
+    def owner_periods(self, customer_id: str) -> list[SettlementPeriod]:
+        """The months settled on the customer's account, newest first."""
+        codes = {p.settles for p in self.owner_ledger(customer_id) if p.settles}
+        return sorted((SettlementPeriod.parse(code) for code in codes), key=lambda p: p.code, reverse=True)
+
     def statement_owner(self, period: SettlementPeriod, ev_id: str) -> str | None:
         with self.service.tx() as store:
             return store.statement_owner(period, ev_id)
