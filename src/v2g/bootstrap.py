@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from v2g.adapters.db.devices_repo import SqlCredentialStore, SqlDeviceStore
 from v2g.adapters.db.engine import database_health, make_engine
@@ -95,31 +95,28 @@ from v2g.settlement.tariffs import load_tariffs
 from v2g.units import QUARTER
 
 
-def _market_store(ctx: ServiceContext) -> SqlMarketStore:
-    """Market storage on the journey's own connection (one transaction per task)."""
+def _journey_conn(ctx: ServiceContext, services: str) -> Connection:
+    """The journey task's own connection, so a store on it shares the task's one transaction."""
     repo = ctx.repo
     if not isinstance(repo, SqlJourneyRepository):  # pragma: no cover - wiring error
-        msg = "market services need the SQL journey repository"
+        msg = f"{services} services need the SQL journey repository"
         raise TypeError(msg)
-    return SqlMarketStore(repo.conn)
+    return repo.conn
+
+
+def _market_store(ctx: ServiceContext) -> SqlMarketStore:
+    """Market storage on the journey's own connection (one transaction per task)."""
+    return SqlMarketStore(_journey_conn(ctx, "market"))
 
 
 def _credential_store(ctx: ServiceContext) -> SqlCredentialStore:
     """Charger credentials on the journey's own connection (one transaction per task)."""
-    repo = ctx.repo
-    if not isinstance(repo, SqlJourneyRepository):  # pragma: no cover - wiring error
-        msg = "device services need the SQL journey repository"
-        raise TypeError(msg)
-    return SqlCredentialStore(repo.conn)
+    return SqlCredentialStore(_journey_conn(ctx, "device"))
 
 
 def _settlement_store(ctx: ServiceContext) -> SqlSettlementStore:
     """The settlement ledger on the journey's own connection (one transaction per task)."""
-    repo = ctx.repo
-    if not isinstance(repo, SqlJourneyRepository):  # pragma: no cover - wiring error
-        msg = "settlement services need the SQL journey repository"
-        raise TypeError(msg)
-    return SqlSettlementStore(repo.conn)
+    return SqlSettlementStore(_journey_conn(ctx, "settlement"))
 
 
 def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:

@@ -397,18 +397,8 @@ class SqlSettlementStore:
             raise ConcurrentPostingError(msg) from exc
 
     # ------------------------------------------------------------------ statements and contracts
-    def latest_statement_digest(self, period: SettlementPeriod, ev_id: str) -> tuple[int, str] | None:
-        s = settlement_statements.c
-        row = self.conn.execute(
-            select(s.version, s.digest)
-            .where(s.period == period.code, s.ev_id == ev_id)
-            .order_by(s.version.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else (int(row.version), str(row.digest))
-
     def latest_statement_digests(self, period: SettlementPeriod, ev_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
-        """:meth:`latest_statement_digest` for many EVs in one query (EVs without one are absent)."""
+        """The latest statement version and digest of each EV, in one query (EVs without one are absent)."""
         if not ev_ids:
             return {}
         s = settlement_statements.c

@@ -70,7 +70,8 @@ def settlement_handlers(store_of: StoreOf, tariffs: TariffBook, config: Settleme
         file = ctx.repo.customer_file(customer)
         charged_sites = {c.site_id for c in file.chargers}
         evs = sorted(v.id for v in file.vehicles if v.site_id in charged_sites)
-        missing = [ev for ev in evs if store.latest_statement_digest(last, ev) is None]
+        settled = store.latest_statement_digests(last, evs)
+        missing = [ev for ev in evs if ev not in settled]
         if missing:
             return ServiceOutcome.waiting(
                 f"{last} is not settled yet for {', '.join(missing)} (the daily settlement job runs it)", keep

@@ -186,8 +186,6 @@ class SettlementStore(Protocol):
 
     def save_statements(self, period: SettlementPeriod, rows: Sequence[NewStatement], at: datetime) -> None: ...
 
-    def latest_statement_digest(self, period: SettlementPeriod, ev_id: str) -> tuple[int, str] | None: ...
-
     def save_statement(
         self,
         period: SettlementPeriod,
