@@ -145,8 +145,12 @@ async def _same_day_on_twin(
     assert not [line for line in run.lines if ": failed:" in line]
     assert replay.finished, f"{replay.position} of {len(calls)} recorded calls asked for"
     theirs = SqlPlanStore(engine).made_between(START, START + 2 * HOUR)
-    # the first plan, the hourly fresh ones, re-plans on SoC deviations and commitments, the owner staying
-    assert len(ours) >= 5, [(p.created_at, p.trigger) for p in ours]
+    # the first plan, the hourly fresh one, the re-plan on the cleared bids and the one for the owner staying are
+    # always there; re-plans on SoC deviations come when the wallboxes' readings drift (how many depends on when the
+    # readings of the real OCPP run arrived), and the twin must make exactly those too
+    triggers = " | ".join(p.trigger for p in ours)
+    for expected in ("first", "planning cycle", "bids accepted", "stayed past its departure"):
+        assert expected in triggers, [(p.created_at, p.trigger) for p in ours]
     engine.dispose()
     assert [(p.created_at, p.trigger, p.n_evs) for p in theirs] == [(p.created_at, p.trigger, p.n_evs) for p in ours]
     for a, b in zip(ours, theirs, strict=True):
