@@ -7,6 +7,9 @@ PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c co
 RUNTIME_STAMP := $(VENV)/.stamp-runtime
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
+# the suite runs on this many processes (pytest-xdist; each test has its own database, ports and temp
+# folders); TEST_WORKERS=0 runs it in one process
+TEST_WORKERS ?= 2
 
 .PHONY: demo test check lint typecheck contracts fuzz bench lock clean serve
 
@@ -27,7 +30,7 @@ demo: $(RUNTIME_STAMP)
 
 ## test: static checks, then the whole suite (set V2G_TEST_DATABASE_URL to also run on PostgreSQL)
 test: $(DEV_STAMP) check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 ## check: ruff, mypy and the import-linter layering contracts
 check: lint typecheck contracts

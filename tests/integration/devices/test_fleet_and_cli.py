@@ -35,6 +35,11 @@ async def test_provisioned_fleet_follows_the_demo_plan(platform: Platform, tmp_p
         assert len(run.chargers) == 12
         assert not run.failed
         await wait_for(lambda: len(platform.store.needs(creds[0].charger_id)) == 1)
+        # every wallbox has told the platform it can discharge (until then a plan reaches it charge-only)
+        sessions = platform.server.sessions
+        await wait_for(
+            lambda: all(c.charger_id in sessions and sessions[c.charger_id].discharge_supported for c in creds)
+        )
         start = floor_quarter(utc_now())
         acks = await platform.gateway.send_schedules(
             [alternating_schedule(f"ev-{c.charger_id}", c.charger_id, start) for c in creds]
