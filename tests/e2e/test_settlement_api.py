@@ -185,3 +185,41 @@ def test_the_settlement_day_and_the_journey_tasks_are_wired(
         ctx = ServiceContext(journey, task, repo, world.clock.now(), world.service.rules)  # type: ignore[arg-type]
         outcome = platform.registry.run(ctx)
     assert outcome.reason == "the final settlement follows the end of 2026-11 (the month the service ends)"
+
+
+def test_billing_list_and_payments_by_organisation(client: TestClient, world: World, platform: Platform) -> None:
+    assert platform.settlement is not None
+    assert platform.settlement_billing is not None
+    agg, agg2, owner = world.bearer("aggregator"), world.bearer("aggregator2"), _owner(client, "c1")
+    assert client.get("/api/v1/settlement/periods/2026-10/billing", headers=agg).json() == []  # not billed yet
+    platform.settlement.close_period(OCTOBER)
+    platform.settlement_billing.bill(OCTOBER)
+    mine = client.get("/api/v1/settlement/periods/2026-10/billing", headers=agg).json()
+    assert [(i["customer_id"], i["kind"], i["key"]) for i in mine] == [("c1", "invoice", "invoice/2026-10/c1")]
+    owed = Decimal(mine[0]["amount_sek"])
+    assert owed > 0
+    theirs = client.get("/api/v1/settlement/periods/2026-10/billing", headers=agg2).json()
+    assert [i["customer_id"] for i in theirs] == ["c2"]
+    refused = client.get("/api/v1/settlement/periods/2026-10/billing", headers=owner)
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("role 'owner' may not read the billing of a month")
+
+    body = {"customer_id": "c1", "amount_sek": str(owed), "reference": "BG-77"}
+    paid = client.post("/api/v1/settlement/payments", headers=agg, json=body)
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["key"] == "payment/BG-77"
+    assert client.post("/api/v1/settlement/payments", headers=agg, json=body).json() == paid.json()  # once only
+    conflict = client.post("/api/v1/settlement/payments", headers=agg, json={**body, "amount_sek": "1.00"})
+    assert conflict.status_code == 409
+    assert "payment 'BG-77' is on record with other amounts or customer" in conflict.json()["detail"]
+    assert client.post("/api/v1/settlement/payments", headers=agg2, json=body).status_code == 404  # not theirs
+    assert client.post("/api/v1/settlement/payments", headers=owner, json=body).status_code == 403
+    bad = client.post("/api/v1/settlement/payments", headers=agg, json={**body, "amount_sek": "0", "bank": "x"})
+    assert bad.status_code == 422
+    assert {tuple(e["loc"]) for e in bad.json()["detail"]} == {("body", "amount_sek"), ("body", "bank")}
+    # in the books of the month it arrived: the bank debited, the owner's receivable credited
+    posted_in = paid.json()["posted_in"]
+    books = client.get(f"/api/v1/settlement/periods/{posted_in}/export", headers=agg).text
+    legs = [line for line in books.splitlines() if ",payment/BG-77," in line]
+    assert len(legs) == 2
+    assert any("receivable" in leg and f"-{owed}" in leg for leg in legs), legs

@@ -7,6 +7,7 @@ amounts follow the recorded prices; the checks are those that do not depend on t
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from tests.integration.settlement_support import seed
 from v2g.cli import app
+from v2g.settlement.periods import SettlementPeriod
 
 
 @pytest.fixture
@@ -84,6 +86,36 @@ def test_settle_run_reconcile_statement_export_close_and_bill(cli_env: Engine, t
         .output.strip()
         .endswith("0 payouts, 0 invoices, 2 unchanged")
     )
+    # the billing list for the bank and the invoice run, on screen and as CSV; c-1 owes the month
+    listing = tmp_path / "billing.csv"
+    listed = runner.invoke(app, ["settle", "billing", "--period", "2026-01", "--out", str(listing)])
+    assert listed.exit_code == 0, listed.output
+    rows = listing.read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "kind,customer_id,customer_name,amount_sek,reference,posted_in"
+    invoice = next(r.split(",") for r in rows[1:] if r.startswith("invoice,c-1,"))
+    owed = Decimal(invoice[3])
+    assert owed > 0
+    assert (invoice[4], invoice[5]) == ("invoice/2026-01/c-1", "2026-02")
+    assert "invoice  c-1" in listed.output
+    # the owner pays: the payment clears the receivable; the bank's reference makes it once only
+    paid = ["settle", "payment", "--customer", "c-1", "--amount-sek", str(owed), "--reference", "BG-0001"]
+    first = runner.invoke(app, paid)
+    assert first.exit_code == 0, first.output
+    today = SettlementPeriod.containing(datetime.now(UTC))  # a payment is posted in the month it arrives
+    assert first.output.strip() == f"payment/BG-0001: {owed:.2f} SEK from c-1 posted in {today}"
+    assert runner.invoke(app, paid).output == first.output  # the same payment again posts nothing
+    other = runner.invoke(app, [*paid[:5], "1.00", *paid[6:]])
+    assert other.exit_code == 1
+    assert "reference: payment 'BG-0001' is on record with other amounts or customer" in other.output
+    unknown = runner.invoke(app, ["settle", "payment", "--customer", "c-9", "--amount-sek", "5", "--reference", "X"])
+    assert (unknown.exit_code, unknown.output.strip()) == (1, "error: customer 'c-9' not found")
+    odd = runner.invoke(app, [*paid[:5], "12.345", *paid[6:]])
+    assert "amount_sek: 12.345 is not a whole number of öre" in odd.output
+    assert runner.invoke(app, [*paid[:5], "ten", *paid[6:]]).exit_code == 2
+    books = runner.invoke(app, ["settle", "export", "--period", str(today), "--format", "csv", "--out", str(table)])
+    assert books.exit_code == 0, books.output
+    assert "payment/BG-0001" in table.read_text(encoding="utf-8")
+
     bsp = json.loads(runner.invoke(app, ["settle", "bsp", "--period", "2026-01"]).output)
     assert [(g["group_id"], g["net_sek"]) for g in bsp] == [("g-1", "103.23")]
     wrong = runner.invoke(app, ["settle", "run", "--period", "2026-13"])

@@ -6,6 +6,8 @@ Access by role and organisation:
 * an owner reads their own statements and ledger lines only;
 * an aggregator operator reads those of the customers its organisation serves, the
   reconciliation and the export;
+* an aggregator operator reads the payouts and invoices billed for a month and records an owner's
+  payment (of a customer its organisation serves);
 * a BSP reads the statements of its own bidding groups, an aggregator operator those of the groups
   holding EVs it serves, the TSO every group's (as for the market records);
 * any other role gets 403 naming the roles allowed. A customer, statement or group the caller may
@@ -14,17 +16,20 @@ Access by role and organisation:
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from v2g.api.deps import MarketUnit, platform_of
 from v2g.api.inputs import CheckedJsonRoute
 from v2g.api.journeys import Who
 from v2g.services.actors.ports import ForbiddenError, NotFoundError, Principal
 from v2g.services.markets.access import AGGREGATOR_ROLE, READERS, MarketScope
-from v2g.services.settlement.access import OPERATOR_READERS, require_owner_data, require_role
+from v2g.services.settlement.access import OPERATOR_READERS, customer_visible, require_owner_data, require_role
+from v2g.services.settlement.billing import SettlementBilling
 from v2g.services.settlement.reports import SettlementNotFoundError, SettlementReports
 from v2g.settlement.export import to_beancount, to_csv
 from v2g.settlement.money import SettlementInputError
@@ -42,6 +47,26 @@ def _reports(request: Request) -> SettlementReports:
 
 
 Reports = Annotated[SettlementReports, Depends(_reports)]
+
+
+def _billing(request: Request) -> SettlementBilling:
+    billing = platform_of(request).settlement_billing
+    if billing is None:
+        raise HTTPException(503, "the platform has no settlement billing (bootstrap builds it)")
+    return billing
+
+
+Billing = Annotated[SettlementBilling, Depends(_billing)]
+
+
+class PaymentIn(BaseModel):
+    """An owner's payment received by the bank."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(min_length=1, max_length=64)
+    amount_sek: Decimal = Field(gt=0, max_digits=14, decimal_places=2, description="SEK to the öre, > 0")
+    reference: str = Field(min_length=1, max_length=80, description="the bank's reference (unique per payment)")
 
 
 def _period(code: str) -> SettlementPeriod:
@@ -177,3 +202,29 @@ def get_bsp_statement(
         if g.group_id == group_id:
             return g.to_json()
     raise HTTPException(404, f"bidding group {group_id!r} has no market money in {month}")
+
+
+@router.get("/periods/{period}/billing")
+def get_billing(request: Request, billing: Billing, who: Who, period: str) -> list[dict[str, str]]:
+    """The payouts and invoices billed for a closed month (of the customers the caller's organisation
+    serves): the bank's payout list and the invoice run."""
+    month = _period(period)
+    _require(who, OPERATOR_READERS, "the billing of a month")
+    journeys = platform_of(request).journeys
+    return [i.to_json() for i in billing.billing_items(month) if customer_visible(who, i.customer_id, journeys)]
+
+
+@router.post("/payments", status_code=201)
+def post_payment(request: Request, billing: Billing, who: Who, body: PaymentIn) -> dict[str, str]:
+    """Record an owner's payment of an invoice; the same reference and amount again answers the
+    payment already on record, the same reference with another amount or customer is refused (409)."""
+    _require(who, OPERATOR_READERS, "payments")
+    if not customer_visible(who, body.customer_id, platform_of(request).journeys):
+        raise HTTPException(404, f"customer {body.customer_id!r} not found")
+    try:
+        tx = billing.record_payment(body.customer_id, body.amount_sek, body.reference)
+    except SettlementNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except SettlementInputError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return {"key": tx.key, "posted_in": tx.period.code, "amount_sek": str(body.amount_sek)}

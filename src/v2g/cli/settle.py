@@ -1,10 +1,14 @@
-"""`v2g settle run|close|bill|statement|reconcile|bsp|export`: the month's settlement from the command line."""
+"""`v2g settle run|close|bill|billing|payment|statement|reconcile|bsp|export`: the month's settlement
+from the command line."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
@@ -98,6 +102,53 @@ def bill(period: Period) -> None:
     for key in (*report.payouts, *report.invoices):
         typer.echo(key)
     typer.echo(f"{month}: {len(report.payouts)} payouts, {len(report.invoices)} invoices, {report.unchanged} unchanged")
+
+
+@app.command("billing")
+def billing(
+    period: Period,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the list as CSV (for the bank and the invoice run).", dir_okay=False),
+    ] = None,
+) -> None:
+    """The payouts and invoices billed for a closed month: customer, amount and reference."""
+    month = _period(period)
+    with _platform() as platform:
+        _, _, billing_ = _parts(platform)
+        items = billing_.billing_items(month)
+    if out is not None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["kind", "customer_id", "customer_name", "amount_sek", "reference", "posted_in"])
+        for i in items:
+            writer.writerow([i.kind.value, i.customer_id, i.customer_name, i.amount_sek, i.key, i.posted_in.code])
+        out.write_text(buffer.getvalue(), encoding="utf-8")
+    for i in items:
+        typer.echo(f"{i.kind.value:<8} {i.customer_id:<16} {i.amount_sek:>12.2f} SEK  {i.key}")
+    payouts = sum((i.amount_sek for i in items if i.kind.value == "payout"), Decimal(0))
+    invoiced = sum((i.amount_sek for i in items if i.kind.value == "invoice"), Decimal(0))
+    typer.echo(f"{month}: payouts {payouts:.2f} SEK, invoices {invoiced:.2f} SEK" + (f"; wrote {out}" if out else ""))
+
+
+@app.command("payment")
+def payment(
+    customer: Annotated[str, typer.Option("--customer", help="The customer who paid.")],
+    amount_sek: Annotated[str, typer.Option("--amount-sek", help="The amount received, SEK to the öre.")],
+    reference: Annotated[str, typer.Option("--reference", help="The bank's reference of the payment (unique).")],
+) -> None:
+    """Record an owner's payment of an invoice (the same reference again posts nothing)."""
+    msg = f"{amount_sek!r}: not an amount in SEK"
+    try:
+        amount = Decimal(amount_sek)
+    except InvalidOperation as exc:
+        raise typer.BadParameter(msg, param_hint="--amount-sek") from exc
+    if not amount.is_finite():
+        raise typer.BadParameter(msg, param_hint="--amount-sek")
+    with _platform() as platform:
+        _, _, billing_ = _parts(platform)
+        tx = billing_.record_payment(customer, amount, reference)
+    typer.echo(f"{tx.key}: {amount:.2f} SEK from {customer} posted in {tx.period}")
 
 
 @app.command("statement")

@@ -17,9 +17,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from v2g.services.settlement.ports import ConcurrentPostingError, FleetDirectory, SettlementStore
+from v2g.services.settlement.reports import SettlementNotFoundError
 from v2g.services.settlement.service import RunReport, SettlementService
 from v2g.settlement.ledger import (
     LedgerTransaction,
+    TxKind,
     invoice_transaction,
     owner_account,
     payment_transaction,
@@ -37,6 +39,28 @@ class BillingReport:
     payouts: list[str] = field(default_factory=list)  # keys posted now
     invoices: list[str] = field(default_factory=list)
     unchanged: int = 0  # customers already billed, even, or settled finally
+
+
+@dataclass(frozen=True, slots=True)
+class BillingItem:
+    """One line of a closed month's billing: a payout to an owner or an invoice to one."""
+
+    customer_id: str
+    customer_name: str
+    kind: TxKind  # PAYOUT or INVOICE
+    amount_sek: Decimal  # > 0: paid to the owner (payout) or asked of them (invoice)
+    key: str  # the ledger transaction's key; the payment reference the bank file carries
+    posted_in: SettlementPeriod
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "customer_id": self.customer_id,
+            "customer_name": self.customer_name,
+            "kind": self.kind.value,
+            "amount_sek": str(self.amount_sek),
+            "key": self.key,
+            "posted_in": self.posted_in.code,
+        }
 
 
 @dataclass
@@ -115,12 +139,35 @@ class SettlementBilling:
             store.append(tx, self.service.clock.now())
             return tx
 
+    def billing_items(self, period: SettlementPeriod) -> list[BillingItem]:
+        """The payouts and invoices billed for ``period`` (the bank's payout list and the invoice run),
+        by customer id; empty before the period is billed."""
+        items = []
+        with self.service.tx() as store:
+            customers = store.owner_customers()
+            for customer in customers:
+                for kind in (TxKind.PAYOUT, TxKind.INVOICE):
+                    tx = store.transaction(f"{kind.value}/{period.code}/{customer}")
+                    if tx is None:
+                        continue
+                    owner = owner_account(customer).code
+                    amount = sum((p.amount_sek for p in tx.postings if p.account.code == owner), Decimal(0))
+                    name = self.directory.customer_name(customer) or ""
+                    items.append(BillingItem(customer, name, kind, abs(amount), tx.key, tx.period))
+        return items
+
     def record_payment(self, customer_id: str, amount_sek: Decimal, reference: str) -> LedgerTransaction:
         """An owner's payment received (``reference`` is the bank's, unique); the same reference again
         returns the transaction already posted, a different amount under it is refused."""
         if amount_sek != amount_sek.quantize(ORE):
             msg = f"amount_sek: {amount_sek} is not a whole number of öre"
             raise SettlementInputError(msg)
+        if not reference.strip() or len(reference) > 80:
+            msg = f"reference: {reference!r} must be the bank's reference, 1-80 characters"
+            raise SettlementInputError(msg)
+        if self.directory.customer_name(customer_id) is None:
+            msg = f"customer {customer_id!r} not found"
+            raise SettlementNotFoundError(msg)
         now = self.service.clock.now()
         with self.service.tx() as store:
             tx = payment_transaction(
