@@ -222,7 +222,7 @@ class OperatingTwin:
             if k < len(sessions) and sessions[k].arrival_at <= at:
                 s = sessions[k]
                 self._current[ev_id] = s
-                self.fleet.soc_kwh[i] = s.arrival_soc_kwh
+                self.fleet.soc_kwh[i] = self._soc_at(s, at, i)
                 self.fleet.online[i] = True
                 self.fleet.local_mode[i] = False
                 heapq.heappush(self._departures, (s.departure_at, i, ev_id))
@@ -230,6 +230,16 @@ class OperatingTwin:
             self._next[ev_id] = k
             if ev_id not in self._current:
                 self._push_arrival(ev_id)
+
+    def _soc_at(self, stay: PlugSession, at: datetime, i: int) -> float:
+        """The SoC an EV starts with in the run: its arrival SoC; for a stay already under way when the
+        run starts, what charging at full power towards its target from its arrival gave it by then
+        (the platform did not control it before the run)."""
+        if stay.arrival_at >= self.start_at or at > self.start_at:
+            return stay.arrival_soc_kwh
+        hours = (self.start_at - stay.arrival_at).total_seconds() / 3600.0
+        added = float(self.fleet.p_max_kw[i] * self.fleet.eta_c[i]) * hours
+        return max(stay.arrival_soc_kwh, min(stay.target_soc_kwh, stay.arrival_soc_kwh + added))
 
     def next_event_after(self, at: datetime) -> datetime | None:
         """The next arrival or departure after ``at``."""

@@ -4,6 +4,7 @@ across a restart, a committed hour without a plan looked at again, chargers taki
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -280,3 +281,53 @@ async def test_a_delivery_log_that_fails_never_stops_the_dispatch() -> None:
     await dispatch.stop()
     assert log.saves == 3
     assert dispatch.reports[-1].seconds == 150
+
+
+async def test_each_quarter_the_pool_follows_the_baseline_of_the_plan_in_force() -> None:
+    """A re-plan inside a committed hour (an activation took energy before a departure) reaches the dispatched
+    EVs at the next quarter: their baseline power is the new plan's; an EV the new plan no longer holds gets 0."""
+    clock = SimulatedClock(START)
+    twin = _twin()
+    cycle = PlanningCycle(
+        fleet=twin,
+        prices=EveningPeakPrices(),
+        signals=GridSignalBook(),
+        plans=MemoryPlans(),
+        gateway=twin.gateway,
+        clock=clock,
+        rules=load_rules(),
+        build_session=needs_session,
+    )
+    await cycle.plan_now(trigger="test", start_at=START)
+    first = cycle.latest_plan()
+    assert first is not None
+    in_force = [first]
+    sold = Commitment(
+        "c1", "b1", "bsp-se3", Product.FCR_N, PriceArea.SE3, START + HOUR, START + 2 * HOUR, 0.009, Decimal("20")
+    )
+    dispatch = FrequencyDispatch(
+        feed=Steady(),
+        gateway=twin.gateway,
+        rules=default_rules(),
+        clock=clock,
+        latest_plan=lambda: in_force[0],
+        commitments=lambda start, end: [c for c in (sold,) if c.start_at < end and c.end_at > start],
+        limits_kw=twin.limits_kw,
+        online=lambda: {ev.charger_id for ev in twin.plugged_in()},
+        fleet_for=twin.dispatched,
+    )
+    clock.advance_to(START + HOUR)
+    await dispatch.advance_to(START + HOUR + timedelta(seconds=30))
+    hour = dispatch._hour
+    assert hour is not None
+    pool = hour.dispatcher.pool
+    k = int((START + HOUR + timedelta(minutes=15) - first.start_at) / timedelta(minutes=15))
+    moved = [replace(p, p_kw=p.p_kw.copy()) for p in first.ev_plans if p.ev_id != "ev-2"]
+    moved[0].p_kw[k] = 7.5
+    in_force[0] = replace(first, ev_plans=tuple(moved))
+    await dispatch.advance_to(START + HOUR + timedelta(minutes=15, seconds=1))
+    baseline = dict(zip(pool.ev_ids, pool.baseline_p_kw.tolist(), strict=True))
+    assert baseline[moved[0].ev_id] == pytest.approx(7.5)
+    assert baseline[moved[1].ev_id] == pytest.approx(float(moved[1].p_kw[k]))
+    assert baseline["ev-2"] == 0.0
+    await dispatch.stop()

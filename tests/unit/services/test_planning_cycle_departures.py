@@ -4,6 +4,7 @@ still plugged in after its departure (its owner did not leave) is planned again 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tests.integration.runtime.test_cycle_on_twin import MemoryPlans
@@ -135,3 +136,28 @@ async def test_a_planned_ev_still_plugged_in_after_its_departure_is_planned_agai
     sessions = {s.ev_id: s for s in cycle.last.problem.evs}
     assert sessions["ev-leaves"].departure_at == DEPARTURES["ev-leaves"] + timedelta(days=1)
     assert sessions["ev-stays"].departure_at == DEPARTURES["ev-stays"]
+
+
+async def test_an_ev_behind_its_path_shortly_before_departure_is_planned_again() -> None:
+    """Inside ``departure_window`` a small shortfall against the plan's path (a reserve activation took
+    energy) re-plans the EV; far from its departure only the wide tolerance does."""
+    clock = SimulatedClock(START)
+    cycle = _cycle(clock)
+    first = await cycle.plan_now(trigger="first", start_at=START)
+    assert first.plan is not None
+    leaving = next(p for p in first.plan.ev_plans if p.ev_id == "ev-leaves")
+    assert leaving.p_kw[0] > 1.0  # it charges now to reach its target by 17:30
+    clock.advance_to(START + timedelta(minutes=10))  # the fleet still reports 24 kWh: behind the plan's path
+    cycle._detect_deviations()
+    assert cycle.changed.get("ev-leaves") == "behind its path before departure"
+    assert cycle.changed.get("ev-stays") != "behind its path before departure"  # leaves in 12 h
+    status = await cycle.check_changes(clock.now())
+    assert status is not None
+    assert "behind its path before departure" in status
+    # with a window that has not opened yet, the same shortfall is left to the hourly plan
+    relaxed = _cycle(SimulatedClock(START))
+    relaxed.config = replace(relaxed.config, departure_window=timedelta(minutes=5))
+    await relaxed.plan_now(trigger="first", start_at=START)
+    relaxed.clock.advance_to(START + timedelta(minutes=10))  # type: ignore[attr-defined]
+    relaxed._detect_deviations()
+    assert "ev-leaves" not in relaxed.changed

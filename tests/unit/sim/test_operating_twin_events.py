@@ -84,3 +84,20 @@ def test_a_unit_follows_its_schedule_step_by_step_and_stops_when_its_ev_leaves()
     assert not twin.fleet.online[0]
     assert "cp-0" not in twin.gateway.schedules
     assert [d.ev_id for d in twin.departures] == ["ev-0"]
+
+
+def test_a_stay_under_way_at_the_start_begins_with_what_charging_since_its_arrival_gave() -> None:
+    """The platform did not control an EV before the run: it charged at full power towards its target."""
+    evs = _evs(3)
+    stays = {
+        "ev-0": [PlugSession(START - timedelta(hours=1), START + timedelta(hours=5), 20.0, 40.0)],  # 1 h at 11 kW
+        "ev-1": [PlugSession(START - timedelta(hours=9), START + timedelta(hours=1), 20.0, 40.0)],  # long enough
+        "ev-2": [PlugSession(START + timedelta(minutes=5), START + timedelta(hours=5), 20.0, 40.0)],  # arrives later
+    }
+    twin = OperatingTwin(evs, stays, START, [])
+    soc = {ev.ev_id: float(twin.fleet.soc_kwh[twin.fleet.ev_index[ev.ev_id]]) for ev in evs}
+    assert soc["ev-0"] == 20.0 + 11.0 * 0.92
+    assert soc["ev-1"] == 40.0
+    twin.advance_to(START + timedelta(minutes=6))
+    assert float(twin.fleet.soc_kwh[twin.fleet.ev_index["ev-2"]]) >= 20.0  # its own arrival SoC, then charging
+    assert float(twin.fleet.soc_kwh[twin.fleet.ev_index["ev-2"]]) < 21.0

@@ -42,7 +42,7 @@ from v2g.services.dispatch.central import CentralDispatcher
 from v2g.services.dispatch.loop import DispatchReport, HourPlan, run_frequency_dispatch
 from v2g.services.dispatch.ports import DeliveryLog, DispatchedFleet, FrequencyFeed, FrequencySample
 from v2g.services.operations.reserves import committed_kw_at, pool_from_plan
-from v2g.units import HOUR, ensure_utc, floor_hour
+from v2g.units import HOUR, QUARTER, ensure_utc, floor_hour
 
 log = logging.getLogger("v2g.dispatch")
 
@@ -257,12 +257,26 @@ class FrequencyDispatch:
                 pool.available[i] = True
 
     def _rebase(self, at: datetime) -> None:
-        """A new quarter: the EVs' baseline power is the plan's for it (same EVs, same order)."""
+        """A new quarter: each pool EV's baseline power is what the plan in force gives it for the quarter.
+
+        The pool (its EVs and their reserve) stays the hour's; the baseline follows re-plans made since
+        the hour began, so that energy an activation took is made up before the EV leaves. An EV the
+        plan in force no longer holds (it left, or leaves within the quarter) has a baseline of 0."""
         hour = self._hour
         assert hour is not None
-        fresh = pool_from_plan(hour.plan, at, self.limits_kw())
-        if fresh.ev_ids == hour.dispatcher.pool.ev_ids:
-            hour.dispatcher.pool.baseline_p_kw[:] = fresh.baseline_p_kw
+        pool = hour.dispatcher.pool
+        plan = self.latest_plan()
+        if plan is None or not 0 <= int((at - plan.start_at) / QUARTER) < plan.n_intervals:
+            fresh = pool_from_plan(hour.plan, at, self.limits_kw())
+            if fresh.ev_ids == pool.ev_ids:
+                pool.baseline_p_kw[:] = fresh.baseline_p_kw
+            return
+        k = int((at - plan.start_at) / QUARTER)
+        by_ev = {p.ev_id: p for p in plan.ev_plans}
+        for i, ev_id in enumerate(pool.ev_ids):
+            ev_plan = by_ev.get(ev_id)
+            value = float(ev_plan.p_kw[k]) if ev_plan is not None else 0.0
+            pool.baseline_p_kw[i] = value if np.isfinite(value) else 0.0
 
     async def _feed(self, hour: _RunningHour, sample: FrequencySample | None) -> None:
         """Hand one sample to the hour's loop and wait until it has answered it."""

@@ -83,6 +83,10 @@ class CycleConfig:
     min_horizon: timedelta = timedelta(hours=12)
     full_plan_every: timedelta = timedelta(hours=1)
     soc_tolerance_kwh: float = 2.0  # re-plan an EV whose SoC left the plan's path by more than this
+    # ... or, in the last hours before its departure, fell behind the path by more than this (reserve
+    # activations move energy; what they took is made up while there is still time)
+    departure_soc_tolerance_kwh: float = 0.1
+    departure_window: timedelta = timedelta(hours=2)
     setpoint_tolerance_kw: float = 1.5  # ... or whose measured power missed the plan by more than this
 
 
@@ -402,6 +406,8 @@ class PlanningCycle:
             if session.ev_id in current and session.departure_at <= now:
                 self.mark_changed(session.ev_id, "stayed past its departure")
         k = int((now - last.problem.start_at) / QUARTER)
+        departures = {session.ev_id: session.departure_at for session in last.problem.evs}
+        closing = now + self.config.departure_window
         for ev in evs:
             p = planned.get(ev.ev_id)
             if p is None or not 0 <= k < last.problem.n_intervals or ev.soc_percent is None:
@@ -409,5 +415,13 @@ class PlanningCycle:
             soc_kwh = ev.soc_percent / 100.0 * ev.battery_kwh
             frac = ((now - last.problem.start_at) - k * QUARTER) / QUARTER
             planned_soc = float(p.soc_kwh[k] + frac * (p.soc_kwh[k + 1] - p.soc_kwh[k]))
-            if np.isfinite(planned_soc) and abs(soc_kwh - planned_soc) > self.config.soc_tolerance_kwh:
+            if not np.isfinite(planned_soc):
+                continue
+            if abs(soc_kwh - planned_soc) > self.config.soc_tolerance_kwh:
                 self.mark_changed(ev.ev_id, "SoC deviation")
+            elif (
+                planned_soc - soc_kwh > self.config.departure_soc_tolerance_kwh
+                and ev.ev_id in departures
+                and departures[ev.ev_id] <= closing
+            ):
+                self.mark_changed(ev.ev_id, "behind its path before departure")
