@@ -42,7 +42,7 @@ from v2g.planning.rules import PlanningRules
 from v2g.services.clock import Clock
 from v2g.services.devices.ports import Ack, AckStatus, ChargerGateway
 from v2g.services.planning.ports import FleetStateReader, PlanStore, PluggedEv
-from v2g.services.planning.sessions import charge_only, within_horizon
+from v2g.services.planning.sessions import charge_only, top_up_departure_quarters, within_horizon
 from v2g.services.planning.signal_book import GridSignalBook
 from v2g.units import QUARTER, STOCKHOLM, floor_hour, floor_quarter, to_local
 
@@ -239,6 +239,7 @@ class PlanningCycle:
             solve = self.planner.replan if replan else self.planner.plan
             plan = await asyncio.to_thread(solve, problem, self.config.strategy)
             self._keep_current_quarter(plan, problem, now)
+            top_up_departure_quarters(plan, problem)
             # on record before any charger gets it: a crash during the push never leaves a charger
             # running a plan the platform does not know (after a restart the plan in force is sent again)
             plan_id = await asyncio.to_thread(self._store, plan, problem, trigger, now, sources)

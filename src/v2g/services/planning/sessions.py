@@ -12,10 +12,10 @@ from datetime import datetime
 
 from v2g.fleet.model import Charger, Vehicle
 from v2g.fleet.preferences import OwnerPreferences
-from v2g.planning.model import EvSession
+from v2g.planning.model import EvSession, FleetPlan, PlanningProblem
 from v2g.planning.needs import Iso15118Needs, NeedsDefaults, PluggedInEv, SocReading, assemble_needs
 from v2g.services.planning.ports import PluggedEv
-from v2g.units import QUARTER, floor_quarter
+from v2g.units import HOUR, QUARTER, floor_quarter
 
 PreferencesLookup = Callable[[str], OwnerPreferences | None]
 """The owner's preferences of an EV (None: none stored)."""
@@ -111,3 +111,46 @@ def within_horizon(
         why = {**why, "departure_at": f"{why.get('departure_at', 'departure')}; target asked by the horizon end"}
         session = replace(session, departure_at=end_at)
     return session, why
+
+
+def top_up_departure_quarters(plan: FleetPlan, problem: PlanningProblem) -> list[str]:
+    """EVs that leave inside a quarter: the planner plans whole quarters, so an EV's plan ends at the
+    start of the quarter it leaves in. Where that leaves it short of its target (a tight stay, or energy
+    a reserve activation took), it charges what is missing in the minutes it is still plugged in:
+    ``missing / (efficiency x minutes left)``, within its charge limit, its site's fuse less the
+    household's load, and its grid area's import limit less what the plan already takes there.
+    Returns the EVs topped up (their plan's power in that quarter is set)."""
+    sessions = {s.ev_id: s for s in problem.evs}
+    sites = {s.site_id: s for s in problem.sites}
+    limits = {a.area_id: a.import_limit_kw for a in problem.grid_areas}
+    area_of = {ev_id: sites[s.site_id].grid_area_id for ev_id, s in sessions.items() if s.site_id in sites}
+    topped = []
+    for p in plan.ev_plans:
+        s = sessions.get(p.ev_id)
+        if s is None or p.ev_id not in area_of:
+            continue
+        last = floor_quarter(s.departure_at)
+        k = int((last - problem.start_at) / QUARTER)
+        left_h = (s.departure_at - last) / HOUR
+        if left_h <= 0 or k != p.end_interval or not 0 <= k < problem.n_intervals or p.p_kw[k] != 0.0:
+            continue
+        end_kwh = float(p.soc_kwh[k])
+        missing_kwh = s.target_soc_kwh - end_kwh
+        if not missing_kwh > 1e-3:  # NaN (no window) or nothing missing
+            continue
+        site = sites[s.site_id]
+        area = area_of[p.ev_id]
+        same_site = sum(max(float(q.p_kw[k]), 0.0) for q in plan.ev_plans if sessions[q.ev_id].site_id == s.site_id)
+        same_area = sum(max(float(q.p_kw[k]), 0.0) for q in plan.ev_plans if area_of.get(q.ev_id) == area)
+        load = site.household_load_kw[k if len(site.household_load_kw) > 1 else 0]
+        import_limit = limits[area][k if len(limits[area]) > 1 else 0]
+        p_kw = min(
+            s.max_charge_kw,
+            missing_kwh / (s.charge_efficiency * left_h),
+            site.fuse_limit_kw - load - same_site,
+            import_limit - same_area,
+        )
+        if p_kw > 0.0:
+            p.p_kw[k] = round(p_kw, 3)
+            topped.append(p.ev_id)
+    return topped
