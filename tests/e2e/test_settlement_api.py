@@ -209,6 +209,11 @@ def test_billing_list_and_payments_by_organisation(client: TestClient, world: Wo
     assert paid.status_code == 201, paid.text
     assert paid.json()["key"] == "payment/BG-77"
     assert client.post("/api/v1/settlement/payments", headers=agg, json=body).json() == paid.json()  # once only
+    spaced = client.post("/api/v1/settlement/payments", headers=agg, json={**body, "reference": " BG-77 "})
+    assert spaced.json() == paid.json()  # the bank's reference is the same one with spaces around it
+    blank = client.post("/api/v1/settlement/payments", headers=agg, json={**body, "reference": "   "})
+    assert blank.status_code == 422
+    assert blank.json()["detail"][0]["loc"] == ["body", "reference"]
     conflict = client.post("/api/v1/settlement/payments", headers=agg, json={**body, "amount_sek": "1.00"})
     assert conflict.status_code == 409
     assert "payment 'BG-77' is on record with other amounts or customer" in conflict.json()["detail"]

@@ -62,7 +62,7 @@ Billing = Annotated[SettlementBilling, Depends(_billing)]
 class PaymentIn(BaseModel):
     """An owner's payment received by the bank."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     customer_id: str = Field(min_length=1, max_length=64)
     amount_sek: Decimal = Field(gt=0, max_digits=14, decimal_places=2, description="SEK to the öre, > 0")
@@ -211,7 +211,8 @@ def get_billing(request: Request, billing: Billing, who: Who, period: str) -> li
     month = _period(period)
     _require(who, OPERATOR_READERS, "the billing of a month")
     journeys = platform_of(request).journeys
-    return [i.to_json() for i in billing.billing_items(month) if customer_visible(who, i.customer_id, journeys)]
+    served = {j.customer_id for j in journeys.list_journeys(who)} if journeys is not None else set()
+    return [i.to_json() for i in billing.billing_items(month) if i.customer_id in served]
 
 
 @router.post("/payments", status_code=201)

@@ -81,7 +81,10 @@ def check_schedule(problem: PlanningProblem, plan: FleetPlan, tol: float = TOL) 
         if not ev.discharge_allowed and np.any(p < -tol):
             k = int(np.flatnonzero(p < -tol)[0])
             out.append(Violation("override", name, k, f"discharges {-p[k]:.4f} kW; the owner does not allow it"))
-        outside = np.abs(np.concatenate([p[:a], p[b:]])) > tol
+        after = p[b:].copy()
+        if len(after) and ensure_utc(ev.departure_at) > floor_quarter(ensure_utc(ev.departure_at)) and after[0] >= -tol:
+            after[0] = 0.0  # charging in the quarter the EV leaves in: the departure top-up (never discharge)
+        outside = np.abs(np.concatenate([p[:a], after])) > tol
         if outside.any():
             out.append(Violation("plugged_out", name, None, "power set while the EV is not plugged in"))
         for k in np.flatnonzero(p[a:b] > p_max[a:b] + tol).tolist():

@@ -408,7 +408,9 @@ class EvPlan:
     """The plan for one EV: setpoints per quarter, reserve per hour and the expected value."""
 
     ev_id: str
-    p_kw: FloatArray  # per quarter of the horizon; 0 outside the session
+    # per quarter of the horizon; 0 outside the session, except charging in the quarter an EV leaves in
+    # when its plan left it short of its target (the planning cycle's departure top-up)
+    p_kw: FloatArray
     soc_kwh: FloatArray  # n_intervals + 1 values: energy at each quarter boundary (NaN outside the session)
     reserve_kw: dict[Product, FloatArray]  # per hour of the horizon, after the bid rules
     energy_cost_eur: float

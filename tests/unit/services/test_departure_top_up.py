@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.planning_helpers import ev, problem
-from v2g.planning import FleetPlan, FleetPlanner, PlanningProblem, Strategy
+from v2g.planning import FleetPlan, FleetPlanner, PlanningProblem, Product, Strategy
 from v2g.services.planning.sessions import top_up_departure_quarters
 
 
@@ -42,3 +42,15 @@ def test_no_top_up_beyond_the_area_limit_or_when_the_target_is_met() -> None:
     met = replace(met, evs=(replace(met.evs[0], departure_at=met.evs[0].departure_at + timedelta(minutes=5)),))
     plan2 = FleetPlanner().plan(met, Strategy.SMART)
     assert top_up_departure_quarters(plan2, met) == []
+
+
+def test_the_top_up_leaves_room_for_the_reserve_of_another_ev_at_the_site() -> None:
+    planned, plan = _tight()
+    [p] = plan.ev_plans
+    sharing = replace(planned.sites[0], fuse_limit_kw=4.0)  # a small fuse: 4 kW for the site
+    other = replace(p, ev_id="ev-0", p_kw=p.p_kw * 0.0, reserve_kw={Product.FCR_N: p.p_kw[:1] * 0.0 + 1.0})
+    crowded = replace(planned, sites=(sharing,), evs=(*planned.evs, replace(planned.evs[0], ev_id="ev-0")))
+    crowded_plan = replace(plan, ev_plans=(p, other))
+    top_up_departure_quarters(crowded_plan, crowded)
+    assert p.p_kw[2] <= 4.0 - 1.34 * 1.0 + 1e-9  # FCR-N of 1 kW may ask the other EV for 1.34 kW more
+    assert p.p_kw[2] > 0.0

@@ -147,7 +147,13 @@ async def test_an_ev_behind_its_path_shortly_before_departure_is_planned_again()
     assert first.plan is not None
     leaving = next(p for p in first.plan.ev_plans if p.ev_id == "ev-leaves")
     assert leaving.p_kw[0] > 1.0  # it charges now to reach its target by 17:30
-    clock.advance_to(START + timedelta(minutes=10))  # the fleet still reports 24 kWh: behind the plan's path
+    clock.advance_to(START + timedelta(minutes=10))
+
+    class Fresh(Fleet):  # a reading taken now, to 0.1 %: 24.06 kWh, behind the plan's path
+        def plugged_in(self) -> list[PluggedEv]:
+            return [replace(e, soc_percent=40.1, soc_measured_at=clock.now()) for e in super().plugged_in()]
+
+    cycle.fleet = Fresh()
     cycle._detect_deviations()
     assert cycle.changed.get("ev-leaves") == "behind its path before departure"
     assert cycle.changed.get("ev-stays") != "behind its path before departure"  # leaves in 12 h
@@ -159,5 +165,37 @@ async def test_an_ev_behind_its_path_shortly_before_departure_is_planned_again()
     relaxed.config = replace(relaxed.config, departure_window=timedelta(minutes=5))
     await relaxed.plan_now(trigger="first", start_at=START)
     relaxed.clock.advance_to(START + timedelta(minutes=10))  # type: ignore[attr-defined]
+    relaxed.fleet = Fresh()
     relaxed._detect_deviations()
     assert "ev-leaves" not in relaxed.changed
+
+
+async def test_a_reading_in_whole_percent_counts_as_behind_only_beyond_a_percent() -> None:
+    """A whole-percent SoC may be up to a percent off: only a shortfall beyond that re-plans; the reading is
+    compared with the path at the time it was taken."""
+    clock = SimulatedClock(START)
+    cycle = _cycle(clock)
+    await cycle.plan_now(trigger="first", start_at=START)
+    assert cycle.last is not None
+    assert cycle.last.plan is not None
+    path = next(p for p in cycle.last.plan.ev_plans if p.ev_id == "ev-leaves").soc_kwh
+    clock.advance_to(START + timedelta(minutes=10))
+    at_5 = float(path[0] + (path[1] - path[0]) / 3)  # the path 5 minutes in
+    readings = {
+        "ev-leaves": (100.0 * (at_5 - 0.3) // 60.0, START + timedelta(minutes=5)),  # 0.3-0.9 kWh behind, whole %
+    }
+
+    class Whole(Fleet):
+        def plugged_in(self) -> list[PluggedEv]:
+            evs = super().plugged_in()
+            return [
+                replace(e, soc_percent=readings[e.ev_id][0], soc_measured_at=readings[e.ev_id][1])
+                if e.ev_id in readings
+                else e
+                for e in evs
+            ]
+
+    cycle.fleet = Whole()
+    cycle._detect_deviations()
+    behind = at_5 - 0.6 * readings["ev-leaves"][0]
+    assert (cycle.changed.get("ev-leaves") == "behind its path before departure") == (behind > 0.6), behind

@@ -273,10 +273,20 @@ class FrequencyDispatch:
             return
         k = int((at - plan.start_at) / QUARTER)
         by_ev = {p.ev_id: p for p in plan.ev_plans}
+        up = sum(
+            (pool.reserve_kw[p] for p in (Product.FCR_N, Product.FCR_D_UP) if p in pool.reserve_kw), np.zeros(len(pool))
+        )
+        down = sum(
+            (pool.reserve_kw[p] for p in (Product.FCR_N, Product.FCR_D_DOWN) if p in pool.reserve_kw),
+            np.zeros(len(pool)),
+        )
         for i, ev_id in enumerate(pool.ev_ids):
             ev_plan = by_ev.get(ev_id)
             value = float(ev_plan.p_kw[k]) if ev_plan is not None else 0.0
-            pool.baseline_p_kw[i] = value if np.isfinite(value) else 0.0
+            value = value if np.isfinite(value) else 0.0
+            # the hour's reserve stays deliverable: room above and below the new baseline for it
+            lo, hi = pool.p_min_kw[i] + up[i], pool.p_max_kw[i] - down[i]
+            pool.baseline_p_kw[i] = min(max(value, lo), hi) if lo <= hi else pool.baseline_p_kw[i]
 
     async def _feed(self, hour: _RunningHour, sample: FrequencySample | None) -> None:
         """Hand one sample to the hour's loop and wait until it has answered it."""

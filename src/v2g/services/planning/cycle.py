@@ -420,9 +420,20 @@ class PlanningCycle:
                 continue
             if abs(soc_kwh - planned_soc) > self.config.soc_tolerance_kwh:
                 self.mark_changed(ev.ev_id, "SoC deviation")
-            elif (
-                planned_soc - soc_kwh > self.config.departure_soc_tolerance_kwh
-                and ev.ev_id in departures
-                and departures[ev.ev_id] <= closing
-            ):
-                self.mark_changed(ev.ev_id, "behind its path before departure")
+            elif ev.ev_id in departures and departures[ev.ev_id] <= closing:
+                # the reading against the path at the time it was taken; a reading in whole percent may be
+                # up to a percent off, so it counts only beyond that
+                path_kwh = self._path_at(p.soc_kwh, last.problem.start_at, ev.soc_measured_at or now)
+                resolution_kwh = 0.01 * ev.battery_kwh if float(ev.soc_percent).is_integer() else 0.0
+                tolerance_kwh = max(self.config.departure_soc_tolerance_kwh, resolution_kwh)
+                if np.isfinite(path_kwh) and path_kwh - soc_kwh > tolerance_kwh:
+                    self.mark_changed(ev.ev_id, "behind its path before departure")
+
+    @staticmethod
+    def _path_at(soc_kwh: Any, start_at: datetime, at: datetime) -> float:
+        """The planned energy at ``at`` (linear within a quarter); NaN outside the plan."""
+        k = int((at - start_at) / QUARTER)
+        if not 0 <= k < len(soc_kwh) - 1:
+            return float("nan")
+        frac = ((at - start_at) - k * QUARTER) / QUARTER
+        return float(soc_kwh[k] + frac * (soc_kwh[k + 1] - soc_kwh[k]))

@@ -6,9 +6,11 @@ the sources of each value go with the plan so the operator and the owner can see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from v2g.fleet.model import Charger, Vehicle
 from v2g.fleet.preferences import OwnerPreferences
@@ -140,7 +142,13 @@ def top_up_departure_quarters(plan: FleetPlan, problem: PlanningProblem) -> list
             continue
         site = sites[s.site_id]
         area = area_of[p.ev_id]
-        same_site = sum(max(float(q.p_kw[k]), 0.0) for q in plan.ev_plans if sessions[q.ev_id].site_id == s.site_id)
+        hour = k // 4
+        # the site's fuse also carries the other EVs' reserve headroom (an activation may ask them for more)
+        same_site = sum(
+            max(float(q.p_kw[k]), 0.0) + _headroom_kw(q.reserve_kw, hour)
+            for q in plan.ev_plans
+            if sessions[q.ev_id].site_id == s.site_id
+        )
         same_area = sum(max(float(q.p_kw[k]), 0.0) for q in plan.ev_plans if area_of.get(q.ev_id) == area)
         load = site.household_load_kw[k if len(site.household_load_kw) > 1 else 0]
         import_limit = limits[area][k if len(limits[area]) > 1 else 0]
@@ -150,7 +158,19 @@ def top_up_departure_quarters(plan: FleetPlan, problem: PlanningProblem) -> list
             site.fuse_limit_kw - load - same_site,
             import_limit - same_area,
         )
+        p_kw = math.floor(p_kw * 1000.0) / 1000.0  # to the watt, never above a limit
         if p_kw > 0.0:
-            p.p_kw[k] = round(p_kw, 3)
+            p.p_kw[k] = p_kw
             topped.append(p.ev_id)
     return topped
+
+
+def _headroom_kw(reserve_kw: Mapping[Any, Any], hour: int) -> float:
+    """Upper bound of what an EV's reserve in ``hour`` may add to its charging (every product's capacity,
+    FCR-N counted with the 1.34 power range of its energy management)."""
+    total = 0.0
+    for product, series in reserve_kw.items():
+        if hour < len(series) and math.isfinite(float(series[hour])):
+            factor = 1.34 if str(getattr(product, "value", product)) == "fcr_n" else 1.0
+            total += factor * max(float(series[hour]), 0.0)
+    return total

@@ -141,19 +141,21 @@ class SettlementBilling:
 
     def billing_items(self, period: SettlementPeriod) -> list[BillingItem]:
         """The payouts and invoices billed for ``period`` (the bank's payout list and the invoice run),
-        by customer id; empty before the period is billed."""
+        and the final settlements of customers whose service ended in it, by customer id; empty before
+        the period is billed."""
         items = []
         with self.service.tx() as store:
             customers = store.owner_customers()
             for customer in customers:
-                for kind in (TxKind.PAYOUT, TxKind.INVOICE):
-                    tx = store.transaction(f"{kind.value}/{period.code}/{customer}")
-                    if tx is None:
+                keys = [f"{kind.value}/{period.code}/{customer}" for kind in (TxKind.PAYOUT, TxKind.INVOICE)]
+                for key in [*keys, f"final/{customer}"]:
+                    tx = store.transaction(key)
+                    if tx is None or tx.settles != period:  # a final settlement is listed with its month
                         continue
                     owner = owner_account(customer).code
                     amount = sum((p.amount_sek for p in tx.postings if p.account.code == owner), Decimal(0))
                     name = self.directory.customer_name(customer) or ""
-                    items.append(BillingItem(customer, name, kind, abs(amount), tx.key, tx.period))
+                    items.append(BillingItem(customer, name, tx.kind, abs(amount), tx.key, tx.period))
         return items
 
     def record_payment(self, customer_id: str, amount_sek: Decimal, reference: str) -> LedgerTransaction:
@@ -162,25 +164,35 @@ class SettlementBilling:
         if amount_sek != amount_sek.quantize(ORE):
             msg = f"amount_sek: {amount_sek} is not a whole number of öre"
             raise SettlementInputError(msg)
-        if not reference.strip() or len(reference) > 80:
+        amount_sek = amount_sek.quantize(ORE)
+        reference = reference.strip()
+        if not reference or len(reference) > 80:
             msg = f"reference: {reference!r} must be the bank's reference, 1-80 characters"
             raise SettlementInputError(msg)
         if self.directory.customer_name(customer_id) is None:
             msg = f"customer {customer_id!r} not found"
             raise SettlementNotFoundError(msg)
         now = self.service.clock.now()
-        with self.service.tx() as store:
-            tx = payment_transaction(
-                customer_id, amount_sek, reference, SettlementPeriod.containing(now), store.closed_periods()
-            )
-            existing = store.transaction(tx.key)
-            if existing is not None:
-                if existing.postings != tx.postings:
-                    msg = f"reference: payment {reference!r} is on record with other amounts or customer"
-                    raise SettlementInputError(msg)
-                return existing
-            store.append(tx, now)
-        return tx
+        try:
+            with self.service.tx() as store:
+                tx = payment_transaction(
+                    customer_id, amount_sek, reference, SettlementPeriod.containing(now), store.closed_periods()
+                )
+                existing = store.transaction(tx.key)
+                if existing is None:
+                    store.append(tx, now)
+                    return tx
+        except ConcurrentPostingError:  # another request recorded it first (or its month closed meanwhile)
+            with self.service.tx() as store:
+                existing = store.transaction(f"payment/{reference}")
+            if existing is None:
+                msg = f"reference: payment {reference!r} could not be recorded (its month closed meanwhile); try again"
+                raise SettlementInputError(msg) from None
+            tx = payment_transaction(customer_id, amount_sek, reference, existing.period, set())
+        if existing.postings != tx.postings:
+            msg = f"reference: payment {reference!r} is on record with other amounts or customer"
+            raise SettlementInputError(msg)
+        return existing
 
     # ------------------------------------------------------------------ the day
     def settlement_day(self, now: datetime | None = None) -> DayReport:
