@@ -261,7 +261,10 @@ class FrequencyDispatch:
 
         The pool (its EVs and their reserve) stays the hour's; the baseline follows re-plans made since
         the hour began, so that energy an activation took is made up before the EV leaves. An EV the
-        plan in force no longer holds (it left, or leaves within the quarter) has a baseline of 0."""
+        plan in force no longer holds (it left, or leaves within the quarter) has a baseline of 0. The
+        owner's departure comes first: where a new baseline leaves an EV less room for its share of the
+        hour's reserve, the allocation gives the rest to the pool's other EVs (never past a charger's
+        limits)."""
         hour = self._hour
         assert hour is not None
         pool = hour.dispatcher.pool
@@ -273,20 +276,10 @@ class FrequencyDispatch:
             return
         k = int((at - plan.start_at) / QUARTER)
         by_ev = {p.ev_id: p for p in plan.ev_plans}
-        up = sum(
-            (pool.reserve_kw[p] for p in (Product.FCR_N, Product.FCR_D_UP) if p in pool.reserve_kw), np.zeros(len(pool))
-        )
-        down = sum(
-            (pool.reserve_kw[p] for p in (Product.FCR_N, Product.FCR_D_DOWN) if p in pool.reserve_kw),
-            np.zeros(len(pool)),
-        )
         for i, ev_id in enumerate(pool.ev_ids):
             ev_plan = by_ev.get(ev_id)
             value = float(ev_plan.p_kw[k]) if ev_plan is not None else 0.0
-            value = value if np.isfinite(value) else 0.0
-            # the hour's reserve stays deliverable: room above and below the new baseline for it
-            lo, hi = pool.p_min_kw[i] + up[i], pool.p_max_kw[i] - down[i]
-            pool.baseline_p_kw[i] = min(max(value, lo), hi) if lo <= hi else pool.baseline_p_kw[i]
+            pool.baseline_p_kw[i] = value if np.isfinite(value) else 0.0
 
     async def _feed(self, hour: _RunningHour, sample: FrequencySample | None) -> None:
         """Hand one sample to the hour's loop and wait until it has answered it."""
