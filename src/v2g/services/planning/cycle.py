@@ -42,7 +42,12 @@ from v2g.planning.rules import PlanningRules
 from v2g.services.clock import Clock
 from v2g.services.devices.ports import Ack, AckStatus, ChargerGateway
 from v2g.services.planning.ports import FleetStateReader, PlanStore, PluggedEv
-from v2g.services.planning.sessions import charge_only, top_up_departure_quarters, within_horizon
+from v2g.services.planning.sessions import (
+    charge_only,
+    planned_soc_at,
+    top_up_departure_quarters,
+    within_horizon,
+)
 from v2g.services.planning.signal_book import GridSignalBook
 from v2g.units import QUARTER, STOCKHOLM, floor_hour, floor_quarter, to_local
 
@@ -406,34 +411,21 @@ class PlanningCycle:
         for session in last.problem.evs:
             if session.ev_id in current and session.departure_at <= now:
                 self.mark_changed(session.ev_id, "stayed past its departure")
-        k = int((now - last.problem.start_at) / QUARTER)
         departures = {session.ev_id: session.departure_at for session in last.problem.evs}
         closing = now + self.config.departure_window
         for ev in evs:
             p = planned.get(ev.ev_id)
-            if p is None or not 0 <= k < last.problem.n_intervals or ev.soc_percent is None:
+            planned_soc = planned_soc_at(p.soc_kwh, last.problem.start_at, now) if p is not None else float("nan")
+            if p is None or ev.soc_percent is None or not np.isfinite(planned_soc):
                 continue
             soc_kwh = ev.soc_percent / 100.0 * ev.battery_kwh
-            frac = ((now - last.problem.start_at) - k * QUARTER) / QUARTER
-            planned_soc = float(p.soc_kwh[k] + frac * (p.soc_kwh[k + 1] - p.soc_kwh[k]))
-            if not np.isfinite(planned_soc):
-                continue
             if abs(soc_kwh - planned_soc) > self.config.soc_tolerance_kwh:
                 self.mark_changed(ev.ev_id, "SoC deviation")
             elif ev.ev_id in departures and departures[ev.ev_id] <= closing:
                 # the reading against the path at the time it was taken; a reading in whole percent may be
                 # up to a percent off, so it counts only beyond that
-                path_kwh = self._path_at(p.soc_kwh, last.problem.start_at, ev.soc_measured_at or now)
+                path_kwh = planned_soc_at(p.soc_kwh, last.problem.start_at, ev.soc_measured_at or now)
                 resolution_kwh = 0.01 * ev.battery_kwh if float(ev.soc_percent).is_integer() else 0.0
                 tolerance_kwh = max(self.config.departure_soc_tolerance_kwh, resolution_kwh)
                 if np.isfinite(path_kwh) and path_kwh - soc_kwh > tolerance_kwh:
                     self.mark_changed(ev.ev_id, "behind its path before departure")
-
-    @staticmethod
-    def _path_at(soc_kwh: Any, start_at: datetime, at: datetime) -> float:
-        """The planned energy at ``at`` (linear within a quarter); NaN outside the plan."""
-        k = int((at - start_at) / QUARTER)
-        if not 0 <= k < len(soc_kwh) - 1:
-            return float("nan")
-        frac = ((at - start_at) - k * QUARTER) / QUARTER
-        return float(soc_kwh[k] + frac * (soc_kwh[k + 1] - soc_kwh[k]))

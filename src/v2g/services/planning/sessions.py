@@ -174,3 +174,13 @@ def _headroom_kw(reserve_kw: Mapping[Any, Any], hour: int) -> float:
             factor = 1.34 if str(getattr(product, "value", product)) == "fcr_n" else 1.0
             total += factor * max(float(series[hour]), 0.0)
     return total
+
+
+def planned_soc_at(soc_kwh: Any, start_at: datetime, at: datetime) -> float:
+    """A plan's energy path (``soc_kwh`` at each quarter boundary from ``start_at``) at ``at``, linear within
+    a quarter; NaN outside the plan or the EV's window."""
+    k = int((at - start_at) / QUARTER)
+    if not 0 <= k < len(soc_kwh) - 1:
+        return float("nan")
+    frac = ((at - start_at) - k * QUARTER) / QUARTER
+    return float(soc_kwh[k] + frac * (soc_kwh[k + 1] - soc_kwh[k]))
