@@ -3,7 +3,7 @@ across a restart, a committed hour without a plan looked at again, chargers taki
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -48,8 +48,8 @@ def _twin() -> OperatingTwin:
     return OperatingTwin(evs, sessions, START, [AreaLimits("GA-1", PriceArea.SE3, 100.0, 50.0)])
 
 
-async def test_idle_hours_send_nothing_and_a_committed_hour_is_dispatched_and_verified() -> None:
-    clock = SimulatedClock(START)
+async def _planned_twin(clock: SimulatedClock) -> tuple[OperatingTwin, PlanningCycle]:
+    """The three twin EVs, planned at START."""
     twin = _twin()
     cycle = PlanningCycle(
         fleet=twin,
@@ -62,20 +62,33 @@ async def test_idle_hours_send_nothing_and_a_committed_hour_is_dispatched_and_ve
         build_session=needs_session,
     )
     await cycle.plan_now(trigger="test", start_at=START)
+    return twin, cycle
+
+
+def _one_committed_hour(
+    clock: SimulatedClock, twin: OperatingTwin, latest_plan: Callable[[], FleetPlan | None]
+) -> FrequencyDispatch:
+    """Dispatch of the twin with 9 kW of FCR-N sold for the second hour, on a grid running 50 mHz low."""
     sold = Commitment(
         "c1", "b1", "bsp-se3", Product.FCR_N, PriceArea.SE3, START + HOUR, START + 2 * HOUR, 0.009, Decimal("20")
     )
-    dispatch = FrequencyDispatch(
+    return FrequencyDispatch(
         feed=Steady(),
         gateway=twin.gateway,
         rules=default_rules(),
         clock=clock,
-        latest_plan=cycle.latest_plan,
+        latest_plan=latest_plan,
         commitments=lambda start, end: [c for c in (sold,) if c.start_at < end and c.end_at > start],
         limits_kw=twin.limits_kw,
         online=lambda: {ev.charger_id for ev in twin.plugged_in()},
         fleet_for=twin.dispatched,
     )
+
+
+async def test_idle_hours_send_nothing_and_a_committed_hour_is_dispatched_and_verified() -> None:
+    clock = SimulatedClock(START)
+    twin, cycle = await _planned_twin(clock)
+    dispatch = _one_committed_hour(clock, twin, cycle.latest_plan)
     sent_by_schedules = twin.gateway.commands
     await dispatch.advance_to(START + HOUR)  # nothing committed in the first hour
     assert twin.gateway.commands == sent_by_schedules
@@ -287,35 +300,11 @@ async def test_each_quarter_the_pool_follows_the_baseline_of_the_plan_in_force()
     """A re-plan inside a committed hour (an activation took energy before a departure) reaches the dispatched
     EVs at the next quarter: their baseline power is the new plan's; an EV the new plan no longer holds gets 0."""
     clock = SimulatedClock(START)
-    twin = _twin()
-    cycle = PlanningCycle(
-        fleet=twin,
-        prices=EveningPeakPrices(),
-        signals=GridSignalBook(),
-        plans=MemoryPlans(),
-        gateway=twin.gateway,
-        clock=clock,
-        rules=load_rules(),
-        build_session=needs_session,
-    )
-    await cycle.plan_now(trigger="test", start_at=START)
+    twin, cycle = await _planned_twin(clock)
     first = cycle.latest_plan()
     assert first is not None
     in_force = [first]
-    sold = Commitment(
-        "c1", "b1", "bsp-se3", Product.FCR_N, PriceArea.SE3, START + HOUR, START + 2 * HOUR, 0.009, Decimal("20")
-    )
-    dispatch = FrequencyDispatch(
-        feed=Steady(),
-        gateway=twin.gateway,
-        rules=default_rules(),
-        clock=clock,
-        latest_plan=lambda: in_force[0],
-        commitments=lambda start, end: [c for c in (sold,) if c.start_at < end and c.end_at > start],
-        limits_kw=twin.limits_kw,
-        online=lambda: {ev.charger_id for ev in twin.plugged_in()},
-        fleet_for=twin.dispatched,
-    )
+    dispatch = _one_committed_hour(clock, twin, lambda: in_force[0])
     clock.advance_to(START + HOUR)
     await dispatch.advance_to(START + HOUR + timedelta(seconds=30))
     hour = dispatch._hour
