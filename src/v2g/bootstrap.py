@@ -292,6 +292,7 @@ def bootstrap(
     gateway: ChargerGateway | None = None,
     readings: ReadingsReader | None = None,
     dispatched: Callable[[ReservePool], DispatchedFleet] | None = None,
+    online_chargers: Callable[[], set[str]] | None = None,
     frequency: FrequencyFeed | None = None,
     preferences: PreferencesLookup | None = None,
     record_planning_inputs: bool = False,
@@ -300,8 +301,8 @@ def bootstrap(
 
     The keyword arguments swap adapters at the ports (the twin and the tests): an engine already open,
     a journey service with its own registry, a simulated clock,
-    a simulated fleet and its gateway, its readings or its dispatched view, a frequency feed, fixed
-    preferences. Without
+    a simulated fleet and its gateway, its readings, its dispatched view or its online chargers, a
+    frequency feed, fixed preferences. Without
     ``gateway`` the platform has its own CSMS (started by the runtime). With ``record_planning_inputs``
     every answer the planning cycle gets from the fleet state and the owners' preferences is kept in
     ``platform.planning_inputs`` (to re-run the day on the twin with :class:`ReplayedInputs`).
@@ -408,7 +409,7 @@ def bootstrap(
             latest_plan=cycle.latest_plan,
             commitments=commitments.commitments,
             limits_kw=lambda: _limits_kw(cycle),
-            online=lambda: {ev.charger_id for ev in fleet.plugged_in() if ev.online},
+            online=online_chargers or (lambda: {ev.charger_id for ev in fleet.plugged_in() if ev.online}),
             fleet_for=fleet_for,
             group_id=f"{settings.bsp_org_id}-fleet",
             deadband_kw=settings.dispatch_deadband_kw,

@@ -237,3 +237,22 @@ def test_commitments_are_validated_field_by_field() -> None:
     assert "commitments[2].kw: -2.0" in text
     assert "commitments[3].hour_start_at" in text
     assert "whole hour" in text
+
+
+def test_replan_reuses_a_committed_area_only_while_its_share_is_the_same() -> None:
+    from v2g.planning import FleetPlanner
+
+    pr = _two_areas((commit(Product.FCR_N, 1, 10.0),))
+    planner = FleetPlanner(PlannerOptions(workers=1))
+    first = planner.plan(pr)
+    again = planner.replan(pr)  # nothing changed: the areas' shares and EVs are the same
+    assert again.extra["ev_lps_solved"] == 0
+    assert all(a.wall_s == 0.0 for a in again.area_stats)  # each area's result kept, not solved again
+    assert all(a.method == first_a.method for a, first_a in zip(again.area_stats, first.area_stats, strict=True))
+    assert again.lp_objective_eur == pytest.approx(first.lp_objective_eur, rel=1e-12)
+    # one EV's SoC moves: the shares follow the areas' capability, and the result is a fresh plan's
+    changed = replace(pr, evs=(replace(pr.evs[0], soc_kwh=25.0), *pr.evs[1:]))
+    moved = planner.replan(changed)
+    assert moved.extra["ev_lps_solved"] >= 1
+    assert moved.lp_objective_eur == pytest.approx(plan(changed).lp_objective_eur, abs=1e-6)
+    assert held(changed, Product.FCR_N, 1, moved) >= 10.0 - 1e-6

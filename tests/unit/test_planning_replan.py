@@ -68,3 +68,27 @@ def test_replan_with_a_new_arrival_in_a_binding_area() -> None:
     fresh = plan(prob2, Strategy.V2G_RESERVES, PlannerOptions(workers=1, keep_state=False))
     assert again.lp_objective_eur == pytest.approx(fresh.lp_objective_eur, rel=1e-8)
     assert check_schedule(prob2, again) == []
+
+
+def test_an_arrival_that_moves_every_ev_down_one_place_re_uses_their_preparation() -> None:
+    """The planner keeps each EV's prepared inputs between plans; an EV sorted in front of the others
+    shifts their positions, and the re-plan is still the optimum a fresh plan finds."""
+    prob = fleet_problem()
+    planner = FleetPlanner(PlannerOptions(workers=1, keep_state=True))
+    planner.plan(prob)
+    first = ev("a-first", soc=12.0, target=30.0, arrive_q=2, depart_q=16, eta=0.92)
+    prob2 = problem(
+        [first, *prob.evs],
+        PRICES,
+        n=16,
+        import_kw=40.0,
+        reserve={Product.FCR_N: (20.0,) * 4, Product.FCR_D_UP: (8.0,) * 4, Product.FCR_D_DOWN: (6.0,) * 4},
+        rules=bare_rules(battery_wear_eur_per_kwh=0.03),
+        areas={"a-first": "north", **{f"e{i}": ("north" if i < 6 else "south") for i in range(12)}},
+    )
+    second = planner.replan(prob2)
+    assert second.extra["ev_lps_solved"] == 1  # the newcomer's; the others' optima are kept
+    fresh = plan(prob2, Strategy.V2G_RESERVES, PlannerOptions(workers=1, keep_state=False))
+    assert second.lp_objective_eur == pytest.approx(fresh.lp_objective_eur, rel=1e-9, abs=1e-9)
+    assert [p.ev_id for p in second.ev_plans] == [p.ev_id for p in fresh.ev_plans]
+    assert check_schedule(prob2, second) == []

@@ -76,6 +76,7 @@ async def run_twin(scenario: TwinScenario, database_url: str, *, echo: Any = Non
         fleet_state=twin,
         gateway=twin.gateway,
         dispatched=twin.dispatched,
+        online_chargers=twin.online_charger_ids,
         frequency=RecordedFrequencyDay() if scenario.frequency else None,
     )
     units = [GroupUnit(h.ev_id, h.charger_id, h.price_area) for h in households if h.max_discharge_kw > 0]
@@ -84,12 +85,9 @@ async def run_twin(scenario: TwinScenario, database_url: str, *, echo: Any = Non
     run = await run_simulated(platform, twin, scenario.start, scenario.end, step=scenario_step(scenario))
     wall_s = time.perf_counter() - started
     with platform.market_tx() as store:
-        bids = [b for g in store.groups_of(settings.bsp_org_id) for b in store.bids(g.id)]
-        commitments = [
-            c
-            for g in store.groups_of(settings.bsp_org_id)
-            for c in store.commitments(g.id, scenario.start, scenario.end)
-        ]
+        group_ids = store.group_ids_of(settings.bsp_org_id)
+        bids = [b for gid in group_ids for b in store.bids(gid)]
+        commitments = [c for gid in group_ids for c in store.commitments(gid, scenario.start, scenario.end)]
     reports = platform.dispatch.reports if platform.dispatch is not None else []
     plans_made = SqlPlanStore(engine).plans_between(scenario.start, scenario.end)
     missed = [d for d in twin.departures if not d.met]

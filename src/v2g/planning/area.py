@@ -70,6 +70,8 @@ class AreaResult:
 
 def same_lp(a: EvLp, b: EvLp) -> bool:
     """Whether two EV LPs are identical (shape, window, costs and bounds)."""
+    if a is b:
+        return True
     return (
         a.shape == b.shape
         and a.a == b.a

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from v2g.fleet.model import PriceArea
 from v2g.planning.errors import PlanningInputError
 from v2g.planning.model import (
@@ -188,8 +190,12 @@ def load_problem(
 
 
 def _clean(values: Any) -> list[float | None]:
-    floats = values.tolist() if hasattr(values, "tolist") else [float(v) for v in values]
-    return [None if math.isnan(v) else round(float(v), 6) for v in floats]
+    """A series rounded to 6 decimals (1 mW, 1 mWh), NaN as null; rounded as arrays, not value by value."""
+    arr = np.asarray(values, dtype=np.float64)
+    rounded: list[float | None] = np.round(arr, 6).tolist()
+    if np.isnan(arr).any():
+        rounded = [None if v is None or math.isnan(v) else v for v in rounded]
+    return rounded
 
 
 def plan_to_json(plan: FleetPlan) -> dict[str, Any]:
@@ -255,7 +261,6 @@ def plan_to_json(plan: FleetPlan) -> dict[str, Any]:
 
 def plan_from_json(text: str) -> FleetPlan:
     """Read a plan written by :func:`plan_to_json` (for ``v2g plan check``)."""
-    import numpy as np
 
     from v2g.planning.model import AreaStats, ConfidenceCost, EvPlan, ReserveBid, Strategy, TargetShortfall
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from statistics import NormalDist
@@ -45,6 +45,7 @@ from v2g.planning.model import (
     CommitmentShortfall,
     ConfidenceCost,
     EvPlan,
+    EvSession,
     FleetPlan,
     PlanningProblem,
     Product,
@@ -180,37 +181,57 @@ def _fit_forced(problem: PlanningProblem, prepared: list[_Prepared]) -> list[_Pr
     return out
 
 
-def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
-    n, hours = problem.n_intervals, problem.n_hours
-    start, end = ensure_utc(problem.start_at), problem.end_at
-    rules = problem.rules
-    sites = {s.site_id: s for s in problem.sites}
-    areas = {a.area_id: a for a in problem.grid_areas}
-    site_cache: dict[str, tuple[FloatArray, FloatArray]] = {}
-    price_cache: dict[str, tuple[FloatArray, FloatArray]] = {}
-    reserve_prices = np.stack([problem.reserve_prices(p) for p in PRODUCTS]) / 1000.0  # EUR per kW per h
-    strategy_discharge = strategy in (Strategy.V2G_SPOT, Strategy.V2G_RESERVES)
-    strategy_reserves = strategy == Strategy.V2G_RESERVES
-    ler = ler_factors(problem)
-    z = confidence_z(rules.confidence, rules.confidence_method)
-    out: list[_Prepared] = []
-    for index, ev in enumerate(problem.evs):
-        site: SiteLimits = sites[ev.site_id]
-        area = areas[site.grid_area_id]
-        if site.site_id not in site_cache:
+class _PrepareContext:
+    """What every EV's preparation shares in one problem: prices, site rooms, reserve values, LER factors."""
+
+    def __init__(self, problem: PlanningProblem, strategy: Strategy) -> None:
+        self.problem = problem
+        self.n, self.hours = problem.n_intervals, problem.n_hours
+        self.start, self.end = ensure_utc(problem.start_at), problem.end_at
+        self.rules = problem.rules
+        self.sites = {s.site_id: s for s in problem.sites}
+        self.areas = {a.area_id: a for a in problem.grid_areas}
+        self.site_cache: dict[str, tuple[FloatArray, FloatArray]] = {}
+        self.price_cache: dict[str, tuple[FloatArray, FloatArray]] = {}
+        self.reserve_prices = np.stack([problem.reserve_prices(p) for p in PRODUCTS]) / 1000.0  # EUR per kW per h
+        self.strategy_discharge = strategy in (Strategy.V2G_SPOT, Strategy.V2G_RESERVES)
+        self.strategy_reserves = strategy == Strategy.V2G_RESERVES
+        self.ler = ler_factors(problem)
+        self.z = confidence_z(self.rules.confidence, self.rules.confidence_method)
+        # everything above is a function of these (the EVs, sites and areas are keyed one by one)
+        self.key = (
+            problem.start_at,
+            problem.n_intervals,
+            strategy,
+            problem.rules,
+            tuple(sorted((str(k), v) for k, v in problem.day_ahead_eur_per_mwh.items())),
+            tuple(sorted((str(k), v) for k, v in problem.reserve_eur_per_mw_h.items())),
+        )
+
+    def ev_key(self, ev: EvSession) -> tuple[object, ...]:
+        """What one EV's preparation depends on beyond the shared context."""
+        site = self.sites[ev.site_id]
+        area = self.areas[site.grid_area_id]
+        return (ev, site, area.area_id, area.price_area)
+
+    def prepare(self, index: int, ev: EvSession) -> _Prepared:
+        n, hours, start, end, rules = self.n, self.hours, self.start, self.end, self.rules
+        site: SiteLimits = self.sites[ev.site_id]
+        area = self.areas[site.grid_area_id]
+        if site.site_id not in self.site_cache:
             load, pv = _series(site.household_load_kw, n), _series(site.pv_kw, n)
-            site_cache[site.site_id] = (
+            self.site_cache[site.site_id] = (
                 np.maximum(site.fuse_limit_kw - load + pv, 0.0),
                 np.maximum(site.fuse_limit_kw + load - pv, 0.0),
             )
-        imp_room, exp_room = site_cache[site.site_id]
-        if area.price_area not in price_cache:
-            spot = problem.quarter_prices(area.price_area)
-            price_cache[area.price_area] = (
+        imp_room, exp_room = self.site_cache[site.site_id]
+        if area.price_area not in self.price_cache:
+            spot = self.problem.quarter_prices(area.price_area)
+            self.price_cache[area.price_area] = (
                 np.asarray(rules.import_price_eur_per_kwh(spot), dtype=np.float64),
                 np.asarray(rules.export_price_eur_per_kwh(spot), dtype=np.float64),
             )
-        imp_price, exp_price = price_cache[area.price_area]
+        imp_price, exp_price = self.price_cache[area.price_area]
         arrival, departure = ensure_utc(ev.arrival_at), ensure_utc(ev.departure_at)
         a = max(0, int((ceil_quarter(arrival) - start) // QUARTER))
         b = min(n, int((floor_quarter(departure) - start) // QUARTER))
@@ -238,9 +259,9 @@ def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
             import_eur_per_kwh=imp_price[a:b],
             export_eur_per_kwh=exp_price[a:b],
             wear_eur_per_kwh=rules.battery_wear_eur_per_kwh,
-            reserve_value_eur_per_kw_h=reserve_prices * availability[None, :],
-            allow_discharge=strategy_discharge and ev.discharge_allowed,
-            allow_reserves=strategy_reserves and ev.reserves_allowed,
+            reserve_value_eur_per_kw_h=self.reserve_prices * availability[None, :],
+            allow_discharge=self.strategy_discharge and ev.discharge_allowed,
+            allow_reserves=self.strategy_reserves and ev.reserves_allowed,
             shortfall_penalty_eur_per_kwh=rules.target_shortfall_penalty_eur_per_kwh,
         )
         if ev.charge_now_until is not None and b > a:
@@ -258,10 +279,50 @@ def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
             )
             shortfall = TargetShortfall(ev.ev_id, ev.target_soc_kwh, reach, reason)
             inputs = _with_target(inputs, reach)
-        weight = commitment_weight(availability, z)
-        capability = _capability(inputs, ler, hours) * np.maximum(weight, 0.0)[None, :]
-        out.append(_Prepared(inputs, area.area_id, str(area.price_area), availability, shortfall, weight, capability))
-    return _fit_forced(problem, out)
+        weight = commitment_weight(availability, self.z)
+        capability = _capability(inputs, self.ler, hours) * np.maximum(weight, 0.0)[None, :]
+        return _Prepared(inputs, area.area_id, str(area.price_area), availability, shortfall, weight, capability)
+
+
+class _PreparedCache:
+    """Each EV's preparation of the last problem, re-used while the EV, its site and the shared context
+    are unchanged (a re-plan after one EV changed prepares that EV only)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[object, ...] | None = None
+        self.by_ev: dict[str, tuple[tuple[object, ...], _Prepared]] = {}
+
+    def prepare(self, problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
+        ctx = _PrepareContext(problem, strategy)
+        if ctx.key != self.key:
+            self.key, self.by_ev = ctx.key, {}
+        out: list[_Prepared] = []
+        kept: dict[str, tuple[tuple[object, ...], _Prepared]] = {}
+        for index, ev in enumerate(problem.evs):
+            ev_key = ctx.ev_key(ev)
+            cached = self.by_ev.get(ev.ev_id)
+            if cached is not None and _same_key(cached[0], ev_key):
+                prep = cached[1]
+                if prep.inputs.index != index:
+                    prep = replace(prep, inputs=replace(prep.inputs, index=index))
+            else:
+                prep = ctx.prepare(index, ev)
+            kept[ev.ev_id] = (ev_key, prep)
+            out.append(prep)
+        self.by_ev = kept
+        return _fit_forced(problem, out)
+
+
+def _same_key(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    try:
+        return a == b
+    except ValueError:  # a series given as an array: compared element-wise, so not re-used
+        return False
+
+
+def _prepare(problem: PlanningProblem, strategy: Strategy) -> list[_Prepared]:
+    ctx = _PrepareContext(problem, strategy)
+    return _fit_forced(problem, [ctx.prepare(index, ev) for index, ev in enumerate(problem.evs)])
 
 
 def _with_target(inputs: EvInputs, target: float) -> EvInputs:
@@ -357,8 +418,10 @@ class FleetPlanner:
     def __init__(self, options: PlannerOptions | None = None) -> None:
         self.options = options or PlannerOptions()
         self._solver = EvSolver()
-        self._state: dict[str, tuple[FloatArray, FloatArray, dict[int, EvLp], AreaResult]] = {}
+        self._state: dict[str, tuple[_AreaTask, dict[int, EvLp], AreaResult]] = {}
         self._state_key: tuple[Any, ...] | None = None
+        self._prepared = _PreparedCache()
+        self._lps: dict[str, tuple[EvInputs, LerFactors, EvLp]] = {}
 
     def plan(self, problem: PlanningProblem, strategy: Strategy = Strategy.V2G_RESERVES) -> FleetPlan:
         """Plan the whole fleet from scratch."""
@@ -379,7 +442,7 @@ class FleetPlanner:
         started = time.perf_counter()
         problem.validate()
         n = problem.n_intervals
-        prepared = _prepare(problem, strategy)
+        prepared = self._prepared.prepare(problem, strategy) if self.options.keep_state else _prepare(problem, strategy)
         if strategy == Strategy.UNCONTROLLED:
             return _uncontrolled(problem, prepared, started)
         ler = ler_factors(problem)
@@ -409,7 +472,7 @@ class FleetPlanner:
         else:
             for res in _run_tasks(tasks, self.options):
                 results[res.area_id] = res
-        again = _redistribute(problem, prepared, tasks, results)
+        again = _redistribute(problem, prepared, tasks, results, self._lp)
         if again:
             tasks = [again.get(t.area_id, t) for t in tasks]
             for res in _run_tasks(list(again.values()), self.options):
@@ -418,21 +481,30 @@ class FleetPlanner:
             if fresh:
                 self._state = {}
             for task in tasks if fresh else again.values():
-                lps = {inp.index: make_ev_lp(inp, ler) for inp in task.inputs if inp.b > inp.a}
-                self._state[task.area_id] = (task.import_limit_kw, task.export_limit_kw, lps, results[task.area_id])
+                lps = {inp.index: self._lp(inp, ler) for inp in task.inputs if inp.b > inp.a}
+                self._state[task.area_id] = (task, lps, results[task.area_id])
         self._state_key = (problem.start_at, problem.n_intervals, strategy)
         return _assemble(problem, strategy, prepared, results, started)
 
+    def _lp(self, inp: EvInputs, ler: LerFactors) -> EvLp:
+        """The EV's LP block; the same inputs (a re-used preparation) give the same block without rebuilding it."""
+        cached = self._lps.get(inp.ev_id)
+        if cached is not None and cached[0] is inp and cached[1] == ler:
+            return cached[2]
+        lp = make_ev_lp(inp, ler)
+        self._lps[inp.ev_id] = (inp, ler, lp)
+        return lp
+
     def _solve_reusing(self, task: _AreaTask) -> AreaResult:
-        lps = [make_ev_lp(inp, task.ler) for inp in task.inputs if inp.b > inp.a]
+        lps = [self._lp(inp, task.ler) for inp in task.inputs if inp.b > inp.a]
         old = self._state.get(task.area_id)
         if old is not None:
-            old_imp, old_exp, old_lps, old_res = old
+            old_task, old_lps, old_res = old
             same = (
-                not task.sites
-                and task.commitment is None
-                and np.array_equal(old_imp, task.import_limit_kw)
-                and np.array_equal(old_exp, task.export_limit_kw)
+                _same_sites(old_task.sites, task.sites)
+                and _same_commitment(old_task.commitment, task.commitment)
+                and np.array_equal(old_task.import_limit_kw, task.import_limit_kw)
+                and np.array_equal(old_task.export_limit_kw, task.export_limit_kw)
                 and len(old_lps) == len(lps)
                 and all(lp.index in old_lps and same_lp(old_lps[lp.index], lp) for lp in lps)
                 and all(old_lps[lp.index].ev_id == lp.ev_id for lp in lps)
@@ -465,8 +537,34 @@ class FleetPlanner:
             sites=task.sites,
             commitment=task.commitment,
         )
-        self._state[task.area_id] = (task.import_limit_kw, task.export_limit_kw, {lp.index: lp for lp in lps}, res)
+        self._state[task.area_id] = (task, {lp.index: lp for lp in lps}, res)
         return res
+
+
+def _same_sites(a: tuple[SharedSite, ...], b: tuple[SharedSite, ...]) -> bool:
+    """Whether two areas' shared-fuse sites couple the same EVs with the same rooms."""
+    return len(a) == len(b) and all(
+        x.site_id == y.site_id
+        and x.members == y.members
+        and np.array_equal(x.import_room_kw, y.import_room_kw)
+        and np.array_equal(x.export_room_kw, y.export_room_kw)
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _same_commitment(a: AreaCommitment | None, b: AreaCommitment | None) -> bool:
+    """Whether two shares of the commitments ask the same of the same EVs."""
+    if a is None or b is None:
+        return a is b
+    return (
+        a.penalty_eur_per_kw_h == b.penalty_eur_per_kw_h
+        and np.array_equal(a.required_kw, b.required_kw)
+        and a.weight.keys() == b.weight.keys()
+        and all(np.array_equal(w, b.weight[i]) for i, w in a.weight.items())
+    )
+
+
+LpOf = Callable[[EvInputs, LerFactors], EvLp]
 
 
 def _commit_keys(problem: PlanningProblem) -> dict[str, FloatArray]:
@@ -512,14 +610,18 @@ def commitment_shares(problem: PlanningProblem, prepared: list[_Prepared]) -> di
     return out
 
 
-def _area_held(task: _AreaTask, result: AreaResult) -> FloatArray:
+def _area_held(task: _AreaTask, result: AreaResult, lp_of: LpOf = make_ev_lp) -> FloatArray:
     assert task.commitment is not None
-    lps = [make_ev_lp(inp, task.ler) for inp in task.inputs if inp.b > inp.a and inp.index in result.solutions]
+    lps = [lp_of(inp, task.ler) for inp in task.inputs if inp.b > inp.a and inp.index in result.solutions]
     return held_kw(lps, [result.solutions[lp.index].x for lp in lps], task.commitment)
 
 
 def _redistribute(
-    problem: PlanningProblem, prepared: list[_Prepared], tasks: list[_AreaTask], results: dict[str, AreaResult]
+    problem: PlanningProblem,
+    prepared: list[_Prepared],
+    tasks: list[_AreaTask],
+    results: dict[str, AreaResult],
+    lp_of: LpOf = make_ev_lp,
 ) -> dict[str, _AreaTask]:
     """Offer what some grid areas could not hold of their share to the areas with spare capability (once)."""
     committed = _commit_keys(problem)
@@ -533,7 +635,7 @@ def _redistribute(
     held: dict[str, FloatArray] = {}
     for task in tasks:
         if task.commitment is not None:
-            held[task.area_id] = _area_held(task, results[task.area_id])
+            held[task.area_id] = _area_held(task, results[task.area_id], lp_of)
     again: dict[str, _AreaTask] = {}
     for price_area, need in committed.items():
         members = [t for t in tasks if price_of[t.area_id] == price_area and t.commitment is not None]

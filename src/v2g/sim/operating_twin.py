@@ -157,6 +157,7 @@ class OperatingTwin:
     _next: dict[str, int] = field(default_factory=dict)
     _arrivals: list[tuple[datetime, int, str]] = field(default_factory=list)  # (arrival, unit, EV) heap
     _departures: list[tuple[datetime, int, str]] = field(default_factory=list)  # (departure, unit, EV) heap
+    _needs: dict[str, tuple[PlugSession, ChargingNeeds]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.start_at = ensure_utc(self.start_at, field="start_at")
@@ -279,15 +280,7 @@ class OperatingTwin:
             ev = self._by_id[ev_id]
             i = self.fleet.ev_index[ev_id]
             soc_percent = 100.0 * float(self.fleet.soc_kwh[i]) / ev.battery_kwh
-            needs = ChargingNeeds(
-                charger_id=ev.charger_id,
-                evse_id=1,
-                received_at=s.arrival_at,
-                departure_at=s.departure_at,
-                target_soc_percent=round(100.0 * s.target_soc_kwh / ev.battery_kwh, 6),
-                max_charge_kw=ev.max_charge_kw,
-                max_discharge_kw=ev.max_discharge_kw if ev.discharge_supported else 0.0,
-            )
+            needs = self._needs_of(ev, s)
             out.append(
                 PluggedEv(
                     ev_id=ev.ev_id,
@@ -314,6 +307,27 @@ class OperatingTwin:
                 )
             )
         return out
+
+    def online_charger_ids(self) -> set[str]:
+        """The chargers with an EV plugged in (the twin's chargers are online while an EV is there)."""
+        return {self._by_id[ev_id].charger_id for ev_id in self._current}
+
+    def _needs_of(self, ev: TwinEv, stay: PlugSession) -> ChargingNeeds:
+        """The ISO 15118 needs the EV sent at plug-in (the same for the whole stay)."""
+        known = self._needs.get(ev.ev_id)
+        if known is not None and known[0] is stay:
+            return known[1]
+        needs = ChargingNeeds(
+            charger_id=ev.charger_id,
+            evse_id=1,
+            received_at=stay.arrival_at,
+            departure_at=stay.departure_at,
+            target_soc_percent=round(100.0 * stay.target_soc_kwh / ev.battery_kwh, 6),
+            max_charge_kw=ev.max_charge_kw,
+            max_discharge_kw=ev.max_discharge_kw if ev.discharge_supported else 0.0,
+        )
+        self._needs[ev.ev_id] = (stay, needs)
+        return needs
 
     def area_limits(self, area_ids: Sequence[str]) -> list[AreaLimits]:
         wanted = set(area_ids)

@@ -51,6 +51,9 @@ class FakeMarkets:
     def groups_of(self, bsp_org_id: str) -> list[BiddingGroup]:
         return [g for g in self.groups if g.bsp_org_id == bsp_org_id]
 
+    def group_ids_of(self, bsp_org_id: str) -> list[str]:
+        return sorted(g.id for g in self.groups_of(bsp_org_id))
+
     def bids_between(self, start_at: datetime, end_at: datetime) -> list[Bid]:
         return [b for b in self.bids if start_at <= b.delivery_start_at < end_at]
 

@@ -78,6 +78,11 @@ class SqlMarketStore:
         ).mappings()
         return [self._group_from_row(dict(r)) for r in rows]
 
+    def group_ids_of(self, bsp_org_id: str) -> list[str]:
+        t = bidding_groups
+        query = select(t.c.id).where(t.c.bsp_org_id == bsp_org_id).order_by(t.c.id)
+        return [str(gid) for gid in self.conn.execute(query).scalars()]
+
     def all_groups(self) -> list[BiddingGroup]:
         rows = self.conn.execute(select(bidding_groups).order_by(bidding_groups.c.id)).mappings()
         return [self._group_from_row(dict(r)) for r in rows]

@@ -28,9 +28,7 @@ class MarketCommitments:
     def commitments(self, start_at: datetime, end_at: datetime) -> list[Commitment]:
         """Every commitment of the BSP's active groups overlapping ``[start_at, end_at)``."""
         with self.market_tx() as store:
-            return [
-                c for group in store.groups_of(self.bsp_org_id) for c in store.commitments(group.id, start_at, end_at)
-            ]
+            return [c for gid in store.group_ids_of(self.bsp_org_id) for c in store.commitments(gid, start_at, end_at)]
 
     def reserve_commitments(self, start_at: datetime, end_at: datetime) -> Sequence[ReserveCommitment]:
         """The planner's input: FCR capacity sold per price area, product and hour (kW)."""

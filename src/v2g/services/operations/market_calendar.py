@@ -205,16 +205,15 @@ class MarketCalendar:
     def _clear_closed(self, now: datetime, result: CalendarRun) -> None:
         """Send every closed auction's submitted bids to the TSO market."""
         with self.market_tx() as store:
-            groups = store.groups_of(self.bsp_org_id)
             pending: set[tuple[str, str]] = set()
-            for group in groups:
-                for bid in store.bids(group.id):
+            for group_id in store.group_ids_of(self.bsp_org_id):
+                for bid in store.bids(group_id):
                     if bid.status is not BidStatus.SUBMITTED or bid.auction is None:
                         continue
                     closures = dict(self.rules[bid.product].gate_closures(bid.delivery_start_at, self.rules.tz))
                     gate = closures.get(bid.auction)
                     if gate is not None and gate <= now:
-                        pending.add((group.id, bid.auction))
+                        pending.add((group_id, bid.auction))
         for group_id, auction in sorted(pending):
             with self.market_tx() as store:
                 clearing = run_auction(store, self.market, group_id, auction)

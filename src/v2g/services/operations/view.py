@@ -141,7 +141,7 @@ class OperationsView:
             delivery = store.delivery_between(start_at, end_at)
             own: set[str] | None = None
             if bsp_org_id is not None:
-                own = {g.id for g in store.groups_of(bsp_org_id)}
+                own = set(store.group_ids_of(bsp_org_id))
             if groups_of is not None:
                 own = {g.id for g in groups_of.groups(store)}
             if own is not None:
