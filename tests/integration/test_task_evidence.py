@@ -1,9 +1,12 @@
 """Evidence files of tasks on SQLite and PostgreSQL: what is accepted (PDF, PNG, JPEG by content, up to
-the size limit), who may upload, list and download, duplicates, and completing with a file."""
+the size limit), who may upload, list and download, duplicates, and completing with a file; and the
+deadline the work queue shows for a task."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, select
@@ -164,3 +167,18 @@ def test_the_same_file_twice_is_one_record_and_a_reference_must_be_this_tasks(
         assert exc.value.field == "evidence.inspection_report"
     still_open = next(t for t in world.service.get(DSO, jid).tasks if t.id == task_id)
     assert not still_open.done  # nothing was completed by a refused attempt
+
+
+def test_a_tasks_deadline_is_its_stages_sla_counted_from_the_tasks_creation(world: World) -> None:
+    jid = to_onboarding(world.service, "c1")
+    approval = next(t for t in world.service.get(DSO, jid).tasks if t.id == f"{jid}:{APPROVAL}")
+    start = approval.created_at
+    states = []
+    for days in (0, 11.1, 11.3, 14, 14.01):  # onboarding: 14 days, warning from 80 % (11.2 days)
+        status = world.service.task_deadline(approval, start + timedelta(days=days))
+        states.append(status.state.value)
+        assert status.due_at == start + timedelta(days=14)
+    assert states == ["ok", "ok", "warning", "warning", "breached"]
+    usage = replace(approval, id=f"{jid}:x", stage_id="usage")  # a stage without a timeline
+    assert world.service.task_deadline(usage, start).state.value == "none"
+    assert world.service.task_deadline(usage, start).due_at is None

@@ -177,8 +177,8 @@ class TaskEvidence:
 
     def complete(self, who: Principal, task_id: str, *, outcome: str | None, evidence: dict[str, str]) -> JourneyView:
         """Complete the task; an evidence value naming a file must be a file of this task and field."""
-        task = self.journeys.actor_task(who, task_id, allow_override=True)
-        self._check_references(task, evidence)
+        if any(str(v).strip().startswith("file:") for v in evidence.values()):
+            self._check_references(self.journeys.actor_task(who, task_id, allow_override=True), evidence)
         return self.journeys.complete_task(who, task_id, outcome=outcome, evidence=evidence)
 
     def _check_references(self, task: Task, evidence: dict[str, str]) -> None:
