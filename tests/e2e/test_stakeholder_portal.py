@@ -186,3 +186,26 @@ def test_the_stakeholder_strings_are_in_both_catalogues_in_one_block_at_the_end(
     built = {f"sla_{s}" for s in ("ok", "warning", "breached", "none")}
     built |= {f"status_{s}" for s in ("open", "waiting", "completed")}
     assert built <= set(catalogues["sv"])
+
+
+def test_a_photo_larger_than_other_requests_uploads_and_a_second_copy_is_the_same_file(engine: Engine) -> None:
+    portal = build_stakeholder_portal(engine)  # the default limit: 10 MiB
+    client = portal.client
+    csrf = sign_in(client, "dso")
+    url = _task_url(portal)
+    photo = PNG + b"\x00" * 1_500_000  # over the 1 MiB body limit of every other request
+    form = {"csrf_token": csrf, "field": "grid_connection_id"}
+    first = client.post(url + "/evidence", data=form, files={"file": ("meter.png", photo, "image/png")})
+    assert first.status_code == 200
+    assert 'id="uploaded"' in first.text
+    second = client.post(url + "/evidence", data=form, files={"file": ("meter-copy.png", photo, "image/png")})
+    assert "redan uppladdad för det fältet" in second.text  # Swedish: the browser asks for no language
+    evidence = portal.platform.task_evidence
+    assert evidence is not None
+    (record,) = evidence.store.for_task(f"{portal.journey_id}:{APPROVAL}")
+    assert record.size_bytes == len(photo)
+    # the insurer may not fetch the DSO's file, another DSO does not see it at all
+    sign_in(client, "insurer")
+    assert client.get(f"{url}/evidence/{record.id}").status_code == 403
+    sign_in(client, "dso2")
+    assert client.get(f"{url}/evidence/{record.id}").status_code == 404
