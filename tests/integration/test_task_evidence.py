@@ -28,8 +28,8 @@ from tests.stakeholder_support import (
 from v2g.adapters.db.evidence_repo import SqlEvidenceStore
 from v2g.adapters.db.tables.evidence import task_evidence_files
 from v2g.journey.model import JourneyError
-from v2g.services.actors.ports import ForbiddenError, NotFoundError
-from v2g.services.journey.evidence import EvidenceError, TaskEvidence, display_name, media_type_of
+from v2g.services.actors.ports import DuplicateError, ForbiddenError, NotFoundError
+from v2g.services.journey.evidence import EvidenceError, EvidenceFile, TaskEvidence, display_name, media_type_of
 from v2g.services.journey.values import StateConflictError
 
 pytestmark = pytest.mark.slow
@@ -182,3 +182,26 @@ def test_a_tasks_deadline_is_its_stages_sla_counted_from_the_tasks_creation(worl
     usage = replace(approval, id=f"{jid}:x", stage_id="usage")  # a stage without a timeline
     assert world.service.task_deadline(usage, start).state.value == "none"
     assert world.service.task_deadline(usage, start).due_at is None
+
+
+def test_the_store_refuses_a_second_row_for_one_task_field_and_digest(world: World, evidence: TaskEvidence) -> None:
+    jid = to_onboarding(world.service, "c1")
+    record, _ = evidence.upload(DSO, f"{jid}:{APPROVAL}", "inspection_report", "a.pdf", PDF)
+    store = SqlEvidenceStore(world.engine)
+    with pytest.raises(DuplicateError, match="already has a file with this SHA-256"):
+        store.add(replace(record, id="ev-" + "f" * 32), PDF)
+    assert store.get("ev-" + "f" * 32) is None
+    assert store.content(record.id) == PDF
+    assert store.find(record.task_id, "grid_connection_id", record.sha256) is None
+
+    class Racing(SqlEvidenceStore):
+        """The other request stores the same file between this one's look and its write."""
+
+        def find(self, task_id: str, field: str, sha256: str) -> EvidenceFile | None:
+            self.looked = getattr(self, "looked", 0) + 1
+            return None if self.looked == 1 else super().find(task_id, field, sha256)
+
+    racing = TaskEvidence(world.service, Racing(world.engine), max_bytes=LIMIT)
+    again, created = racing.upload(DSO, f"{jid}:{APPROVAL}", "inspection_report", "b.pdf", PDF)
+    assert not created
+    assert again == record
