@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from v2g.adapters.db.devices_repo import SqlCredentialStore, SqlDeviceStore
 from v2g.adapters.db.engine import database_health, make_engine
+from v2g.adapters.db.evidence_repo import SqlEvidenceStore
 from v2g.adapters.db.fleet_repo import SqlFleetRepository, SqlGridAreas
 from v2g.adapters.db.grid_repo import SqlDerReportQueue
 from v2g.adapters.db.journey_repo import SqlJourneyRepository, sql_unit_of_work
@@ -67,6 +68,7 @@ from v2g.services.dispatch.ports import DispatchedFleet, FrequencyFeed
 from v2g.services.dispatch.service import FrequencyDispatch
 from v2g.services.fleet.ports import GridAreaReader
 from v2g.services.journey.automation import ServiceContext, ServiceRegistry
+from v2g.services.journey.evidence import TaskEvidence
 from v2g.services.journey.handlers import default_registry
 from v2g.services.journey.service import JourneyService
 from v2g.services.markets.handlers import market_handlers
@@ -241,6 +243,7 @@ class Platform:
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     planning_inputs: RecordedInputs | None = None  # with ``record_planning_inputs``
     certificates: StationCertificates | None = None  # security profile 3 (``V2G_OCPP_CA_DIR``)
+    task_evidence: TaskEvidence | None = None  # evidence files of tasks (with the journey service)
 
     def last_dispatch(self) -> DispatchSnapshot | None:
         """The last frequency sample the dispatcher answered (None when dispatch is off or idle so far)."""
@@ -451,6 +454,8 @@ def bootstrap(
         certificates=certificates,
     )
     platform.grid_areas = SqlGridAreas(engine)
+    if journeys is not None:
+        platform.task_evidence = TaskEvidence(journeys, SqlEvidenceStore(engine), max_bytes=settings.evidence_max_bytes)
     platform.health = partial(database_health, engine)
     platform.operations = OperationsView(
         plans=plans,

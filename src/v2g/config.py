@@ -233,6 +233,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="largest request body accepted (bigger ones get 413)"
     )
+    evidence_max_bytes: int = Field(
+        default=10_485_760,
+        ge=1024,
+        le=104_857_600,
+        description="largest evidence file a task accepts (a PDF, PNG or JPEG); its upload may exceed max_body_bytes",
+    )
     max_json_depth: int = Field(
         default=32, ge=2, le=1000, description="deepest nesting of a JSON request body (deeper ones get 422)"
     )

@@ -119,7 +119,9 @@ def test_owners_see_only_their_own_and_other_roles_are_refused(settled: Portal) 
     assert "may not open this page (allowed: owner)" in refused.text
     assert client.get("/owner/statements/2026-10").status_code == 403
     sign_in(client, "installer")
-    assert "Din roll använder API:t" in client.get("/").text
+    landing = client.get("/")
+    assert landing.url.path == "/work"  # the stakeholders' work queue
+    assert "Din arbetskö" in landing.text
     assert client.get("/operator").status_code == 403
     assert client.get("/owner/earnings").status_code == 403
     client.cookies.clear()

@@ -3,7 +3,8 @@
 
 * :class:`RequestLimits` reads a request body up to ``max_body_bytes`` before any route sees it: a
   larger one is refused with 413 (a declared ``Content-Length`` over the limit without reading it), a
-  JSON body nested deeper than ``max_json_depth`` with 422.
+  JSON body nested deeper than ``max_json_depth`` with 422. An evidence upload (multipart, to a
+  task's ``/evidence``) may be as large as one evidence file (``evidence_max_bytes``) and its form.
 * :class:`SecurityHeaders` wraps the whole application, so every answer (errors included) carries
   Content-Security-Policy, X-Content-Type-Options, X-Frame-Options and Referrer-Policy, and
   Strict-Transport-Security when the API is reached over HTTPS.
@@ -29,6 +30,9 @@ from v2g.config import Settings
 
 DOCS_PATHS = ("/docs", "/redoc")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+# evidence uploads (the API's and the portal's) may carry a file up to V2G_EVIDENCE_MAX_BYTES
+EVIDENCE_UPLOAD = re.compile(r"^(/api/v1/tasks|/work/tasks)/[^/]+/evidence$")
+UPLOAD_FORM_BYTES = 65_536  # the multipart headers and the other fields of the upload form
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
@@ -52,23 +56,34 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class RequestLimits:
     """Refuses request bodies over ``max_body_bytes`` (413) and JSON nested deeper than ``max_json_depth`` (422)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int, upload_bytes: int = 0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
+        self.upload_bytes = upload_bytes
 
-    def _too_large(self) -> JSONResponse:
-        return JSONResponse(
-            {"detail": f"request body larger than {self.max_body_bytes} bytes (V2G_MAX_BODY_BYTES)"}, status_code=413
-        )
+    def limit_for(self, scope: Scope) -> int:
+        """``max_body_bytes``, or room for one evidence file and the form around it on an evidence upload."""
+        content_type = _header(scope, b"content-type") or ""
+        if (
+            scope.get("method") == "POST"
+            and content_type.startswith("multipart/form-data")
+            and EVIDENCE_UPLOAD.match(str(scope.get("path", "")))
+        ):
+            return max(self.max_body_bytes, self.upload_bytes + UPLOAD_FORM_BYTES)
+        return self.max_body_bytes
+
+    def _too_large(self, limit: int) -> JSONResponse:
+        return JSONResponse({"detail": f"request body larger than {limit} bytes (V2G_MAX_BODY_BYTES)"}, status_code=413)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope)
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large()(scope, receive, send)
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            await self._too_large(limit)(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -78,8 +93,8 @@ class RequestLimits:
                 return  # the client went away before the body was complete
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large()(scope, receive, send)
+            if size > limit:
+                await self._too_large(limit)(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -205,6 +220,7 @@ def install_hardening(app: FastAPI, settings: Settings) -> None:
         RequestLimits,
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
+        upload_bytes=settings.evidence_max_bytes,
     )
     build_stack = app.build_middleware_stack
 

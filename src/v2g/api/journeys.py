@@ -437,9 +437,13 @@ def list_tasks(who: Who, service: Svc, include_done: bool = False) -> list[TaskO
 
 
 @router.post("/tasks/{task_id}/complete", response_model=JourneyDetailOut, tags=["tasks"])
-def post_complete(task_id: str, body: CompleteIn, who: Who, service: Svc) -> JourneyDetailOut:
-    """Complete a task with the evidence (and outcome) the blueprint asks for."""
-    return _detail(_call(lambda: service.complete_task(who, task_id, outcome=body.outcome, evidence=body.evidence)))
+def post_complete(task_id: str, body: CompleteIn, who: Who, request: Request) -> JourneyDetailOut:
+    """Complete a task with the evidence (and outcome) the blueprint asks for; an evidence value naming
+    an uploaded file (``file:<id> sha256:<hash>``) must be a file of this task and field."""
+    evidence = platform_of(request).task_evidence
+    if evidence is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no blueprint loaded (V2G_BLUEPRINT_PATH)")
+    return _detail(_call(lambda: evidence.complete(who, task_id, outcome=body.outcome, evidence=body.evidence)))
 
 
 class SecretOut(BaseModel):

@@ -7,10 +7,21 @@ from fastapi import APIRouter
 
 def register_routers(api: APIRouter) -> None:
     """Include each capability's router under /api/v1."""
-    from v2g.api import blueprints, devices, fleet, journeys, markets, operations, preferences, settlement
+    from v2g.api import (
+        blueprints,
+        devices,
+        fleet,
+        journeys,
+        markets,
+        operations,
+        preferences,
+        settlement,
+        stakeholders,
+    )
 
     api.include_router(fleet.router)
     api.include_router(journeys.router)
+    api.include_router(stakeholders.router)
     api.include_router(blueprints.router)
     api.include_router(markets.router)
     api.include_router(devices.router)

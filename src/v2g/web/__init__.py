@@ -1,4 +1,5 @@
-"""The portal: server-rendered pages for EV owners and aggregator operators over the platform's services.
+"""The portal: server-rendered pages for EV owners, aggregator operators and the stakeholders serving
+them (DSOs, installers, insurers...) over the platform's services.
 
 Pages are Jinja2 templates rendered on the server (see docs/portal.md for why); the small script in
 ``static/portal.js`` only adds conveniences to pages that work without it. The routes hold no
@@ -19,11 +20,12 @@ from v2g.web.security import CsrfError
 
 
 def install_portal(app: FastAPI, demo_logins: Sequence[tuple[str, str, str]] = ()) -> None:
-    """Mount the portal's pages at ``/``, ``/owner`` and ``/operator`` and its files at ``/static``.
+    """Mount the portal's pages at ``/``, ``/owner``, ``/operator`` and ``/work`` (the stakeholders') and
+    its files at ``/static``.
 
     ``demo_logins`` ((username, password, role) of the demo database) are shown on the sign-in page.
     """
-    from v2g.web import auth, operator, owner
+    from v2g.web import auth, dso, operator, owner, stakeholder
 
     app.state.demo_logins = tuple(demo_logins)
     static = resources.files("v2g.web").joinpath("static")
@@ -31,6 +33,8 @@ def install_portal(app: FastAPI, demo_logins: Sequence[tuple[str, str, str]] = (
     app.include_router(auth.router)
     app.include_router(owner.router)
     app.include_router(operator.router)
+    app.include_router(dso.router)
+    app.include_router(stakeholder.router)
 
     async def portal_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PortalError)

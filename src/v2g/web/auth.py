@@ -22,9 +22,10 @@ from v2g.web.security import (
     served_over_tls,
     set_cookie,
 )
+from v2g.web.stakeholder import STAKEHOLDER_ROLES
 
 router = APIRouter(include_in_schema=False)
-HOME_BY_ROLE = {"owner": "/owner", "aggregator_operator": "/operator"}
+HOME_BY_ROLE = {"owner": "/owner", "aggregator_operator": "/operator"} | dict.fromkeys(STAKEHOLDER_ROLES, "/work")
 
 
 def _secure(request: Request) -> bool:

@@ -20,7 +20,7 @@ from v2g.services.actors.auth import AuthenticationError, principal_for_token
 from v2g.services.actors.ports import ForbiddenError, GoneError, NotFoundError, Principal
 from v2g.units import to_local
 from v2g.web.i18n import Translator, pick_language
-from v2g.web.security import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, check_csrf, session_csrf
+from v2g.web.security import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, CsrfError, check_csrf, session_csrf
 
 T = TypeVar("T")
 
@@ -94,7 +94,11 @@ def require_role(who: Viewer, *roles: str) -> None:
 async def checked_form(request: Request, who: Viewer) -> dict[str, Any]:
     """The POSTed form after its CSRF token was checked against the session's (403 otherwise)."""
     form = await request.form()
-    check_csrf(who.csrf, form.get(CSRF_FIELD))
+    try:
+        check_csrf(who.csrf, form.get(CSRF_FIELD))
+    except CsrfError:
+        await form.close()  # uploaded files are not read
+        raise
     data: dict[str, Any] = {}
     for key in form:
         values = form.getlist(key)

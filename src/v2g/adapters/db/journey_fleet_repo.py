@@ -51,6 +51,9 @@ class SqlJourneyFleetRecords(ConnectionBound):
         row = self.conn.execute(select(grid_areas).where(grid_areas.c.id == area_id)).mappings().first()
         return self.fleet.grid_area(area_id) if row else None
 
+    def grid_areas_of_dso(self, organisation_id: str) -> list[GridArea]:
+        return [a for a in self.fleet.grid_areas() if a.dso_org_id == organisation_id]
+
     def set_charger(self, charger_id: str, *, v2g_site_id: str | None = _UNSET, active: bool | None = None) -> None:
         values: dict[str, Any] = {}
         if v2g_site_id is not _UNSET:

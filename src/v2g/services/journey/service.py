@@ -1,7 +1,7 @@
 """The journey service: every journey use case on one object, for the API, the CLI and the jobs.
 
 The use cases live one module each (``onboarding``, ``tasks``, ``lifecycle``, ``queries``,
-``device_events``, ``settlement_events``, ``sla``, ``secrets``)
+``device_events``, ``settlement_events``, ``sla``, ``secrets``, ``stakeholders``)
 as mixins over one shared core (``base.JourneyCore``, with the engine
 loop in ``progress.JourneyProgress``). Mixins rather than composition because every use case needs
 the same five collaborators (unit of work, clock, blueprint, service registry, rules) and the same
@@ -19,11 +19,12 @@ from v2g.services.journey.queries import Queries
 from v2g.services.journey.secrets import OneTimeSecrets
 from v2g.services.journey.settlement_events import SettlementEvents
 from v2g.services.journey.sla import SlaSweep
+from v2g.services.journey.stakeholders import StakeholderViews
 from v2g.services.journey.tasks import TaskWork
 
 
 class JourneyService(
-    Onboarding, TaskWork, Lifecycle, Queries, DeviceEvents, SettlementEvents, SlaSweep, OneTimeSecrets
+    Onboarding, StakeholderViews, TaskWork, Lifecycle, Queries, DeviceEvents, SettlementEvents, SlaSweep, OneTimeSecrets
 ):
     """The journey engine running against storage, a clock and the automated-service registry."""
 

@@ -28,6 +28,31 @@ class TaskWork(JourneyProgress):
                 tasks += [t for t in repo.waiting_automated_tasks(visible) if t.id not in known]
             return tasks
 
+    def actor_task(self, who: Principal, task_id: str, *, allow_override: bool = False) -> Task:
+        """The task when the caller is the actor it is assigned to: its role, in an organisation that
+        may see the customer (404 otherwise, 403 for another role's task). With ``allow_override`` an
+        aggregator operator also gets a waiting automated task (which it may complete by hand)."""
+        journey_id = task_id.split(":", 1)[0]
+        with self.uow() as repo:
+            journey = self._load(repo, who, journey_id)
+            task = repo.task(task_id)
+        if task is None or task.journey_id != journey.id:
+            msg = f"task {task_id!r} not found"
+            raise NotFoundError(msg)
+        override = allow_override and task.kind is TaskKind.AUTOMATED and who.role == STAFF_ROLE
+        if who.role not in (task.role, "system") and not override:
+            msg = f"task {task.item_id} is for role {task.role!r}, not {who.role!r}"
+            raise ForbiddenError(msg)
+        return task
+
+    def record_evidence_upload(self, who: Principal, task: Task, after: dict[str, str]) -> None:
+        """Write an evidence file's arrival to the journey's audit log."""
+
+        def work(repo: JourneyRepository) -> None:
+            self._audit(repo, who, "evidence_uploaded", "task", task.id, journey_id=task.journey_id, after=after)
+
+        self._tx(work)
+
     def complete_task(
         self,
         who: Principal,
