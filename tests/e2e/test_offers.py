@@ -55,7 +55,7 @@ def test_the_typical_owners_indication_stays_in_the_band_the_swedish_market_supp
     to the night, on 256 nights, at SE3 evening-night spreads of 40-110 EUR/MWh with VAT (sweden-market §2,
     2023-24 daily spreads; the replayed Oct-Dec 2025 SE3 prices are at the upper end) is about 700-2 300
     SEK. Hence 1 500-4 500 SEK a year expected; the fixed fee of a charge-only offer (35 SEK a month in
-    2026) is far below it, and the old 7 600-18 900 SEK lies outside.
+    2026) is far below it, and the earlier model's 9 000 SEK expected (7 700 of it reserves) lies outside.
     """
     assert portal.platform.value is not None
     ind = portal.platform.value.for_ev(*_owner_ev(portal, "c1"), offer="v2g-basic")
@@ -183,3 +183,14 @@ def test_the_contract_summary_reads_in_under_three_minutes(portal: Portal, lang:
     for figure in ("80 %", "20 %", "70 %", "30 öre", "30 ", "14 ", "7 "):
         assert figure in text, figure
     assert client.get("/owner/contract?offer=gold").status_code == 404
+
+
+def test_operators_compare_the_offers_of_their_own_customers_only(portal: Portal) -> None:
+    mine = portal.client.get("/api/v1/evs/veh-c1/offers", headers=portal.world.bearer("aggregator"))
+    assert mine.status_code == 200, mine.text
+    assert [o["offer"] for o in mine.json() if o["current"]] == ["v2g-basic"]  # c1's contract, not another's
+    other = portal.client.get("/api/v1/evs/veh-c1/offers", headers=portal.world.bearer("aggregator2"))
+    assert other.status_code == 404  # c1 is served by the first aggregator
+    assert (
+        portal.client.get("/api/v1/evs/veh-c2/contract", headers=portal.world.bearer("aggregator2")).status_code == 200
+    )

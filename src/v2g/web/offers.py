@@ -37,7 +37,7 @@ def _comparison(request: Request) -> OfferComparison:
 
 def _cars(who: Viewer, service: OfferComparison) -> list[tuple[str, str]]:
     """The owner's EVs as (id, make and model)."""
-    return [(v.id, f"{v.make} {v.model}") for v, _, _ in call(lambda: service.evs(who.principal))]
+    return [(e.vehicle.id, f"{e.vehicle.make} {e.vehicle.model}") for e in call(lambda: service.evs(who.principal))]
 
 
 @router.get("/offers")

@@ -18,13 +18,26 @@ from decimal import Decimal
 from v2g.fleet.model import Charger, Site, Vehicle
 from v2g.services.actors.ports import NotFoundError, Principal
 from v2g.services.journey.service import JourneyService
-from v2g.services.planning.value import ValueIndication, ValueIndicator
+from v2g.services.planning.value import DEFAULT_OFFER, ValueIndication, ValueIndicator
 from v2g.settlement.offers import Offer
 from v2g.settlement.tariffs import DatedValue
 from v2g.units import to_local
 
-OwnedEvs = Callable[[Principal], Sequence[tuple[Vehicle, Site, Charger | None]]]
-"""The EVs ``who`` may see, each with its site and charger (the journey service's customer files)."""
+
+@dataclass(frozen=True, slots=True)
+class OwnedEv:
+    """An EV ``who`` may see, with its site, its charger and the customer it belongs to."""
+
+    vehicle: Vehicle
+    site: Site
+    charger: Charger | None
+    customer_id: str
+
+
+OwnedEvs = Callable[[Principal], Sequence[OwnedEv]]
+"""The EVs ``who`` may see (the journey service's customer files)."""
+CurrentOffer = Callable[[Principal, str], str | None]
+"""The offer on the contract of a customer ``who`` may see: (who, customer id) -> offer id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,31 +86,36 @@ class ContractFacts:
 class OfferComparison:
     """Compares the offers for an owner's EV and gathers the contract's figures."""
 
-    def __init__(self, value: ValueIndicator, evs: OwnedEvs, current_offer: Callable[[Principal], str | None]) -> None:
+    def __init__(self, value: ValueIndicator, evs: OwnedEvs, current_offer: CurrentOffer) -> None:
         self.value = value
         self.evs = evs
         self.current_offer = current_offer
 
-    def _ev(self, who: Principal, ev_id: str) -> tuple[Vehicle, Site, Charger | None]:
-        for vehicle, site, charger in self.evs(who):
-            if vehicle.id == ev_id:
-                return vehicle, site, charger
+    def _ev(self, who: Principal, ev_id: str) -> OwnedEv:
+        for ev in self.evs(who):
+            if ev.vehicle.id == ev_id:
+                return ev
         msg = f"ev_id: no EV {ev_id!r} of yours is on record"
         raise NotFoundError(msg)
+
+    def _current(self, who: Principal, ev: OwnedEv) -> str | None:
+        """The offer on the EV's customer's contract, when it is one of the offers in ``offers.yaml``."""
+        current = self.current_offer(who, ev.customer_id)
+        return current if current in {o.id for o in self.value.offers.offers} else None
 
     def _today(self) -> date:
         return to_local(self.value.clock.now()).date()
 
     def compare(self, who: Principal, ev_id: str) -> tuple[OfferView, ...]:
         """Every offer for the EV ``ev_id``, in the order of ``offers.yaml``."""
-        vehicle, site, charger = self._ev(who, ev_id)
+        ev = self._ev(who, ev_id)
         prefs = self.value.preferences.get(who, ev_id).preferences
         today = self._today()
         book, tariffs = self.value.offers, self.value.tariffs
-        current = self.current_offer(who)
+        current = self._current(who, ev)
         out = []
         for offer in book.offers:
-            indication = self.value.for_ev(who, vehicle, site, charger, offer=offer.id)
+            indication = self.value.for_ev(who, ev.vehicle, ev.site, ev.charger, offer=offer.id)
             reserves = bool(offer.reserve_products)
             out.append(
                 OfferView(
@@ -125,11 +143,11 @@ class OfferComparison:
 
     def contract(self, who: Principal, ev_id: str, offer_id: str | None = None) -> ContractFacts:
         """The contract's figures for the EV ``ev_id`` under ``offer_id`` (default: the owner's current offer)."""
-        self._ev(who, ev_id)
+        ev = self._ev(who, ev_id)
         prefs = self.value.preferences.get(who, ev_id).preferences
         today = self._today()
         book, tariffs = self.value.offers, self.value.tariffs
-        offer = book.offer(offer_id or self.current_offer(who) or "v2g-basic")
+        offer = book.offer(offer_id or self._current(who, ev) or DEFAULT_OFFER)
         share = tariffs.owner_revenue_share.entry(today)
         wear = tariffs.wear_allowance_ore_per_kwh.entry(today)
         if not offer.shares_reserve_revenue:
@@ -154,25 +172,25 @@ class OfferComparison:
 def owned_evs(journeys: JourneyService) -> OwnedEvs:
     """The EVs ``who`` may see from the journey service's customer files, each with its site and charger."""
 
-    def evs(who: Principal) -> list[tuple[Vehicle, Site, Charger | None]]:
-        out: list[tuple[Vehicle, Site, Charger | None]] = []
+    def evs(who: Principal) -> list[OwnedEv]:
+        out: list[OwnedEv] = []
         for file in journeys.customer_files(who):
             sites = {s.id: s for s in file.sites}
             for vehicle in file.vehicles:
                 site = sites.get(vehicle.site_id or "") or (file.sites[0] if file.sites else None)
                 if site is not None:
                     charger = next((c for c in file.chargers if c.site_id == site.id), None)
-                    out.append((vehicle, site, charger))
+                    out.append(OwnedEv(vehicle, site, charger, file.customer.id))
         return out
 
     return evs
 
 
-def current_offer(journeys: JourneyService) -> Callable[[Principal], str | None]:
-    """The offer on the contract of the first journey ``who`` may see (an owner: their own)."""
+def current_offer(journeys: JourneyService) -> CurrentOffer:
+    """The offer of the customer's latest journey among those ``who`` may see."""
 
-    def offer(who: Principal) -> str | None:
-        found = journeys.list_journeys(who)
-        return found[0].offer if found else None
+    def offer(who: Principal, customer_id: str) -> str | None:
+        found = [j for j in journeys.list_journeys(who) if j.customer_id == customer_id]
+        return max(found, key=lambda j: j.created_at).offer if found else None
 
     return offer
