@@ -206,7 +206,31 @@ class ValueIndicator:
             described = self.price_sources(nights[0].session.arrival_at)
             sources = tuple(f"{k}: {v}" for k, v in described.items() if k != "reserves")
         return summarise(
-            vehicle.id, offer, values, discharge_kw > 0, prefs, today, self.tariffs, book, sources, self.sample_nights
+            vehicle.id,
+            offer,
+            values,
+            discharge_kw > 0,
+            prefs,
+            today,
+            self.tariffs,
+            book,
+            (*sources, self._energy_basis(rate)),
+            self.sample_nights,
+        )
+
+    def _energy_basis(self, sek_per_eur: Decimal) -> str:
+        """How the planner prices the owner's energy (``planning/rules.yaml``), in öre per kWh."""
+        r = self.rules
+
+        def ore(eur_per_kwh: float) -> str:
+            return f"{Decimal(repr(eur_per_kwh)) * sek_per_eur * 100:.1f}"
+
+        return (
+            f"energy: import at spot + grid fee {ore(r.grid_fee_import_eur_per_kwh)} + energy tax "
+            f"{ore(r.energy_tax_eur_per_kwh)} öre/kWh, plus {r.vat_rate * 100:g} % VAT; export at spot + grid "
+            f"benefit {ore(r.grid_benefit_export_eur_per_kwh)} öre/kWh"
+            f"{' + the stored-energy tax refund' if r.stored_energy_tax_refund else ''}; battery wear "
+            f"{ore(r.battery_wear_eur_per_kwh)} öre/kWh discharged in the plan (planning/rules.yaml, with sources)"
         )
 
     def _bid_hours(
