@@ -83,6 +83,7 @@ from v2g.services.planning.der_reports import AreaFacts, area_facts
 from v2g.services.planning.dso_interface import AreaAggregate, DsoLimitDesk, area_aggregates
 from v2g.services.planning.grid_events import GridEventDesk
 from v2g.services.planning.grid_signals import OptRules
+from v2g.services.planning.offers import OfferComparison, current_offer, owned_evs
 from v2g.services.planning.ports import FleetStateReader, PlanStore
 from v2g.services.planning.preferences import PreferencesService
 from v2g.services.planning.recording import RecordedInputs
@@ -235,6 +236,7 @@ class Platform:
     ven: OpenAdrVen | OpenAdr3Ven | None = None  # by ``openadr_version``
     settlement: SettlementService | None = None  # metering capture, period runs and closes
     value: ValueIndicator | None = None  # the owner's quick value indication (planner over sampled nights)
+    offers: OfferComparison | None = None  # the offers compared for an owner's EV, the contract's figures
     settlement_reports: SettlementReports | None = None  # statements, reconciliation, BSP statements, export
     settlement_billing: SettlementBilling | None = None  # payouts, invoices, payments; the settlement day
     iec61850: DerAggregateServer | None = None
@@ -479,6 +481,8 @@ def bootstrap(
     platform.value = ValueIndicator(
         data, cycle.rules, owner_settings, clock, tariffs, price_sources=data.describe, planner=FleetPlanner()
     )
+    if journeys is not None:
+        platform.offers = OfferComparison(platform.value, owned_evs(journeys), current_offer(journeys))
     platform.settlement_billing = SettlementBilling(
         platform.settlement,
         settlement_sources,

@@ -28,3 +28,6 @@ def register_routers(api: APIRouter) -> None:
     api.include_router(preferences.router)
     api.include_router(operations.router)
     api.include_router(settlement.router)
+    from v2g.api import offers
+
+    api.include_router(offers.router)

@@ -26,6 +26,7 @@ def install_portal(app: FastAPI, demo_logins: Sequence[tuple[str, str, str]] = (
     ``demo_logins`` ((username, password, role) of the demo database) are shown on the sign-in page.
     """
     from v2g.web import auth, dso, operator, owner, stakeholder
+    from v2g.web import offers as owner_offers
 
     app.state.demo_logins = tuple(demo_logins)
     static = resources.files("v2g.web").joinpath("static")
@@ -35,6 +36,7 @@ def install_portal(app: FastAPI, demo_logins: Sequence[tuple[str, str, str]] = (
     app.include_router(operator.router)
     app.include_router(dso.router)
     app.include_router(stakeholder.router)
+    app.include_router(owner_offers.router)
 
     async def portal_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PortalError)

@@ -93,14 +93,16 @@ def _journey(request: Request, who: Viewer) -> Journey | None:
 # ------------------------------------------------------------------------------------ overview
 @router.get("")
 def overview(request: Request, who: Viewer = Depends(_owner)) -> HTMLResponse:  # noqa: B008
-    """The quick value indication of each EV and the status tracker of the owner's journey."""
+    """The quick value indication of each EV (under the owner's offer) and the status tracker of the journey."""
     value = platform_of(request).value
+    journey = _journey(request, who)
     indications = []
     for ev in _evs(request, who):
         if value is not None:
+            # the offer on the owner's contract when it is one of the offers the indication knows
+            offer = journey.offer if journey and journey.offer in {o.id for o in value.offers.offers} else None
             with service_errors():
-                indications.append((ev, value.for_ev(who.principal, ev.vehicle, ev.site, ev.charger)))
-    journey = _journey(request, who)
+                indications.append((ev, value.for_ev(who.principal, ev.vehicle, ev.site, ev.charger, offer)))
     tracker = call(lambda: _journeys(request).tracker(who.principal, journey.id)) if journey else None
     return render(request, "owner_home.html.j2", who=who, indications=indications, journey=journey, tracker=tracker)
 

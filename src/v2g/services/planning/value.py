@@ -1,112 +1,56 @@
-"""The quick value indication: what V2G would be worth to an owner per year, from the platform's own planner.
+"""The quick value indication: what an offer would be worth to an owner per year, with its terms.
 
 The owner's EV is planned night by night over the last ``sample_nights`` nights of the platform's
-price feed (the same day-ahead and FCR price forecasts the planning cycle uses), once as it would
-charge without the platform (``uncontrolled``: full power from plug-in) and once as the platform
-plans it (``v2g-reserves``), with the owner's own settings (departure per weekday, target and
-minimum SoC) and the EV's, charger's and site's limits. A night is worth to the owner
+day-ahead price feed, once as it would charge without the platform (``uncontrolled``: full power
+from plug-in) and once as the offer plans it (``smart`` charging, or ``v2g-spot`` with discharge),
+with the owner's own settings (departure per weekday, target and minimum SoC) and the EV's,
+charger's and site's limits. The figure is the sum of terms, each with a low, expected and high
+case and each resting on a real product or price (``offers.yaml``, ``tariffs.yaml``):
 
-    the energy cost saved (uncontrolled - planned, export compensation included)
-    + the owner's share of the expected reserve revenue (the contract's share)
-    + the wear allowance on the energy discharged (the contract's öre per kWh)
+* **energy**: the energy cost saved (uncontrolled - planned, tariffs and export included), per
+  sampled night (10th percentile, mean, 90th percentile) times the plugged-in nights a year;
+* **reserves**: the owner's share of what the pool can sell with the EV in the hours it bids it
+  (from 23:00 to an hour before the owner's departure), per hour the capacity the FCR rules allow
+  around the planned power, times the FCR price level of the year ahead (Svk Mimer, low / mean /
+  high month), times the share of offered hours the auction accepts;
+* **wear**: the contract's allowance on the energy discharged;
+* **fee**: the offer's fixed fee per month.
 
-and a year is ``plugged_in_nights_per_year`` such nights. The range is the spread of the nights
-sampled (the 10th to the 90th percentile night, times the nights of a year); the assumptions and
-the price sources come with the figure, and nothing else is assumed. Who may ask is decided by the
-preferences use case (owners their own EVs, aggregator operators their customers').
+Plugged-in nights come from the owner's weekday departures times the share of nights plugged in.
+Who may ask is decided by the preferences use case (owners their own EVs, operators their customers').
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
 
 from v2g.fleet.model import Charger, PriceArea, Site, Vehicle
 from v2g.fleet.preferences import OwnerPreferences
-from v2g.planning.model import (
-    PRODUCTS,
-    EvPlan,
-    EvSession,
-    FleetPlan,
-    GridAreaLimits,
-    PlanningProblem,
-    SiteLimits,
-    Strategy,
-)
+from v2g.planning.model import EvPlan, EvSession, GridAreaLimits, PlanningProblem, Product, SiteLimits, Strategy
 from v2g.planning.planner import FleetPlanner
 from v2g.planning.rules import PlanningRules
 from v2g.services.actors.ports import Principal
 from v2g.services.clock import Clock
 from v2g.services.planning.cycle import PriceProvider
 from v2g.services.planning.preferences import PreferencesService
+from v2g.services.planning.value_summary import NightValue, ValueIndication, summarise
+from v2g.services.planning.value_terms import hourly_states, reserve_eur, sellable_kw
+from v2g.settlement.offers import Offer, OfferBook, load_offers
 from v2g.settlement.tariffs import TariffBook
-from v2g.units import QUARTER, STOCKHOLM, floor_hour, to_local
+from v2g.units import HOUR, QUARTER, STOCKHOLM, floor_hour, to_local
+
+__all__ = ["NightValue", "ValueIndication", "ValueIndicator"]
 
 DT_H = 0.25
-POOLED_BID_MW = 1e-6  # 1 W: the EV's share of a pooled bid
-
-
-@dataclass(frozen=True, slots=True)
-class ValueAssumptions:
-    """What the indication assumes beyond the owner's settings, each with where it comes from."""
-
-    daily_use_kwh: float = 6.2  # 31 km/day (Trafikanalys 2023: 1 126 mil per car and year) x 0.20 kWh/km
-    arrival_local: time = time(17, 0)
-    plugged_in_nights_per_year: int = 260  # plugged in at home 5 nights of 7
-    sample_nights: int = 14
-    sources: dict[str, str] = field(
-        default_factory=lambda: {
-            "daily_use_kwh": "31 km a day (Trafikanalys, passenger cars 2023: 1 126 mil a year) x 0.20 kWh/km "
-            "(winter consumption incl. charging losses, Vattenfall: about 2 kWh/mil)",
-            "arrival_local": "an assumed home arrival; the owner's departures come from their own settings",
-            "plugged_in_nights_per_year": "an assumption: plugged in at home 5 nights of 7",
-        }
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class NightValue:
-    """One sampled night: what it costs without and with the platform, and what it is worth to the owner."""
-
-    local_date: date
-    uncontrolled_cost_sek: Decimal
-    planned_cost_sek: Decimal
-    reserve_owner_sek: Decimal
-    wear_allowance_sek: Decimal
-
-    @property
-    def value_sek(self) -> Decimal:
-        return self.uncontrolled_cost_sek - self.planned_cost_sek + self.reserve_owner_sek + self.wear_allowance_sek
-
-
-@dataclass(frozen=True, slots=True)
-class ValueIndication:
-    """An EV's value per year as a range, with the nights it rests on and what it assumes."""
-
-    ev_id: str
-    low_sek_per_year: Decimal
-    expected_sek_per_year: Decimal
-    high_sek_per_year: Decimal
-    nights: tuple[NightValue, ...]
-    assumptions: tuple[tuple[str, str], ...]  # (name, value and source)
-    price_sources: tuple[str, ...]
-    v2g: bool  # False: the EV or its charger cannot discharge (the planner still shifts its charging)
-
-    @property
-    def spread_sek_per_year(self) -> Decimal:
-        return self.high_sek_per_year - self.low_sek_per_year
-
+DEFAULT_OFFER = "v2g-basic"
+SAMPLE_NIGHTS = 14
 
 PriceSources = Callable[[datetime], dict[str, str]]
-
-
-def _sek(amount_eur: float, sek_per_eur: Decimal) -> Decimal:
-    return (Decimal(repr(amount_eur)) * sek_per_eur).quantize(Decimal("0.01"))
 
 
 def _utc(local: datetime) -> datetime:
@@ -115,17 +59,26 @@ def _utc(local: datetime) -> datetime:
 
 
 def _departure(prefs: OwnerPreferences, arrival_local: datetime) -> datetime | None:
-    """The first departure after ``arrival_local`` by the owner's weekday table (within a week)."""
-    for offset in range(1, 8):
-        day = arrival_local.date() + timedelta(days=offset)
-        clock = prefs.departure_by_weekday[day.weekday()]
-        if clock is not None:
-            return _utc(datetime.combine(day, clock))
-    return None
+    """The departure the next morning by the owner's weekday table; None when the owner does not leave then.
+
+    Only nights before a departure are sampled, the same nights the yearly count is made of (a car
+    left at home over a free day is not counted as extra nights).
+    """
+    day = arrival_local.date() + timedelta(days=1)
+    clock = prefs.departure_by_weekday[day.weekday()]
+    return None if clock is None else _utc(datetime.combine(day, clock))
+
+
+@dataclass(frozen=True, slots=True)
+class _Night:
+    day: date
+    session: EvSession
+    bid_from: datetime
+    bid_until: datetime
 
 
 class ValueIndicator:
-    """Plans the owner's EV over sampled nights and turns the difference into a yearly range."""
+    """Plans the owner's EV over sampled nights and turns each term into a yearly range."""
 
     def __init__(
         self,
@@ -135,57 +88,75 @@ class ValueIndicator:
         clock: Clock,
         tariffs: TariffBook,
         *,
-        assumptions: ValueAssumptions | None = None,
+        offers: OfferBook | None = None,
+        sample_nights: int = SAMPLE_NIGHTS,
         price_sources: PriceSources | None = None,
         planner: FleetPlanner | None = None,
     ) -> None:
+        if sample_nights < 1:
+            msg = f"sample_nights: {sample_nights} must be >= 1"
+            raise ValueError(msg)
         self.prices = prices
-        # the EV bids within the fleet's pool: the pool meets the minimum bid and its granularity
-        self.rules = rules.with_options(min_bid_mw=POOLED_BID_MW, bid_granularity_mw=POOLED_BID_MW)
+        self.rules = rules
         self.preferences = preferences
         self.tariffs = tariffs
         self.clock = clock
-        self.assumptions = assumptions or ValueAssumptions()
+        self.offers = offers or load_offers()
+        self.sample_nights = sample_nights
         self.price_sources = price_sources
         self.planner = planner or FleetPlanner()
         self._cache: dict[tuple[object, ...], ValueIndication] = {}
 
-    def for_ev(self, who: Principal, vehicle: Vehicle, site: Site, charger: Charger | None = None) -> ValueIndication:
-        """The indication for ``vehicle`` at ``site``; the preferences use case decides whether ``who`` may ask."""
+    def for_ev(
+        self, who: Principal, vehicle: Vehicle, site: Site, charger: Charger | None = None, offer: str | None = None
+    ) -> ValueIndication:
+        """The indication of ``offer`` (default ``v2g-basic``) for ``vehicle`` at ``site``.
+
+        The preferences use case decides whether ``who`` may ask; an unknown offer is an error naming it.
+        """
+        chosen = self.offers.offer(offer or DEFAULT_OFFER)
         view = self.preferences.get(who, vehicle.id)  # ForbiddenError / NotFoundError as for the settings
         today = to_local(self.clock.now()).date()
-        key = (vehicle, site, charger, view.preferences, today)
+        key = (vehicle, site, charger, view.preferences, today, chosen.id)
         if key not in self._cache:
-            self._cache = {key: self._indicate(vehicle, site, charger, view.preferences, today)}
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = self._indicate(vehicle, site, charger, view.preferences, today, chosen)
         return self._cache[key]
 
     # ------------------------------------------------------------------ internals
     def _indicate(
-        self, vehicle: Vehicle, site: Site, charger: Charger | None, prefs: OwnerPreferences, today: date
+        self,
+        vehicle: Vehicle,
+        site: Site,
+        charger: Charger | None,
+        prefs: OwnerPreferences,
+        today: date,
+        offer: Offer,
     ) -> ValueIndication:
-        a = self.assumptions
-        share = self.tariffs.owner_revenue_share.at(today)
-        wear_ore = self.tariffs.wear_allowance_ore_per_kwh.at(today)
-        rate = self.tariffs.sek_per_eur.at(today)
+        book = self.offers
         charge_kw = min(vehicle.max_charge_kw, charger.max_charge_kw if charger else vehicle.max_charge_kw)
         discharge_kw = 0.0
-        if vehicle.v2g_capable and (charger is None or charger.bidirectional):
+        if offer.discharges and vehicle.v2g_capable and (charger is None or charger.bidirectional):
             discharge_kw = min(vehicle.max_discharge_kw, charger.max_discharge_kw if charger else 0.0)
-        days = [today - timedelta(days=n) for n in range(a.sample_nights, 0, -1)]
-        sessions: list[tuple[date, EvSession]] = []
-        for day in days:
-            arrival_local = datetime.combine(day, a.arrival_local)
+        arrival = book.clock("arrival_local", today)
+        bid_from = book.clock("reserve_bid_from_local", today)
+        margin = timedelta(hours=float(book.single["departure_margin_h"].at(today)))
+        daily_use_kwh = float(book.single["daily_use_kwh"].at(today))
+        battery = vehicle.battery_kwh
+        target = prefs.target_soc_percent / 100 * battery
+        minimum = prefs.min_soc_percent / 100 * battery
+        nights: list[_Night] = []
+        for day in (today - timedelta(days=n) for n in range(self.sample_nights, 0, -1)):
+            arrival_local = datetime.combine(day, arrival)
             departure = _departure(prefs, arrival_local)
             if departure is None:
                 continue
-            battery = vehicle.battery_kwh
-            target = prefs.target_soc_percent / 100 * battery
-            minimum = prefs.min_soc_percent / 100 * battery
             session = EvSession(
                 ev_id=f"{vehicle.id}@{day.isoformat()}",
                 site_id=f"{site.id}@{day.isoformat()}",
                 battery_kwh=battery,
-                soc_kwh=max(minimum, target - a.daily_use_kwh),
+                soc_kwh=max(minimum, target - daily_use_kwh),
                 min_soc_kwh=minimum,
                 target_soc_kwh=target,
                 arrival_at=_utc(arrival_local),
@@ -193,30 +164,108 @@ class ValueIndicator:
                 max_charge_kw=charge_kw,
                 max_discharge_kw=discharge_kw,
                 allow_discharge=discharge_kw > 0,
-                allow_reserves=discharge_kw > 0,
+                allow_reserves=False,  # reserves are valued below, by the pool's bid hours
             )
-            sessions.append((day, session))
-        planned = self._plan(site, [s for _, s in sessions], Strategy.V2G_RESERVES)
-        uncontrolled = self._plan(site, [s for _, s in sessions], Strategy.UNCONTROLLED)
-        nights = []
-        for day, session in sessions:
-            p, u = planned[session.ev_id], uncontrolled[session.ev_id]
-            exported_kwh = float(np.clip(-p.p_kw, 0.0, None).sum()) * DT_H
-            nights.append(
+            start = _utc(datetime.combine(day, bid_from) if bid_from >= arrival else arrival_local)
+            nights.append(_Night(day, session, max(start, session.arrival_at), departure - margin))
+        sessions = [n.session for n in nights]
+        start_at = floor_hour(min(s.arrival_at for s in sessions)) if sessions else self.clock.now()
+        strategy = offer.strategy if discharge_kw > 0 else Strategy.SMART
+        planned = self._plan(site, sessions, strategy, start_at)
+        uncontrolled = self._plan(site, sessions, Strategy.UNCONTROLLED, start_at)
+        share = offer.owner_share(self.tariffs, today)
+        wear_ore = self.tariffs.wear_allowance_ore_per_kwh.at(today) if offer.shares_reserve_revenue else Decimal(0)
+        rate = self.tariffs.sek_per_eur.at(today)
+        levels = book.reserve_prices_eur_per_mw_h
+        expected_prices = {p: r.value for p, r in levels.items()}
+        values: list[NightValue] = []
+        for night in nights:
+            plan, alone = planned[night.session.ev_id], uncontrolled[night.session.ev_id]
+            exported_kwh = float(np.clip(-plan.p_kw, 0.0, None).sum()) * DT_H
+            hours = self._bid_hours(plan, night, start_at, offer, expected_prices, minimum)
+            gross = {
+                case: reserve_eur(hours, {p: getattr(r, case) for p, r in levels.items()}, Decimal(1))
+                for case in ("low", "value", "high")
+            }
+            acceptance = book.ranged["reserve_acceptance"].value
+            values.append(
                 NightValue(
-                    local_date=day,
-                    uncontrolled_cost_sek=_sek(u.energy_cost_eur, rate),
-                    planned_cost_sek=_sek(p.energy_cost_eur, rate),
-                    reserve_owner_sek=(_sek(p.reserve_revenue_eur, rate) * share).quantize(Decimal("0.01")),
+                    local_date=night.day,
+                    uncontrolled_cost_sek=_sek(alone.energy_cost_eur, rate),
+                    planned_cost_sek=_sek(plan.energy_cost_eur, rate),
+                    reserve_owner_sek=(gross["value"] * acceptance * share * rate).quantize(Decimal("0.01")),
                     wear_allowance_sek=(Decimal(repr(exported_kwh)) * wear_ore / 100).quantize(Decimal("0.01")),
+                    reserve_gross_eur=gross["value"],
+                    reserve_gross_low_eur=gross["low"],
+                    reserve_gross_high_eur=gross["high"],
+                    bid_hours=len(hours),
                 )
             )
-        return self._summary(vehicle.id, nights, discharge_kw > 0, prefs, today)
+        sources: tuple[str, ...] = ()
+        if self.price_sources is not None and nights:
+            described = self.price_sources(nights[0].session.arrival_at)
+            sources = tuple(f"{k}: {v}" for k, v in described.items() if k != "reserves")
+        return summarise(
+            vehicle.id,
+            offer,
+            values,
+            discharge_kw > 0,
+            prefs,
+            today,
+            self.tariffs,
+            book,
+            (*sources, self._energy_basis(rate)),
+            self.sample_nights,
+        )
 
-    def _plan(self, site: Site, sessions: Sequence[EvSession], strategy: Strategy) -> dict[str, EvPlan]:
+    def _energy_basis(self, sek_per_eur: Decimal) -> str:
+        """How the planner prices the owner's energy (``planning/rules.yaml``), in öre per kWh."""
+        r = self.rules
+
+        def ore(eur_per_kwh: float) -> str:
+            return f"{Decimal(repr(eur_per_kwh)) * sek_per_eur * 100:.1f}"
+
+        return (
+            f"energy: import at spot + grid fee {ore(r.grid_fee_import_eur_per_kwh)} + energy tax "
+            f"{ore(r.energy_tax_eur_per_kwh)} öre/kWh, plus {r.vat_rate * 100:g} % VAT; export at spot + grid "
+            f"benefit {ore(r.grid_benefit_export_eur_per_kwh)} öre/kWh"
+            f"{' + the stored-energy tax refund' if r.stored_energy_tax_refund else ''}; battery wear "
+            f"{ore(r.battery_wear_eur_per_kwh)} öre/kWh discharged in the plan (planning/rules.yaml, with sources)"
+        )
+
+    def _bid_hours(
+        self,
+        plan: EvPlan,
+        night: _Night,
+        start_at: datetime,
+        offer: Offer,
+        prices: dict[Product, Decimal],
+        min_soc_kwh: float,
+    ) -> list[dict[Product, float]]:
+        """The capacity per product the pool can sell in each whole hour of the night's bid window."""
+        if not offer.reserve_products or night.bid_until <= night.bid_from:
+            return []
+        first = floor_hour(night.bid_from + HOUR - timedelta(microseconds=1))
+        n_hours = int((night.bid_until - first) // HOUR)
+        if n_hours <= 0:
+            return []
+        states = hourly_states(
+            np.asarray(plan.p_kw, dtype=np.float64),
+            np.asarray(plan.soc_kwh, dtype=np.float64),
+            int((first - start_at) // QUARTER),
+            n_hours,
+            min_soc_kwh=min_soc_kwh,
+            battery_kwh=night.session.battery_kwh,
+            max_charge_kw=night.session.max_charge_kw,
+            max_discharge_kw=night.session.max_discharge_kw,
+        )
+        return [dict(sellable_kw(s, offer.reserve_products, self.rules, prices)) for s in states]
+
+    def _plan(
+        self, site: Site, sessions: Sequence[EvSession], strategy: Strategy, start: datetime
+    ) -> dict[str, EvPlan]:
         if not sessions:
             return {}
-        start = floor_hour(min(s.arrival_at for s in sessions))
         end = max(s.departure_at for s in sessions)
         n = int(-(-(end - start) // QUARTER))
         n += -n % 4
@@ -233,68 +282,12 @@ class ValueIndicator:
             sites=tuple(limits),
             grid_areas=tuple(areas),
             day_ahead_eur_per_mwh={PriceArea(area): self.prices.day_ahead_eur_per_mwh(area, start, n)},
-            reserve_eur_per_mw_h={p: self.prices.reserve_eur_per_mw_h(p, start, n // 4) for p in PRODUCTS},
+            reserve_eur_per_mw_h={},
             rules=self.rules,
         )
-        plan: FleetPlan = self.planner.plan(problem, strategy)
+        plan = self.planner.plan(problem, strategy)
         return {ev.ev_id: ev for ev in plan.ev_plans}
 
-    def _summary(
-        self, ev_id: str, nights: list[NightValue], v2g: bool, prefs: OwnerPreferences, today: date
-    ) -> ValueIndication:
-        a = self.assumptions
-        share = self.tariffs.owner_revenue_share.entry(today)
-        wear = self.tariffs.wear_allowance_ore_per_kwh.entry(today)
-        rate = self.tariffs.sek_per_eur.entry(today)
-        per_year = Decimal(a.plugged_in_nights_per_year)
-        values = [float(n.value_sek) for n in nights]
-        if len(values) >= 2:
-            deciles = statistics.quantiles(values, n=10, method="inclusive")
-            low, high = deciles[0], deciles[-1]
-        else:
-            low = high = values[0] if values else 0.0
-        mean = statistics.fmean(values) if values else 0.0
 
-        def yearly(x: float) -> Decimal:
-            return (Decimal(repr(x)) * per_year).quantize(Decimal("1"))
-
-        departures = ", ".join(
-            f"{d} {c.strftime('%H:%M') if c else '-'}"
-            for d, c in zip(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), prefs.departure_by_weekday, strict=True)
-        )
-        assumptions = (
-            ("nights_sampled", f"{len(nights)} nights before today, each planned with the prices of that night"),
-            (
-                "plugged_in_nights_per_year",
-                f"{a.plugged_in_nights_per_year}: {a.sources['plugged_in_nights_per_year']}",
-            ),
-            ("daily_use_kwh", f"{a.daily_use_kwh:g} kWh driven between plug-ins: {a.sources['daily_use_kwh']}"),
-            ("arrival_local", f"{a.arrival_local:%H:%M}: {a.sources['arrival_local']}"),
-            ("departures", f"the owner's settings: {departures}"),
-            (
-                "soc",
-                f"target {prefs.target_soc_percent:g} %, never below {prefs.min_soc_percent:g} % (owner's settings)",
-            ),
-            ("owner_revenue_share", f"{share.value * 100:g} % of the reserve revenue: {share.source}"),
-            ("wear_allowance", f"{wear.value:g} öre per kWh discharged: {wear.source}"),
-            ("sek_per_eur", f"{rate.value} SEK per EUR: {rate.source}"),
-            (
-                "reserve_pool",
-                "the EV's reserve capacity is bid within the fleet's pool (the pool meets the minimum bid)",
-            ),
-            ("reserve_acceptance", "every offered reserve hour accepted at the forecast clearing price"),
-        )
-        sources: tuple[str, ...] = ()
-        if self.price_sources is not None and nights:
-            first = _utc(datetime.combine(nights[0].local_date, a.arrival_local))
-            sources = tuple(f"{k}: {v}" for k, v in self.price_sources(first).items())
-        return ValueIndication(
-            ev_id=ev_id,
-            low_sek_per_year=yearly(low),
-            expected_sek_per_year=yearly(mean),
-            high_sek_per_year=yearly(high),
-            nights=tuple(nights),
-            assumptions=assumptions,
-            price_sources=sources,
-            v2g=v2g,
-        )
+def _sek(amount_eur: float, sek_per_eur: Decimal) -> Decimal:
+    return (Decimal(repr(amount_eur)) * sek_per_eur).quantize(Decimal("0.01"))
